@@ -1,0 +1,3 @@
+from edgefer.cli import main
+
+raise SystemExit(main())
