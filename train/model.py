@@ -26,7 +26,12 @@ def resolve_weights(weights: str | None) -> str | None:
 
 
 def build_mobilenet(
-    spec: InputSpec, num_classes: int, alpha: float = 1.0, weights: str | None = None, dropout: float = 0.25
+    spec: InputSpec,
+    num_classes: int,
+    alpha: float = 1.0,
+    weights: str | None = None,
+    dropout: float = 0.25,
+    bn_momentum: float | None = None,
 ):
     """MobileNet v1 (``keras.applications``) with pooled features and a softmax head.
 
@@ -43,6 +48,10 @@ def build_mobilenet(
         weights=resolve_weights(weights),
         pooling=None,
     )
+    if bn_momentum is not None:
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = bn_momentum
     feats = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(base.output)
     x = keras.layers.Dropout(dropout, name="head_dropout")(feats)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name=SOFTMAX_LAYER)(x)

@@ -46,6 +46,7 @@ class TrainConfig:
     lr: float = 2e-3
     label_smoothing: float = 0.1
     dropout: float = 0.25
+    bn_momentum: float | None = None  # None keeps Keras' 0.99; small sets need faster-moving statistics
     svm_c: list[float] = field(default_factory=lambda: [0.001, 0.01, 0.1])
     svm_cv: int = 3
     augment: bool = True
@@ -102,7 +103,7 @@ def _fit_cnn(cfg: TrainConfig, spec: InputSpec, train: FaceDataset, val: FaceDat
         log.info("resuming from %s at epoch %d (best val accuracy %.4f)", last_path, start_epoch, best_acc)
     else:
         keras.utils.set_random_seed(cfg.seed)
-        model = build_mobilenet(spec, k, cfg.alpha, cfg.weights, cfg.dropout)
+        model = build_mobilenet(spec, k, cfg.alpha, cfg.weights, cfg.dropout, cfg.bn_momentum)
         warmup = min(steps * 2, steps * cfg.epochs // 10)
         schedule = keras.optimizers.schedules.CosineDecay(
             cfg.lr * 0.1, max(1, steps * cfg.epochs - warmup), alpha=0.01,

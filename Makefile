@@ -1,0 +1,36 @@
+# Two entry points: `make demo` (lean runtime, shipped model) and `make test` (dev environment, full suite).
+PYTHON ?= python3
+DEV_VENV := .venv
+DEMO_VENV := .venv-demo
+DEMO_DIR := .demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow clean
+
+demo: $(DEMO_VENV)/.installed
+	@test -n "$$(ls $(DEMO_DIR)/wheels/scikit_image-*.whl 2>/dev/null)" || \
+		$(DEMO_VENV)/bin/pip download -q --no-deps --only-binary=:all: scikit-image -d $(DEMO_DIR)/wheels
+	$(DEMO_VENV)/bin/python -m edgefer.samples $(DEMO_DIR)/astronaut.jpg --wheel-dir $(DEMO_DIR)/wheels
+	$(DEMO_VENV)/bin/edgefer detect --source $(DEMO_DIR)/astronaut.jpg
+
+$(DEMO_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install -q --upgrade pip
+	$(DEMO_VENV)/bin/pip install -q ".[litert]"
+	touch $@
+
+test: $(DEV_VENV)/.installed
+	@$(DEV_VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; exit $$rc
+
+test-slow: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+$(DEV_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_VENV)/bin/pip install -q --upgrade pip
+	$(DEV_VENV)/bin/pip install -q -e ".[dev]"
+	touch $@
+
+clean:
+	rm -rf $(DEMO_VENV) $(DEMO_DIR) build dist *.egg-info

@@ -1,0 +1,91 @@
+"""Emotion classification of face crops with any backend, configured by the artifact's manifest."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .backends import BACKEND_NAMES, Backend, create_backend
+from .formats import FORMATS, format_for_path
+from .manifest import Manifest, ModelError
+from .preprocess import preprocess_faces
+
+_MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+def default_model(backend: str | None = None) -> Path:
+    """The shipped default artifact for ``backend`` (first one installed when ``None``)."""
+    candidates = [backend] if backend else [n for n in ("litert", "onnx") if backend_installed(n)] or ["litert"]
+    for name in candidates:
+        for fmt in FORMATS.values():
+            if fmt.backend == name:
+                found = sorted(_MODELS_DIR.glob(f"default*{fmt.suffix}"))
+                if found:
+                    return found[0]
+    raise ModelError(
+        f"no shipped default model for backend {candidates[0]!r} in {_MODELS_DIR}; pass --model PATH"
+    )
+
+
+def backend_installed(name: str) -> bool:
+    """Whether the vendor library of a backend can be imported (without importing it)."""
+    import importlib.util
+
+    modules = {
+        "litert": ("ai_edge_litert", "tflite_runtime"),
+        "onnx": ("onnxruntime",),
+        "tensorrt": ("tensorrt",),
+    }[name]
+    return any(importlib.util.find_spec(m) is not None for m in modules)
+
+
+@dataclass
+class Classification:
+    """Scores for a batch of faces and how long each step took."""
+
+    scores: np.ndarray  # (N, K) float32, order = labels
+    preprocess_ms: float
+    infer_ms: float
+
+
+class EmotionClassifier:
+    """Loads and verifies an artifact once; classifies batches of face crops."""
+
+    def __init__(self, model: str | Path | None = None, backend: str | None = None, threads: int | None = None):
+        if backend is not None and backend not in BACKEND_NAMES:
+            raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKEND_NAMES)}")
+        path = Path(model) if model else default_model(backend)
+        try:
+            fmt = format_for_path(path)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+        name = backend or fmt.backend
+        if name != fmt.backend:
+            raise ModelError(f"backend {name!r} cannot run {path} ({fmt.name}); use --backend {fmt.backend}")
+        self.path = path
+        self.manifest = Manifest.load(path)
+        self.backend: Backend = create_backend(name)
+        self.backend.load(path, self.manifest, threads)
+        self.labels: list[str] = list(self.manifest.labels)
+        self.spec = self.manifest.input
+
+    def classify(self, faces: Sequence[np.ndarray]) -> Classification:
+        """Preprocess face crops (any size, grey or BGR) and run them as one batch."""
+        t0 = time.perf_counter()
+        batch = preprocess_faces(faces, self.spec)
+        t1 = time.perf_counter()
+        scores = self.backend.infer(batch) if len(batch) else np.zeros((0, len(self.labels)), np.float32)
+        t2 = time.perf_counter()
+        return Classification(scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    def predict_dataset(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Scores for an (N, H, W) uint8 array of already cropped faces."""
+        chunks = [self.classify(images[i : i + batch_size]).scores for i in range(0, len(images), batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
+
+    def close(self) -> None:
+        self.backend.close()

@@ -1,0 +1,115 @@
+"""Self-describing artifacts: the ``<artifact>.json`` sidecar every model file carries.
+
+The runtime takes labels, input spec, quantisation and head type from here and
+never duplicates those constants; the sha256 ties a manifest to its artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .preprocess import InputSpec
+
+
+class ModelError(Exception):
+    """A model artifact is missing, corrupt or does not match its manifest."""
+
+
+def sidecar_path(artifact: str | Path) -> Path:
+    """``model.tflite`` -> ``model.tflite.json``."""
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".json")
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Manifest:
+    """What the runtime needs to know about an artifact, plus its provenance."""
+
+    format: str
+    precision: str
+    labels: list[str]
+    input: InputSpec
+    head: str
+    sha256: str
+    input_quantization: dict[str, float] | None = None
+    output_quantization: dict[str, float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "precision": self.precision,
+            "labels": list(self.labels),
+            "input": self.input.to_dict(),
+            "input_quantization": self.input_quantization,
+            "output_quantization": self.output_quantization,
+            "head": self.head,
+            "sha256": self.sha256,
+            **self.extra,
+        }
+
+    def write(self, artifact: str | Path) -> Path:
+        path = sidecar_path(artifact)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "manifest") -> "Manifest":
+        known = {"format", "precision", "labels", "input", "input_quantization", "output_quantization", "head", "sha256"}
+        missing = {"format", "labels", "input", "head", "sha256"} - set(data)
+        if missing:
+            raise ModelError(f"{where} lacks {', '.join(sorted(missing))}; re-run `edgefer convert` to regenerate it")
+        try:
+            spec = InputSpec.from_dict(data["input"])
+        except ValueError as exc:
+            raise ModelError(f"{where}: {exc}") from None
+        if data["head"] not in ("softmax", "svm"):
+            raise ModelError(f"{where}: head must be 'softmax' or 'svm', not {data['head']!r}")
+        return cls(
+            format=data["format"],
+            precision=data.get("precision", "fp32"),
+            labels=list(data["labels"]),
+            input=spec,
+            head=data["head"],
+            sha256=data["sha256"],
+            input_quantization=data.get("input_quantization"),
+            output_quantization=data.get("output_quantization"),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    @classmethod
+    def load(cls, artifact: str | Path, verify: bool = True) -> "Manifest":
+        """Read and check the sidecar of ``artifact``; with ``verify`` the sha256 must match."""
+        artifact = Path(artifact)
+        if not artifact.is_file():
+            raise ModelError(f"model file {artifact} does not exist")
+        side = sidecar_path(artifact)
+        if not side.is_file():
+            raise ModelError(
+                f"model {artifact} has no manifest {side.name} beside it; artifacts made by `edgefer convert` carry one"
+            )
+        try:
+            data = json.loads(side.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"manifest {side} is not valid JSON: {exc}") from None
+        manifest = cls.from_dict(data, str(side))
+        if verify:
+            actual = sha256_of(artifact)
+            if actual != manifest.sha256:
+                raise ModelError(
+                    f"model {artifact} does not match its manifest (sha256 {actual[:12]}… != {manifest.sha256[:12]}…): "
+                    "the file is corrupt or was replaced; re-copy it or re-run `edgefer convert`"
+                )
+        return manifest

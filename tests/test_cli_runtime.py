@@ -1,0 +1,198 @@
+"""`edgefer detect` and `edgefer eval` end to end, including bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgefer.cli import main
+from edgefer.runtime.classifier import default_model
+from edgefer.runtime.commands import run_detect
+from edgefer.runtime.labels import EMOTIONS
+from edgefer.runtime.manifest import sidecar_path
+
+
+def _edgefer(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgefer", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _events(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_shipped_models_exist_with_manifests():
+    for backend in ("litert", "onnx"):
+        path = default_model(backend)
+        manifest = json.loads(sidecar_path(path).read_text())
+        assert manifest["labels"] == list(EMOTIONS)
+        assert manifest["head"] == "svm"
+        assert manifest["metrics"]["samples"] == 3589  # evaluated on all of FER2013 PublicTest
+
+
+@pytest.mark.parametrize("backend", ["litert", "onnx"])
+def test_detect_on_shared_media_with_shipped_model(media, backend):
+    expected = {"justin.jpg": 1, "two_people.jpg": 2, "no-faces.jpg": 0}
+    for name, minimum in expected.items():
+        out = io.StringIO()
+        run_detect(str(media / name), backend=backend, out=out, summary_out=None)
+        (event,) = _events(out.getvalue())
+        assert event["frame"] == 0 and "timestamp" in event
+        assert set(event["timings_ms"]) == {"read", "detect", "preprocess", "infer"}
+        if minimum == 0:
+            assert event["faces"] == []
+        assert len(event["faces"]) >= minimum
+        for face in event["faces"]:
+            assert face["label"] in EMOTIONS and set(face["scores"]) == set(EMOTIONS)
+            assert len(face["box"]) == 4 and face["score"] == max(face["scores"].values())
+
+
+def test_detect_video_frames(media):
+    out = io.StringIO()
+    result = run_detect(str(media / "fer_test.mp4"), out=out, summary_out=None, max_frames=40)
+    events = _events(out.getvalue())
+    assert len(events) == 40 and result["frames"] == 40
+    assert [e["frame"] for e in events] == list(range(40))
+    assert sum(len(e["faces"]) for e in events) >= 30
+    assert events[-1]["timestamp"] > events[0]["timestamp"]
+
+
+def test_runtime_never_imports_training_frameworks(media):
+    """A real detect run through the CLI leaves TensorFlow, Keras, scikit-learn and matplotlib unimported."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from edgefer.cli import main\n"
+        f"buf = io.StringIO()\n"
+        f"with contextlib.redirect_stdout(buf):\n"
+        f"    rc = main(['detect', '--source', {str(media / 'two_people.jpg')!r}, '--quiet'])\n"
+        "assert rc == 0 and '\"faces\"' in buf.getvalue(), buf.getvalue()\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'sklearn', 'matplotlib', 'tf2onnx') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "HEAVY []" in proc.stdout
+
+
+def test_detect_cli_prints_json_and_summary(tmp_path):
+    from edgefer.samples import astronaut_bgr
+
+    img = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(img), astronaut_bgr())
+    proc = _edgefer("detect", "--source", str(img))
+    assert proc.returncode == 0, proc.stderr
+    (event,) = _events(proc.stdout)
+    assert len(event["faces"]) == 1
+    assert "detect" in proc.stderr and "infer" in proc.stderr and "total" in proc.stderr
+
+
+def test_directory_with_corrupt_image_continues(tmp_path, media):
+    shutil.copy(media / "justin.jpg", tmp_path / "a.jpg")
+    (tmp_path / "b.jpg").write_bytes(b"\x00not an image")
+    shutil.copy(media / "no-faces.jpg", tmp_path / "c.jpg")
+    proc = _edgefer("detect", "--source", str(tmp_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    events = _events(proc.stdout)
+    assert len(events) == 3
+    assert "error" in events[1] and "b.jpg" in events[1]["error"]
+    assert len(events[0]["faces"]) >= 1 and events[2]["faces"] == []
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--source", "/no/such/image.jpg"], "does not exist"),
+        (["--source", "/dev/video77"], "/dev/video77 does not exist"),
+        (["--source", "IMG", "--backend", "openvino"], "unknown backend 'openvino'"),
+        (["--source", "IMG", "--model", "/no/model.tflite"], "model file /no/model.tflite does not exist"),
+        (["--source", "IMG", "--model", "MODEL.pt"], "cannot tell the model format"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_a_message(tmp_path, args, message):
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.zeros((64, 64, 3), np.uint8))
+    model_pt = tmp_path / "m.pt"
+    model_pt.write_bytes(b"x")
+    args = [a.replace("IMG", str(img)).replace("MODEL.pt", str(model_pt)) for a in args]
+    proc = _edgefer("detect", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert proc.stdout == ""
+
+
+def _copy_model(tmp_path: Path, backend: str) -> Path:
+    src = default_model(backend)
+    dst = tmp_path / src.name
+    shutil.copy(src, dst)
+    shutil.copy(sidecar_path(src), sidecar_path(dst))
+    return dst
+
+
+def test_corrupt_model_refused_before_capture(tmp_path):
+    model = _copy_model(tmp_path, "litert")
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    proc = _edgefer("detect", "--source", "0", "--model", str(model))
+    assert proc.returncode == 2
+    assert "does not match its manifest" in proc.stderr  # checked before the (absent) camera is touched
+
+
+def test_mismatched_input_shape_refused(tmp_path):
+    model = _copy_model(tmp_path, "onnx")
+    side = sidecar_path(model)
+    manifest = json.loads(side.read_text())
+    manifest["input"]["height"] = manifest["input"]["width"] = 96
+    side.write_text(json.dumps(manifest))
+    proc = _edgefer("detect", "--source", "0", "--model", str(model))
+    assert proc.returncode == 2
+    assert "manifest says (N, 96, 96, 3)" in proc.stderr
+
+
+def test_missing_manifest_refused(tmp_path):
+    model = _copy_model(tmp_path, "onnx")
+    sidecar_path(model).unlink()
+    proc = _edgefer("detect", "--source", "0", "--model", str(model))
+    assert proc.returncode == 2 and "no manifest" in proc.stderr
+
+
+def test_missing_camera_exits_nonzero():
+    proc = _edgefer("detect", "--source", "/dev/video42")
+    assert proc.returncode == 2 and "camera /dev/video42 does not exist" in proc.stderr
+
+
+def test_eval_on_generated_faces_json(tiny_artifacts, synthetic_data, capsys):
+    rc = main(["eval", "--model", str(tiny_artifacts / "tiny_fp32.onnx"), "--data", str(synthetic_data / "val"),
+               "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 84
+    assert set(result["per_class"]) == set(EMOTIONS)
+    assert np.asarray(result["confusion_matrix"]).sum() == 84
+    assert 0 <= result["macro_f1"] <= 1
+
+
+def test_eval_applies_aliases(tiny_artifacts, tmp_path, capsys):
+    from .conftest import write_class_folders
+
+    write_class_folders(tmp_path, 4, names={"angry": "anger", "happy": "happiness"})
+    rc = main(["eval", "--model", str(tiny_artifacts / "tiny_int8.tflite"), "--data", str(tmp_path)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "accuracy" in text and "macro-F1" in text and "confusion matrix" in text
+
+
+def test_eval_shipped_model_on_fer_val(fer_root, capsys):
+    rc = main(["eval", "--data", str(fer_root / "val"), "--limit-per-class", "60", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 7 * 55 + 60 or result["samples"] > 350
+    # Far above the 14 % of chance on 7 classes: the shipped model really classifies.
+    assert result["accuracy"] > 0.45

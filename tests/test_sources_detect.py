@@ -1,0 +1,121 @@
+"""Frame sources and the Haar detector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgefer.runtime.detect import DetectorError, HaarConfig, HaarDetector, find_haar_cascade
+from edgefer.runtime.sources import DirectorySource, ImageFileSource, SourceError, VideoCaptureSource, open_source
+
+
+def _noise(seed: int, shape=(120, 160, 3)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, shape, dtype=np.uint8)
+
+
+def test_image_file_source(tmp_path):
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), _noise(0))
+    with open_source(str(path)) as src:
+        assert isinstance(src, ImageFileSource)
+        frames = list(src)
+    assert len(frames) == 1 and frames[0].image.shape == (120, 160, 3) and frames[0].error is None
+
+
+def test_single_bad_file_fails_before_running(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(SourceError, match="cannot decode"):
+        open_source(str(bad))
+    with pytest.raises(SourceError, match="does not exist"):
+        open_source(str(tmp_path / "missing.jpg"))
+
+
+def test_directory_source_reports_bad_items_and_continues(tmp_path):
+    cv2.imwrite(str(tmp_path / "1.png"), _noise(1))
+    (tmp_path / "2.jpg").write_bytes(b"garbage")
+    cv2.imwrite(str(tmp_path / "3.png"), _noise(3))
+    (tmp_path / "notes.txt").write_text("ignored")
+    with open_source(str(tmp_path)) as src:
+        assert isinstance(src, DirectorySource)
+        frames = list(src)
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert frames[1].image is None and "2.jpg" in frames[1].error
+    assert frames[0].image is not None and frames[2].image is not None
+
+
+def test_empty_directory_is_an_error(tmp_path):
+    with pytest.raises(SourceError, match="no images"):
+        open_source(str(tmp_path))
+
+
+def test_video_file_source(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(7):
+        writer.write(_noise(i))
+    writer.release()
+    with open_source(str(path)) as src:
+        assert isinstance(src, VideoCaptureSource)
+        frames = list(src)
+    assert len(frames) == 7
+    assert frames[-1].timestamp == pytest.approx(0.6, abs=0.01)
+
+
+def test_missing_camera_is_a_clear_error():
+    with pytest.raises(SourceError, match="/dev/video99 does not exist"):
+        open_source("/dev/video99")
+    with pytest.raises(SourceError, match="cannot open video source 97"):
+        open_source("97")
+
+
+def test_picamera2_off_a_pi_names_the_package():
+    pytest.importorskip("numpy")
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        with pytest.raises(SourceError, match="python3-picamera2"):
+            open_source("picamera2")
+    else:
+        pytest.skip("picamera2 is installed here; the off-Pi error cannot be observed")
+
+
+def test_cascade_found_and_explicit_path_checked(tmp_path):
+    assert find_haar_cascade().name == "haarcascade_frontalface_default.xml"
+    with pytest.raises(DetectorError, match="does not exist"):
+        find_haar_cascade(tmp_path / "nope.xml")
+    with pytest.raises(DetectorError, match="looked in"):
+        find_haar_cascade(name="haarcascade_does_not_exist.xml")
+
+
+def test_detector_rejects_bad_scale_factor():
+    with pytest.raises(ValueError, match="scale_factor"):
+        HaarDetector(HaarConfig(scale_factor=1.0))
+
+
+@pytest.mark.parametrize("name,minimum", [("justin.jpg", 1), ("two_people.jpg", 2), ("12_angry_men.jpg", 5)])
+def test_faces_found_in_shared_media(media: Path, name, minimum):
+    img = cv2.imread(str(media / name), cv2.IMREAD_GRAYSCALE)
+    boxes = HaarDetector().detect(img)
+    assert len(boxes) >= minimum
+    for b in boxes:
+        assert 0 <= b.x and 0 <= b.y and b.x + b.w <= img.shape[1] + 1 and b.y + b.h <= img.shape[0] + 1
+
+
+def test_no_faces_in_no_faces_jpg(media: Path):
+    img = cv2.imread(str(media / "no-faces.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert HaarDetector().detect(img) == []
+
+
+def test_downscaled_detection_maps_boxes_back(media: Path):
+    img = cv2.imread(str(media / "two_people.jpg"), cv2.IMREAD_GRAYSCALE)
+    full = HaarDetector(HaarConfig(detect_width=None)).detect(img)
+    small = HaarDetector(HaarConfig(detect_width=560)).detect(img)
+    assert len(small) >= 2
+    for s in small[:2]:
+        centre = np.array([s.x + s.w / 2, s.y + s.h / 2])
+        nearest = min(np.linalg.norm(centre - [f.x + f.w / 2, f.y + f.h / 2]) for f in full)
+        assert nearest < 0.25 * s.w
