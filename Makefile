@@ -5,7 +5,7 @@ DEMO_VENV := .venv-demo
 DEMO_DIR := .demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow clean
+.PHONY: demo test test-slow soak clean
 
 demo: $(DEMO_VENV)/.installed
 	@test -n "$$(ls $(DEMO_DIR)/wheels/scikit_image-*.whl 2>/dev/null)" || \
@@ -25,6 +25,17 @@ test: $(DEV_VENV)/.installed
 
 test-slow: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+# Long soak of `edgefer serve` (the CI suite runs a 30 s one): a looping clip for SOAK_FRAMES frames,
+# RSS, file descriptors and latency every 30 s into SOAK_OUT; fails on late RSS/fd growth.
+SOAK_SOURCE ?= ../shared/media/woman2.mp4
+SOAK_FRAMES ?= 100000
+SOAK_MODEL ?=
+SOAK_OUT ?= soak-report.json
+
+soak: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python -m edgefer.runtime.serve.soak --source $(SOAK_SOURCE) --frames $(SOAK_FRAMES) \
+		--interval 30 --out $(SOAK_OUT) $(if $(SOAK_MODEL),--model $(SOAK_MODEL))
 
 $(DEV_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(DEV_VENV)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,11 @@ from edgefer.runtime.metrics import classification_summary
 
 @dataclass
 class Parity:
-    """Artifact vs Keras on one labelled set."""
+    """Artifact vs Keras on one labelled set, and the gate it must pass.
+
+    The gate: accuracy at most ``max_drop_points`` below Keras *and* the same top-1 class
+    as Keras on at least ``min_agreement`` of the faces.
+    """
 
     artifact: str
     samples: int
@@ -22,34 +27,48 @@ class Parity:
     artifact_macro_f1: float
     agreement: float
     max_drop_points: float
+    min_agreement: float = 0.0
+    reference: str = "Keras"  # what keras_pred came from: the Keras model, or on a device the source ONNX
 
     @property
     def drop_points(self) -> float:
         return (self.keras_accuracy - self.artifact_accuracy) * 100
 
     @property
-    def passed(self) -> bool:
-        return self.drop_points <= self.max_drop_points
+    def failures(self) -> list[str]:
+        """What failed and by how much (empty when the gate passes)."""
+        out = []
+        if self.drop_points > self.max_drop_points:
+            out.append(f"accuracy drop {self.drop_points:.2f} points vs {self.reference} exceeds the allowed "
+                       f"{self.max_drop_points:g} by {self.drop_points - self.max_drop_points:.2f} points")
+        if self.agreement < self.min_agreement:
+            out.append(f"agreement {self.agreement * 100:.2f} % is {(self.min_agreement - self.agreement) * 100:.2f} "
+                       f"points below the required {self.min_agreement * 100:g} %")
+        return out
 
-    def to_dict(self) -> dict:
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(drop_points=round(self.drop_points, 3), passed=self.passed)
+        d.update(drop_points=round(self.drop_points, 3), passed=self.passed, failures=self.failures)
         return d
 
     def describe(self) -> str:
-        verdict = "ok" if self.passed else f"FAILED (more than {self.max_drop_points:g} point(s) below Keras)"
+        verdict = "ok" if self.passed else "FAILED: " + "; ".join(self.failures)
         return (
-            f"{Path(self.artifact).name}: accuracy {self.artifact_accuracy * 100:.2f} % vs Keras "
-            f"{self.keras_accuracy * 100:.2f} % ({-self.drop_points:+.2f} points), top-1 agreement "
+            f"{Path(self.artifact).name}: accuracy {self.artifact_accuracy * 100:.2f} % vs {self.reference} "
+            f"{self.keras_accuracy * 100:.2f} % ({-self.drop_points + 0.0:+.2f} points), top-1 agreement "
             f"{self.agreement * 100:.2f} % on {self.samples} faces: {verdict}"
         )
 
 
 def check_parity(
     artifact: Path, images: np.ndarray, labels: np.ndarray, keras_pred: np.ndarray, max_drop_points: float,
-    label_names: list[str],
+    label_names: list[str], min_agreement: float = 0.0, reference: str = "Keras",
 ) -> Parity:
-    """Run ``artifact`` with the runtime backend on ``images`` and compare with Keras' predictions."""
+    """Run ``artifact`` with the runtime backend on ``images`` and compare with the reference's predictions."""
     clf = EmotionClassifier(artifact)
     try:
         pred = clf.predict_dataset(images).argmax(1)
@@ -59,5 +78,5 @@ def check_parity(
     summary = classification_summary(labels, pred, label_names)
     return Parity(
         str(artifact), int(len(labels)), keras_acc, summary["accuracy"], summary["macro_f1"],
-        float((pred == keras_pred).mean()), max_drop_points,
+        float((pred == keras_pred).mean()), max_drop_points, min_agreement, reference,
     )

@@ -1,4 +1,10 @@
-"""``edgefer convert``: Keras model (SVM folded) -> checked artifacts with sidecar manifests."""
+"""``edgefer convert``: Keras model (head folded in) -> checked artifacts with sidecar manifests.
+
+Each requested (format, precision) target is exported, described by its manifest, run
+through the runtime backend on a labelled set and gated on accuracy drop and top-1
+agreement with the Keras model. What a target is built from (the fp32 ONNX model under
+an INT8 QDQ model or a TensorRT engine) is exported and checked too.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,23 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from edgefer import __version__
 from edgefer.runtime.datasets import FaceDataset, load_dataset
-from edgefer.runtime.formats import get_format
+from edgefer.runtime.formats import ExportFormat, all_targets, get_format, parse_target
 from edgefer.runtime.manifest import Manifest, sha256_of
 from edgefer.runtime.preprocess import InputSpec
 
-from .parity import check_parity
+from .exporters import ExportOptions, dependencies, export
+from .parity import Parity, check_parity
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRECISION = {"tflite": "int8", "onnx": "fp32"}
+#: The precision a bare format name means (kept for callers of the original API).
+DEFAULT_PRECISION = {"tflite": "int8", "onnx": "fp32", "tensorrt": "int8"}
 
 
 class ConversionError(Exception):
@@ -48,99 +56,212 @@ def sample_calibration(ds: FaceDataset, count: int, seed: int) -> np.ndarray:
     return ds.images[np.asarray(picks[:count])]
 
 
-def _export(model, fmt_name: str, precision: str, calibration: np.ndarray, spec: InputSpec, path: Path,
-            meta: dict[str, Any]) -> dict[str, Any]:
-    if fmt_name == "tflite" and precision == "int8":
-        from .tflite import export_tflite_int8
+def resolve_targets(requested: Sequence[str], options: ExportOptions) -> list[tuple[ExportFormat, str]]:
+    """``["tflite", "onnx:int8", "all"]`` -> ordered, de-duplicated (format, precision) pairs, dependencies first.
 
-        q = export_tflite_int8(model, calibration, spec, path)
-        return {"input_quantization": q["input"], "output_quantization": q["output"]}
-    if fmt_name == "onnx" and precision == "fp32":
-        from .onnx_export import export_onnx
+    ``all`` means every portable target (each TFLite and ONNX precision); TensorRT engines
+    are only built when named, on the device that will run them.
+    """
+    wanted: list[tuple[ExportFormat, str]] = []
+    for text in requested:
+        try:
+            wanted.extend(all_targets() if text.strip() == "all" else [parse_target(text)])
+        except ValueError as exc:
+            raise ConversionError(f"--to {text!r}: {exc} (or 'all')") from None
+    ordered: list[tuple[ExportFormat, str]] = []
+    for fmt, precision in wanted:
+        for dep_name, dep_precision in dependencies(fmt, precision, options):
+            dep = (get_format(dep_name), dep_precision)
+            if dep not in ordered:
+                log.info("%s:%s is built from %s:%s; exporting that too", fmt.name, precision, dep_name, dep_precision)
+                ordered.append(dep)
+        if (fmt, precision) not in ordered:
+            ordered.append((fmt, precision))
+    return ordered
 
-        export_onnx(model, spec, path, metadata={
-            "labels": json.dumps(meta["labels"]), "input": json.dumps(spec.to_dict()), "head": meta["head"],
-        })
-        return {}
-    raise ConversionError(f"{fmt_name} at {precision} is not supported yet; supported: tflite int8, onnx fp32")
+
+def _check_buildable(targets: list[tuple[ExportFormat, str]]) -> None:
+    """Fail before any work when a target's build tools are missing (TensorRT off a GPU host)."""
+    if any(fmt.name == "tensorrt" for fmt, _ in targets):
+        from edgefer.runtime.backends import BackendUnavailable
+        from edgefer.runtime.backends.tensorrt import import_tensorrt
+
+        try:
+            import_tensorrt()
+        except BackendUnavailable as exc:
+            raise ConversionError(
+                f"--to tensorrt builds the engine on the GPU device that will run it, and this machine cannot: {exc}"
+            ) from None
+
+
+def _manifest(fmt: ExportFormat, precision: str, path: Path, spec: InputSpec, meta: dict[str, Any],
+              fields: dict[str, Any], graph: dict[str, Any], calibration: dict[str, Any] | None) -> Manifest:
+    extra = {
+        "architecture": meta.get("architecture"),
+        "svm": meta.get("svm"),
+        "head_kind": meta.get("head_kind"),
+        "training": {k: v for k, v in meta.get("training", {}).items() if k != "config"},
+        "calibration": calibration,
+        "edgefer_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "size_bytes": path.stat().st_size,
+        "graph": graph,
+    }
+    extra.update({k: v for k, v in fields.items() if k not in ("input_quantization", "output_quantization")})
+    return Manifest(
+        format=fmt.name, precision=precision, labels=list(meta["labels"]), input=spec, head=meta["head"],
+        sha256=sha256_of(path), input_quantization=fields.get("input_quantization"),
+        output_quantization=fields.get("output_quantization"), extra=extra,
+    )
+
+
+def gate_artifact(
+    path: Path, manifest: Manifest, val: FaceDataset, ref_pred: np.ndarray, val_data: str | Path,
+    max_drop_points: float, min_agreement: float, training_metrics: Any, export_seconds: float,
+    fields: dict[str, Any], reference: str = "Keras",
+) -> tuple[dict[str, Any], Parity]:
+    """Write ``manifest``, run ``path`` through the runtime on ``val`` and record parity in it.
+
+    Returns the report entry and the :class:`Parity` verdict.
+    """
+    manifest.write(path)
+    parity = check_parity(path, val.images, val.labels, ref_pred, max_drop_points, list(manifest.labels),
+                          min_agreement, reference)
+    manifest.extra["metrics"] = {
+        "validation": str(val_data),
+        "keras_accuracy": parity.keras_accuracy,
+        "accuracy": parity.artifact_accuracy,
+        "macro_f1": parity.artifact_macro_f1,
+        "agreement_with_keras": parity.agreement,
+        "samples": parity.samples,
+        "training_metrics": training_metrics,
+    }
+    manifest.extra["parity"] = {"reference": reference, "max_drop_points": max_drop_points,
+                                "min_agreement": min_agreement, "drop_points": round(parity.drop_points, 3),
+                                "agreement": parity.agreement, "passed": parity.passed}
+    manifest.write(path)
+    log.info("%s written and checked in %.1f s", path, export_seconds)
+    print(parity.describe())
+    return {
+        "path": str(path), "format": manifest.format, "precision": manifest.precision,
+        "size_bytes": path.stat().st_size, "export_seconds": round(export_seconds, 1),
+        "float_ops": fields.get("float_ops", []),
+        "quantization": fields.get("quantization") or manifest.input_quantization,
+        "parity": parity.to_dict(),
+    }, parity
+
+
+def finish_report(report: dict[str, Any], out_dir: Path, name: str, report_path: str | Path | None,
+                  failures: list[Parity]) -> None:
+    """Write ``<out>/<name>.conversion.json`` (and ``report_path``); raise if any artifact failed its gate."""
+    text = json.dumps(report, indent=2) + "\n"
+    (out_dir / f"{name}.conversion.json").write_text(text)
+    if report_path is not None:
+        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(report_path).write_text(text)
+    if failures:
+        raise ConversionError("; ".join(p.describe() for p in failures))
+
+
+def _check_gate_args(options: ExportOptions, min_agreement: float) -> None:
+    if options.opset < 13:
+        raise ConversionError(f"ONNX opset {options.opset} is too old: edgefer exports opset 13 or newer")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ConversionError(f"minimum agreement {min_agreement!r} must be a fraction between 0 and 1")
 
 
 def run_conversion(
     model_path: str | Path,
     out_dir: str | Path,
-    calib_data: str | Path,
+    calib_data: str | Path | None,
     val_data: str | Path,
-    formats: list[str] = ["tflite", "onnx"],
+    formats: Sequence[str] = ("tflite", "onnx"),
     name: str = "model",
     num_calib: int = 300,
     max_drop_points: float = 1.0,
     val_limit_per_class: int | None = None,
     seed: int = 0,
+    *,
+    min_agreement: float = 0.98,
+    options: ExportOptions | None = None,
+    report_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Export each format, write its manifest, evaluate it through the runtime and gate on accuracy."""
+    """Export each target, write its manifest, evaluate it through the runtime and gate it.
+
+    The gate fails an artifact whose accuracy is more than ``max_drop_points`` below the
+    Keras model's or whose top-1 agreement with Keras is below ``min_agreement`` (a
+    fraction). Every artifact is still written and reported; then :class:`ConversionError`
+    names each failure. The JSON report goes to ``<out>/<name>.conversion.json`` and, if
+    given, ``report_path`` too.
+
+    ``model_path`` may also be an ``.onnx`` artifact with its manifest: on a GPU device without
+    TensorFlow, that builds TensorRT engines from it (see :mod:`edgefer.convert.on_device`).
+    ``calib_data`` is needed by INT8 targets calibrated here (TFLite, ONNX, the entropy route).
+    """
+    options = options or ExportOptions()
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    if not model_path.is_file():
+        raise ConversionError(
+            f"model {model_path} does not exist (pass a model.keras, or on a GPU device an .onnx artifact)"
+        )
+    _check_gate_args(options, min_agreement)
+    if model_path.suffix.lower() == ".onnx":
+        from .on_device import build_engines_from_onnx
+
+        return build_engines_from_onnx(model_path, out_dir, formats, val_data, calib_data, name, num_calib,
+                                       max_drop_points, val_limit_per_class, seed, min_agreement, options,
+                                       report_path)
     import keras
 
     from edgefer.train.data import predict_batches
 
-    model_path, out_dir = Path(model_path), Path(out_dir)
-    if not model_path.is_file():
-        raise ConversionError(f"Keras model {model_path} does not exist")
-    for f in formats:
-        try:
-            get_format(f)
-        except ValueError as exc:
-            raise ConversionError(str(exc)) from None
+    from .graph import GraphError, check_single_io, describe_graph
+
+    targets = resolve_targets(formats, options)
+    _check_buildable(targets)
+    if calib_data is None:
+        raise ConversionError("--calib-data is required: INT8 is calibrated on real training faces")
     meta = _load_meta(model_path)
     spec = InputSpec.from_dict(meta["input"])
-    out_dir.mkdir(parents=True, exist_ok=True)
     model = keras.models.load_model(model_path)
+    try:
+        check_single_io(model)
+    except GraphError as exc:
+        raise ConversionError(str(exc)) from None
+    graph = describe_graph(model)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
     size = (spec.height, spec.width)
-    calibration = sample_calibration(load_dataset(calib_data, "train", size), num_calib, seed)
-    val = load_dataset(val_data, "val", size, val_limit_per_class)
+    try:
+        calibration = sample_calibration(load_dataset(calib_data, "train", size), num_calib, seed)
+        val = load_dataset(val_data, "val", size, val_limit_per_class)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConversionError(str(exc)) from None
     keras_pred = predict_batches(model, val.images, spec).argmax(1)
+    calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
 
-    report: dict[str, Any] = {"model": str(model_path), "validation": str(val_data), "artifacts": []}
-    failures = []
-    for fmt_name in formats:
-        fmt = get_format(fmt_name)
-        precision = DEFAULT_PRECISION[fmt_name]
-        path = out_dir / f"{name}_{precision}{fmt.suffix}"
+    report: dict[str, Any] = {
+        "model": str(model_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
+        "keras_accuracy": float((keras_pred == val.labels).mean()),
+        "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
+        "calibration": calib_record, "graph": graph, "svm": meta.get("svm"), "artifacts": [],
+    }
+    built: dict[tuple[str, str], Path] = {}
+    failures: list[Parity] = []
+    for fmt, precision in targets:
+        path = out_dir / fmt.artifact_name(name, precision)
         t0 = time.time()
-        quant = _export(model, fmt_name, precision, calibration, spec, path, meta)
-        manifest = Manifest(
-            format=fmt.name, precision=precision, labels=list(meta["labels"]), input=spec, head=meta["head"],
-            sha256=sha256_of(path), input_quantization=quant.get("input_quantization"),
-            output_quantization=quant.get("output_quantization"),
-            extra={
-                "architecture": meta.get("architecture"),
-                "svm": meta.get("svm"),
-                "training": {k: v for k, v in meta.get("training", {}).items() if k != "config"},
-                "calibration": {"faces": int(len(calibration)), "data": str(calib_data)} if quant else None,
-                "edgefer_version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "size_bytes": path.stat().st_size,
-            },
-        )
-        manifest.write(path)
-        parity = check_parity(path, val.images, val.labels, keras_pred, max_drop_points, list(meta["labels"]))
-        manifest.extra["metrics"] = {
-            "validation": str(val_data),
-            "keras_accuracy": parity.keras_accuracy,
-            "accuracy": parity.artifact_accuracy,
-            "macro_f1": parity.artifact_macro_f1,
-            "agreement_with_keras": parity.agreement,
-            "samples": parity.samples,
-            "training_metrics": meta.get("metrics"),
-        }
-        manifest.write(path)
-        log.info("%s written in %.1f s", path, time.time() - t0)
-        print(parity.describe())
-        report["artifacts"].append({"path": str(path), "format": fmt.name, "precision": precision,
-                                    "size_bytes": path.stat().st_size, "parity": parity.to_dict()})
+        try:
+            fields = export(model, fmt, precision, path, spec, meta, calibration, built, options)
+        except ValueError as exc:
+            raise ConversionError(f"{fmt.name} {precision} -> {path}: {exc}") from None
+        built[(fmt.name, precision)] = path
+        manifest = _manifest(fmt, precision, path, spec, meta, fields, graph,
+                             calib_record if precision == "int8" else None)
+        entry, parity = gate_artifact(path, manifest, val, keras_pred, val_data, max_drop_points, min_agreement,
+                                      meta.get("metrics"), time.time() - t0, fields)
+        report["artifacts"].append(entry)
         if not parity.passed:
             failures.append(parity)
-    (out_dir / f"{name}.conversion.json").write_text(json.dumps(report, indent=2) + "\n")
-    if failures:
-        raise ConversionError("; ".join(p.describe() for p in failures))
+    finish_report(report, out_dir, name, report_path, failures)
     return report

@@ -4,18 +4,59 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from edgefer.cli import CliError
 
+if TYPE_CHECKING:
+    from edgefer.runtime.detect import DetectorConfig
+    from edgefer.runtime.tracking import TrackConfig
+
 
 def _haar_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("face detector (Haar cascade)")
-    g.add_argument("--cascade", help="cascade XML (default: found in cv2.data or /usr/share/opencv4/haarcascades)")
-    g.add_argument("--scale-factor", type=float, default=1.1)
-    g.add_argument("--min-neighbors", type=int, default=5)
-    g.add_argument("--min-face", type=int, default=30, help="smallest face side in frame pixels")
+    g = p.add_argument_group("face detector")
+    g.add_argument("--detector", choices=("haar", "yunet"), default="haar",
+                   help="haar (OpenCV cascade, default) or yunet (OpenCV's CNN detector; needs --yunet-model)")
+    g.add_argument("--yunet-model", help="face_detection_yunet_2023mar.onnx from the OpenCV model zoo")
+    g.add_argument("--score-threshold", type=float, default=0.7, help="yunet: minimum face score")
+    g.add_argument("--cascade", help="haar: cascade XML (default: found in cv2.data or /usr/share/opencv4/haarcascades)")
+    g.add_argument("--scale-factor", type=float, default=1.1, help="haar: pyramid step")
+    g.add_argument("--min-neighbors", type=int, default=5, help="haar: overlapping hits a face needs")
+    g.add_argument("--min-face", type=int, default=None,
+                   help="smallest face side in frame pixels (default: haar 24, yunet 16)")
     g.add_argument("--max-face", type=int, default=None, help="largest face side in frame pixels")
-    g.add_argument("--detect-width", type=int, default=640, help="detect on frames downscaled to this width (0: never)")
+    g.add_argument("--min-face-ratio", type=float, default=None,
+                   help="smallest face side as a fraction of the frame's shorter side; the larger of the two "
+                        "limits wins (default: haar 0.1, yunet 0.05)")
+    g.add_argument("--max-face-ratio", type=float, default=1.0,
+                   help="largest face side as a fraction of the frame's shorter side")
+    g.add_argument("--detect-width", type=int, default=None,
+                   help="detect on frames downscaled to this width, never below what the smallest face needs "
+                        "(default: haar 400, yunet 320; 0: never)")
+    g.add_argument("--detect-every", type=int, default=5,
+                   help="run the detector every N frames of a stream and track the faces in between (1: every frame)")
+    g.add_argument("--track-min-score", type=float, default=0.5,
+                   help="tracking: match score below which a face counts as lost (then detect on the next frame)")
+
+
+def detector_config(args: argparse.Namespace) -> tuple[DetectorConfig, TrackConfig]:
+    """The detector and tracking configuration the ``detect`` options describe."""
+    from edgefer.runtime.detect import HaarConfig, YuNetConfig
+    from edgefer.runtime.tracking import TrackConfig
+
+    sizes = {"max_face": args.max_face, "max_face_ratio": args.max_face_ratio}
+    # Unset options keep each detector's own defaults.
+    given = {"min_face": args.min_face, "min_face_ratio": args.min_face_ratio, "detect_width": args.detect_width}
+    sizes.update({k: v for k, v in given.items() if v is not None})
+    if sizes.get("detect_width") == 0:
+        sizes["detect_width"] = None
+    if args.detector == "yunet":
+        if not args.yunet_model:
+            raise CliError("--detector yunet needs --yunet-model PATH (face_detection_yunet_2023mar.onnx)")
+        config = YuNetConfig(args.yunet_model, score_threshold=args.score_threshold, **sizes)
+    else:
+        config = HaarConfig(args.scale_factor, args.min_neighbors, cascade=args.cascade, **sizes)
+    return config, TrackConfig(detect_every=args.detect_every, min_score=args.track_min_score)
 
 
 def _runtime_errors():
@@ -29,13 +70,11 @@ def _runtime_errors():
 
 def _cmd_detect(args: argparse.Namespace) -> int:
     from edgefer.runtime.commands import run_detect
-    from edgefer.runtime.detect import HaarConfig
 
-    haar = HaarConfig(args.scale_factor, args.min_neighbors, args.min_face, args.max_face,
-                      args.detect_width or None, args.cascade)
     try:
-        run_detect(args.source, args.model, args.backend, args.threads, haar, args.max_frames,
-                   summary_out=None if args.quiet else sys.stderr)
+        detector, tracking = detector_config(args)
+        run_detect(args.source, args.model, args.backend, args.threads, detector, args.max_frames,
+                   summary_out=None if args.quiet else sys.stderr, tracking=tracking)
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
     return 0
@@ -80,3 +119,4 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     _register_detect(sub)
     _register_eval(sub)
+    __import__("edgefer.runtime.serve.cli", fromlist=["register"]).register(sub)

@@ -10,10 +10,11 @@ import numpy as np
 
 from .classifier import EmotionClassifier
 from .datasets import load_class_folders
-from .detect import HaarConfig, HaarDetector
+from .detect import DetectorConfig, HaarConfig, create_detector
 from .metrics import classification_summary, format_summary
 from .pipeline import Pipeline, TimingSummary
 from .sources import open_source
+from .tracking import TrackConfig
 
 
 def run_detect(
@@ -21,14 +22,15 @@ def run_detect(
     model: str | None = None,
     backend: str | None = None,
     threads: int | None = None,
-    haar: HaarConfig = HaarConfig(),
+    haar: DetectorConfig = HaarConfig(),
     max_frames: int | None = None,
     out: TextIO = sys.stdout,
     summary_out: TextIO | None = sys.stderr,
+    tracking: TrackConfig | None = None,
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts."""
     classifier = EmotionClassifier(model, backend, threads)
-    detector = HaarDetector(haar)
+    detector = create_detector(haar, tracking)
     pipeline = Pipeline(detector, classifier)
     summary = TimingSummary()
     with open_source(source) as frames:
@@ -57,8 +59,11 @@ def run_eval(
     """Accuracy, macro-F1, per-class precision/recall and confusion matrix of an artifact on a class-folder set."""
     classifier = EmotionClassifier(model, backend, threads)
     spec = classifier.spec
-    ds = load_class_folders(data, (spec.height, spec.width), limit_per_class)
-    scores = classifier.predict_dataset(ds.images)
+    try:
+        ds = load_class_folders(data, (spec.height, spec.width), limit_per_class)
+        scores = classifier.predict_dataset(ds.images)
+    finally:
+        classifier.close()
     # Map the dataset's canonical labels onto the model's label order.
     order = {name: i for i, name in enumerate(classifier.labels)}
     missing = [n for n in ds.label_names if n not in order]
@@ -68,7 +73,6 @@ def run_eval(
     summary = classification_summary(y_true, scores.argmax(1), classifier.labels)
     summary.update({"model": str(classifier.path), "backend": classifier.backend.name, "data": str(data),
                     "skipped": ds.skipped})
-    classifier.close()
     return summary
 
 

@@ -1,4 +1,4 @@
-"""The detector pipeline: frame -> Haar faces -> batch classification -> one event per frame."""
+"""The detector pipeline: frame -> faces (any :class:`~.detect.Detector`) -> one batched classification -> one event."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .classifier import EmotionClassifier
-from .detect import HaarDetector
+from .detect import Detector
 from .preprocess import to_grey
 from .sources import Frame
 
@@ -18,9 +18,10 @@ STAGES = ("read", "detect", "preprocess", "infer")
 class Pipeline:
     """Runs detection and classification on frames; holds no model loading in the loop."""
 
-    def __init__(self, detector: HaarDetector, classifier: EmotionClassifier):
+    def __init__(self, detector: Detector, classifier: EmotionClassifier):
         self.detector = detector
         self.classifier = classifier
+        self._origin: str | None = None
 
     def process(self, frame: Frame) -> dict[str, Any]:
         """The event for one frame; a bad frame yields an error event instead of raising."""
@@ -38,8 +39,16 @@ class Pipeline:
             raise ValueError(f"frame is not an image array (shape {getattr(image, 'shape', None)})")
         t0 = time.perf_counter()
         grey = to_grey(image)
-        boxes = self.detector.detect(grey)
+        if frame.origin != self._origin:
+            # Faces are followed only within one stream; a folder's next image is unrelated.
+            self._origin = frame.origin
+            reset = getattr(self.detector, "reset", None)
+            if reset is not None:
+                reset()
+        colour = getattr(self.detector, "needs_colour", False) and image.ndim == 3
+        boxes = self.detector.detect(image if colour else grey)
         detect_ms = (time.perf_counter() - t0) * 1e3
+        # All faces of the frame go to the backend as one batch.
         result = self.classifier.classify([b.crop(grey) for b in boxes])
         labels = self.classifier.labels
         faces = []

@@ -3,8 +3,9 @@
 ``open_source`` accepts an image file, a directory of images, a video file, a
 camera index (``0``) or V4L2 device (``/dev/video0``), an ``rtsp://`` /
 ``http://`` URL, a GStreamer pipeline (anything containing ``!``, e.g. a Jetson
-``nvarguscamerasrc ... ! appsink``) or ``picamera2`` / ``picamera2:N`` for the
-Raspberry Pi camera stack.
+``nvarguscamerasrc ... ! appsink``), ``csi`` / ``csi:N`` for a Jetson CSI camera
+(the ``nvarguscamerasrc`` pipeline is built by :func:`nvargus_pipeline`) or
+``picamera2`` / ``picamera2:N`` for the Raspberry Pi camera stack.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class FrameSource(Protocol):
     """Iterate frames; ``close`` releases the device. Used as a context manager."""
 
     description: str
+    live: bool
 
     def __iter__(self) -> Iterator[Frame]: ...
 
@@ -56,8 +58,20 @@ class FrameSource(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+@dataclass(frozen=True)
+class CaptureOptions:
+    """Capture settings for the camera sources that take them (picamera2, CSI)."""
+
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    max_read_failures: int = 5  # consecutive failed reads before a live capture gives up
+
+
 class _Base:
     description = ""
+    #: A live source (camera, stream) ends only when it fails; a finite one (file, folder) ends at its last frame.
+    live = False
 
     def close(self) -> None:
         pass
@@ -162,7 +176,9 @@ class VideoCaptureSource(_Base):
 class Picamera2Source(_Base):
     """Raspberry Pi camera (libcamera) through picamera2, delivering BGR frames."""
 
-    def __init__(self, camera: int = 0, size: tuple[int, int] = (640, 480)):
+    live = True
+
+    def __init__(self, camera: int = 0, size: tuple[int, int] = (640, 480), fps: int | None = None):
         try:
             from picamera2 import Picamera2  # type: ignore[import-not-found]
         except ImportError:
@@ -174,7 +190,9 @@ class Picamera2Source(_Base):
         try:
             self._cam = Picamera2(camera)
             # picamera2's "RGB888" is stored B, G, R in memory: OpenCV's order.
-            self._cam.configure(self._cam.create_video_configuration(main={"size": size, "format": "RGB888"}))
+            controls = {"FrameRate": float(fps)} if fps else {}
+            self._cam.configure(self._cam.create_video_configuration(
+                main={"size": tuple(size), "format": "RGB888"}, controls=controls))
             self._cam.start()
         except Exception as exc:  # libcamera raises RuntimeError/IndexError for a missing camera
             raise SourceError(f"cannot open Raspberry Pi camera {camera}: {exc}") from None
@@ -196,24 +214,81 @@ class Picamera2Source(_Base):
         self._cam.close()
 
 
-def open_source(spec: str) -> FrameSource:
-    """Open a frame source from its string form (see the module docstring)."""
+def nvargus_pipeline(
+    sensor_id: int = 0, width: int = 1280, height: int = 720, fps: int = 30, flip: int = 0,
+    out_width: int | None = None, out_height: int | None = None,
+) -> str:
+    """The GStreamer pipeline for a Jetson CSI camera (Argus), ending in a BGR ``appsink`` for OpenCV.
+
+    The sensor mode is ``width`` x ``height`` at ``fps``; ``nvvidconv`` scales to
+    ``out_width`` x ``out_height`` (default: the sensor size) in hardware and applies
+    ``flip`` (``flip-method`` 0-7). ``drop=true max-buffers=1`` keeps only the newest
+    frame, so a slow pipeline sees fresh frames instead of a growing backlog.
+    """
+    for name, value in (("sensor_id", sensor_id), ("width", width), ("height", height), ("fps", fps)):
+        if not isinstance(value, int) or value < (0 if name == "sensor_id" else 1):
+            raise ValueError(f"nvargus_pipeline: {name} must be a {'non-negative' if name == 'sensor_id' else 'positive'}"
+                             f" integer, got {value!r}")
+    if flip not in range(8):
+        raise ValueError(f"nvargus_pipeline: flip must be a flip-method 0-7, got {flip!r}")
+    ow, oh = out_width or width, out_height or height
+    return (
+        f"nvarguscamerasrc sensor-id={sensor_id} ! "
+        f"video/x-raw(memory:NVMM), width={width}, height={height}, framerate={fps}/1, format=NV12 ! "
+        f"nvvidconv flip-method={flip} ! video/x-raw, width={ow}, height={oh}, format=BGRx ! "
+        "videoconvert ! video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false"
+    )
+
+
+def gstreamer_available() -> bool:
+    """Whether this OpenCV build can open GStreamer pipelines (pip wheels cannot; JetPack's OpenCV can)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return "YES" in line.split(":", 1)[1]
+    return False
+
+
+def _open_gstreamer(pipeline: str, options: CaptureOptions) -> VideoCaptureSource:
+    if not gstreamer_available():
+        raise SourceError(
+            "this OpenCV build has no GStreamer support, so it cannot open the pipeline "
+            f"{pipeline!r}; on a Jetson use JetPack's OpenCV (apt install python3-opencv, venv with "
+            "--system-site-packages) instead of the opencv-python-headless wheel"
+        )
+    return VideoCaptureSource(pipeline, cv2.CAP_GSTREAMER, live=True, max_read_failures=options.max_read_failures)
+
+
+def _camera_number(text: str, prefix: str) -> int:
+    _, _, number = text.partition(":")
+    if number and not number.isdigit():
+        raise SourceError(f"source {text!r}: the camera number after '{prefix}:' must be a non-negative integer")
+    return int(number or 0)
+
+
+def open_source(spec: str, options: CaptureOptions | None = None) -> FrameSource:
+    """Open a frame source from its string form (see the module docstring).
+
+    ``options`` sets the capture size and rate of the picamera2 and CSI cameras and how
+    many consecutive failed reads end a live capture.
+    """
+    opts = options or CaptureOptions()
     text = spec.strip()
     if not text:
         raise SourceError("empty source; pass an image, folder, video, camera index, URL or GStreamer pipeline")
     if text == "picamera2" or text.startswith("picamera2:"):
-        _, _, cam = text.partition(":")
-        return Picamera2Source(int(cam or 0))
+        return Picamera2Source(_camera_number(text, "picamera2"), (opts.width, opts.height), opts.fps)
+    if text == "csi" or text.startswith("csi:"):
+        return _open_gstreamer(nvargus_pipeline(_camera_number(text, "csi"), opts.width, opts.height, opts.fps), opts)
     if "!" in text:
-        return VideoCaptureSource(text, cv2.CAP_GSTREAMER, live=True)
+        return _open_gstreamer(text, opts)
     if "://" in text:
-        return VideoCaptureSource(text, cv2.CAP_FFMPEG, live=True)
+        return VideoCaptureSource(text, cv2.CAP_FFMPEG, live=True, max_read_failures=opts.max_read_failures)
     if text.isdigit():
-        return VideoCaptureSource(int(text), cv2.CAP_ANY, live=True)
+        return VideoCaptureSource(int(text), cv2.CAP_ANY, live=True, max_read_failures=opts.max_read_failures)
     if text.startswith("/dev/video"):
         if not Path(text).exists():
             raise SourceError(f"camera {text} does not exist; list cameras with `v4l2-ctl --list-devices`")
-        return VideoCaptureSource(text, cv2.CAP_V4L2, live=True)
+        return VideoCaptureSource(text, cv2.CAP_V4L2, live=True, max_read_failures=opts.max_read_failures)
     path = Path(text)
     if path.is_dir():
         return DirectorySource(path)

@@ -82,5 +82,5 @@ def tiny_artifacts(tiny_run, synthetic_data) -> Path:
 
     out = tiny_run / "artifacts"
     run_conversion(tiny_run / "model.keras", out, synthetic_data, synthetic_data, ["tflite", "onnx"],
-                   name="tiny", num_calib=70, max_drop_points=100.0)
+                   name="tiny", num_calib=70, max_drop_points=100.0, min_agreement=0.0)
     return out

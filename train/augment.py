@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import cv2
 import numpy as np
@@ -17,6 +17,35 @@ class AugmentConfig:
     shift: float = 0.08
     flip: bool = True
     brightness: tuple[float, float] = (0.8, 1.2)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def parse(cls, text: str) -> "AugmentConfig":
+        """``"rotation_deg=15,zoom=0.05,flip=false,brightness=0.7:1.3"``; unnamed fields keep their defaults."""
+        names = {f.name for f in fields(cls)}
+        values: dict = {}
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            key, sep, raw = part.partition("=")
+            key = key.strip()
+            if not sep or key not in names:
+                raise ValueError(f"bad augmentation setting {part!r}: use name=value with name in {', '.join(sorted(names))}")
+            try:
+                if key == "flip":
+                    if raw.lower() not in ("true", "false", "1", "0"):
+                        raise ValueError
+                    values[key] = raw.lower() in ("true", "1")
+                elif key == "brightness":
+                    lo, hi = (float(v) for v in raw.split(":"))
+                    values[key] = (lo, hi)
+                else:
+                    values[key] = float(raw)
+            except ValueError:
+                raise ValueError(
+                    f"bad value in augmentation setting {part!r} (numbers; flip=true|false; brightness=LOW:HIGH)"
+                ) from None
+        return cls(**values)
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:

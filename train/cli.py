@@ -1,10 +1,8 @@
-"""``edgefer train`` arguments; the handler imports TensorFlow only when run."""
+"""``edgefer train`` and ``edgefer baseline`` arguments; the handlers import TensorFlow/scikit-learn only when run."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-
 
 
 def _floats(text: str) -> list[float]:
@@ -14,7 +12,23 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _words(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _describe(meta: dict) -> str:
+    m = meta["metrics"]
+    side = "test" if any(k.startswith("test_") for k in m) else "val"
+    parts = [f"{key.removeprefix(side + '_')} {v['accuracy'] * 100:.2f} %" for key, v in m.items()
+             if key.startswith(side + "_") and isinstance(v, dict)]
+    text = f"{side} accuracy: " + ", ".join(parts)
+    if "svm_minus_softmax_points" in m:
+        text += f" (SVM - softmax on validation: {m['svm_minus_softmax_points']:+.2f} points)"
+    return text
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from edgefer.cli import CliError
     from edgefer.train.trainer import TrainConfig, run_training
 
     cfg = TrainConfig(
@@ -23,25 +37,79 @@ def _cmd_train(args: argparse.Namespace) -> int:
         svm_c=args.svm_c, svm_cv=args.svm_cv, augment=not args.no_augment,
         limit_per_class=args.limit_per_class, seed=args.seed, resume=args.resume,
         bn_momentum=args.bn_momentum, dropout=args.dropout,
+        dataset=args.dataset, protocol=args.protocol, angles=args.angles, folds=args.folds, fold=args.fold,
+        test_fraction=args.test_fraction, model=args.model, head=args.head, fc_width=args.fc_width,
+        projection=args.projection, hybrid_parts=args.hybrid_parts, hybrid_head_epochs=args.hybrid_head_epochs,
+        rbf_c=args.rbf_c, rbf_gamma=args.rbf_gamma, rff_components=args.rff_components, balance=args.balance,
+        augment_config=args.augment_config, init_from=args.init_from, kdef_no_face=args.kdef_no_face,
     )
-    meta = run_training(cfg)
-    m = meta["metrics"]
-    print(
-        f"validation accuracy: softmax {m['val_softmax']['accuracy'] * 100:.2f} %, "
-        f"linear SVM {m['val_svm']['accuracy'] * 100:.2f} % ({m['svm_minus_softmax_points']:+.2f} points); "
-        f"model written to {args.out}/model.keras"
-    )
+    try:
+        meta = run_training(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"{_describe(meta)}; model written to {args.out}/model.keras"
+          if meta["dataset"]["fold"] is None and "kfold" not in meta else f"{_describe(meta)}; folds in {args.out}")
     return 0
 
 
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from edgefer.cli import CliError
+    from edgefer.train.classical import BaselineConfig, run_baseline
+
+    cfg = BaselineConfig(data=args.data, out=args.out, dataset=args.dataset, protocol=args.protocol,
+                         features=args.features, head=args.head, input_size=args.input_size, seed=args.seed,
+                         svm_c=args.svm_c, pca_components=args.pca_components, folds=args.folds,
+                         limit_per_class=args.limit_per_class, kdef_no_face=args.kdef_no_face)
+    try:
+        meta = run_baseline(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"{_describe(meta)}; written to {args.out}")
+    return 0
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    from edgefer.train.corpus import CORPORA
+    from edgefer.train.protocols import PROTOCOLS
+
+    p.add_argument("--dataset", choices=CORPORA, default="folders",
+                   help="layout of --data: class folders (FER2013 ...), kdef, ckplus, ckplus48, jaffe, rafdb")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="auto",
+                   help="given (val/ folder), published (random split; KDEF 2,644/294), subject (no person on both "
+                        "sides), kfold (subject-wise), official (RAF-DB); auto picks the dataset's usual one")
+    p.add_argument("--folds", type=int, default=10, help="k of subject-wise k-fold")
+    p.add_argument("--input-size", type=int, default=48)
+    p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kdef-no-face", choices=("borrow", "drop"), default="borrow",
+                   help="KDEF photos the Haar detector misses: cut with the box of the same person's straight "
+                        "photo (borrow) or leave out (drop); both are listed in data_report.json")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train MobileNet v1, fit a linear SVM on its features, fold it in")
-    p.add_argument("--data", required=True, help="class-folder root (with train/ and val/ inside, or one split) or fer2013.csv")
+    from edgefer.train.balance import BALANCE_MODES
+    from edgefer.train.heads import HEADS
+    from edgefer.train.model import MODELS
+
+    p = sub.add_parser("train", help="train a CNN (MobileNet v1 by default), fit an SVM on its features, fold it in")
+    p.add_argument("--data", required=True, help="dataset root (see --dataset) or fer2013.csv")
     p.add_argument("--val", help="validation class-folder root (default: <data>/val, else 10 %% of train)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--input-size", type=int, default=48)
-    p.add_argument("--alpha", type=float, default=1.0, help="MobileNet width multiplier")
+    _data_args(p)
+    p.add_argument("--fold", type=int, default=None, help="run only this fold of --protocol kfold")
+    p.add_argument("--angles", type=_words, default=["S", "HL", "HR"], help="KDEF angles (comma-separated)")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="test share of published/subject splits")
+    p.add_argument("--model", choices=(*MODELS, "hybrid"), default="mobilenet")
+    p.add_argument("--head", choices=HEADS, default="linear-svm",
+                   help="softmax; linear-svm / rbf-svm fitted on features and folded; svm-top: squared-hinge top")
+    p.add_argument("--alpha", type=float, default=1.0, help="MobileNet width multiplier (custom CNNs: width)")
     p.add_argument("--weights", default=None, help="'none' (default), 'imagenet', or a local .h5 weights file")
+    p.add_argument("--init-from", default=None, help="fine-tune the extractor of a trained cnn.keras/model.keras")
+    p.add_argument("--fc-width", type=int, default=4096, help="VGG16 fully connected width")
+    p.add_argument("--projection", type=int, default=1024, help="hybrid: width VGG16's features are projected to")
+    p.add_argument("--hybrid-parts", type=_words, default=None,
+                   help="hybrid: reuse trained parts, MOBILENET_CNN.keras,VGG16_CNN.keras")
+    p.add_argument("--hybrid-head-epochs", type=int, default=10, help="hybrid: epochs for projection + head")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -50,8 +118,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="BatchNorm moving-average momentum (default Keras' 0.99; lower for small datasets)")
     p.add_argument("--svm-c", type=_floats, default=[0.001, 0.01, 0.1], help="C values searched by CV (comma-separated)")
     p.add_argument("--svm-cv", type=int, default=3)
+    p.add_argument("--rbf-c", type=_floats, default=[1.0, 10.0], help="RBF SVM C grid")
+    p.add_argument("--rbf-gamma", type=_floats, default=None, help="RBF SVM gamma grid (default 0.25/d,1/d,4/d)")
+    p.add_argument("--rff-components", type=int, default=4096, help="random Fourier features of the RBF fold")
+    p.add_argument("--balance", choices=BALANCE_MODES, default="none",
+                   help="class imbalance: per-class loss weights or class-balanced sampling")
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment-config", default="",
+                   help="override augmentation, e.g. rotation_deg=10,zoom=0.1,shift=0.08,flip=true,brightness=0.8:1.2")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.set_defaults(func=_cmd_train)
+
+    b = sub.add_parser("baseline", help="classical baselines: SVM on HOG or PCA features of the face crops")
+    b.add_argument("--data", required=True)
+    b.add_argument("--out", required=True)
+    _data_args(b)
+    b.add_argument("--features", choices=("hog", "pca"), default="hog")
+    b.add_argument("--head", choices=("linear-svm", "rbf-svm"), default="linear-svm")
+    b.add_argument("--svm-c", type=_floats, default=None, help="C grid (default: linear 0.001,0.01,0.1; rbf 1,10)")
+    b.add_argument("--pca-components", type=int, default=100)
+    b.set_defaults(func=_cmd_baseline)

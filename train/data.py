@@ -7,6 +7,7 @@ import numpy as np
 from edgefer.runtime.preprocess import InputSpec, preprocess_faces
 
 from .augment import AugmentConfig, augment_batch
+from .balance import balanced_order
 
 
 def make_sequence(
@@ -17,16 +18,25 @@ def make_sequence(
     batch_size: int,
     augment: AugmentConfig | None,
     seed: int = 0,
+    class_weights: np.ndarray | None = None,
+    balanced: bool = False,
 ):
-    """A ``keras.utils.PyDataset`` yielding (preprocessed faces, one-hot labels), reshuffled each epoch."""
+    """A ``keras.utils.PyDataset`` yielding (preprocessed faces, one-hot labels), reshuffled each epoch.
+
+    ``class_weights`` (one per class) adds per-sample loss weights; ``balanced``
+    draws each epoch so every class is equally frequent instead of shuffling.
+    """
     import keras
 
     class FaceSequence(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
             self.rng = np.random.default_rng(seed)
-            self.order = self.rng.permutation(len(labels)) if augment else np.arange(len(labels))
             self.eye = np.eye(num_classes, dtype=np.float32)
+            self.order = self._next_order() if augment or balanced else np.arange(len(labels))
+
+        def _next_order(self) -> np.ndarray:
+            return balanced_order(labels, self.rng) if balanced else self.rng.permutation(len(labels))
 
         def __len__(self) -> int:
             return int(np.ceil(len(labels) / batch_size))
@@ -36,11 +46,14 @@ def make_sequence(
             batch = images[idx]
             if augment is not None:
                 batch = augment_batch(batch, self.rng, augment)
-            return preprocess_faces(batch, spec), self.eye[labels[idx]]
+            x, y = preprocess_faces(batch, spec), self.eye[labels[idx]]
+            if class_weights is None:
+                return x, y
+            return x, y, np.asarray(class_weights, np.float32)[labels[idx]]
 
         def on_epoch_end(self) -> None:
-            if augment is not None:
-                self.order = self.rng.permutation(len(labels))
+            if augment is not None or balanced:
+                self.order = self._next_order()
 
     return FaceSequence()
 

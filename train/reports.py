@@ -42,3 +42,29 @@ def classification_report_text(y_true: np.ndarray, y_pred: np.ndarray, labels: l
     return classification_report(
         y_true, y_pred, labels=list(range(len(labels))), target_names=labels, digits=4, zero_division=0
     )
+
+
+def evaluate_head(out: Path, tag: str, title: str, y_true: np.ndarray, scores: np.ndarray,
+                  labels: list[str]) -> dict[str, Any]:
+    """Summary of one head on one split, and its files: ``confusion_<tag>.{png,json}``, ``roc_<tag>.{png,json}``.
+
+    Returns :func:`classification_summary`'s dict with ``macro_auc`` added.
+    """
+    import json
+
+    from edgefer.runtime.metrics import classification_summary
+
+    from .figures import one_vs_rest_roc, save_roc
+
+    summary = classification_summary(y_true, scores.argmax(1), labels)
+    save_confusion_png(summary, out / f"confusion_{tag}.png", title)
+    (out / f"confusion_{tag}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    roc = one_vs_rest_roc(y_true, scores, labels)
+    save_roc(roc, out / f"roc_{tag}.png", out / f"roc_{tag}.json", title)
+    summary["macro_auc"] = roc["macro_auc"]
+    return summary
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The figures ``meta.json`` keeps for one head on one split."""
+    return {k: summary[k] for k in ("accuracy", "macro_f1", "samples", "macro_auc") if k in summary}

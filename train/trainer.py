@@ -1,6 +1,6 @@
-"""``edgefer train``: CNN with softmax head -> linear SVM on its features -> folded model.
+"""``edgefer train``: CNN with an in-network head -> optional SVM on its features -> deployable model.
 
-Writes into the output folder:
+The default (MobileNet v1, ``--head linear-svm``) writes into the output folder:
 
 - ``cnn.keras``: the softmax model (best epoch on validation accuracy)
 - ``model.keras``: the deployable model, the SVM folded in as the final Dense layer
@@ -8,13 +8,19 @@ Writes into the output folder:
 - ``meta.json``: input spec, labels, architecture, data, metrics (softmax vs SVM)
 - ``report.txt``, ``confusion_softmax.png``, ``confusion_svm.png``, ``history.csv``
 - ``checkpoint/last.keras`` + ``checkpoint/state.json`` so ``--resume`` continues a stopped run
+
+and, for every run, ``confusion_<head>.json``, ``roc_<head>.{png,json}`` (one-vs-rest ROC + AUC),
+``curves.png`` (training curves), ``faces.png`` (per-face probability bars), ``gradcam.png``; test-split
+files are prefixed ``test_``. Dataset layouts with a protocol also write ``data_report.json`` (splits,
+crop report); ``--protocol kfold`` writes one such folder per fold (``fold_00`` ...) and the mean in
+``meta.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +29,8 @@ from typing import Any
 import numpy as np
 
 from edgefer import __version__
-from edgefer.runtime.datasets import FaceDataset, load_dataset
 from edgefer.runtime.labels import EMOTIONS
-from edgefer.runtime.metrics import classification_summary, format_summary
+from edgefer.runtime.metrics import format_summary
 from edgefer.runtime.preprocess import InputSpec
 
 log = logging.getLogger(__name__)
@@ -53,164 +58,184 @@ class TrainConfig:
     limit_per_class: int | None = None
     seed: int = 0
     resume: bool = False
+    dataset: str = "folders"  # one of corpus.CORPORA
+    protocol: str = "auto"  # one of protocols.PROTOCOLS
+    angles: list[str] = field(default_factory=lambda: ["S", "HL", "HR"])  # KDEF only
+    kdef_no_face: str = "borrow"  # KDEF photos Haar misses: "borrow" the straight photo's box, or "drop"
+    test_fraction: float = 0.1
+    val_fraction: float = 0.1
+    folds: int = 10
+    fold: int | None = None
+    model: str = "mobilenet"  # one of model.MODELS or "hybrid"
+    head: str = "linear-svm"  # one of heads.HEADS
+    fc_width: int = 4096  # VGG16's FC width
+    projection: int = 1024  # hybrid: VGG16 features projected to this width
+    hybrid_parts: list[str] | None = None  # reuse trained MobileNet and VGG16 cnn.keras files
+    hybrid_head_epochs: int = 10
+    rbf_c: list[float] = field(default_factory=lambda: [1.0, 10.0])
+    rbf_gamma: list[float] | None = None  # None: 0.25/d, 1/d, 4/d
+    rff_components: int = 4096
+    balance: str = "none"  # one of balance.BALANCE_MODES
+    augment_config: str = ""  # e.g. "rotation_deg=15,flip=false"
+    init_from: str | None = None  # transfer: a trained cnn.keras / model.keras
+    report_faces: int = 7
 
 
-def _split_off_val(ds: FaceDataset, fraction: float, seed: int) -> tuple[FaceDataset, FaceDataset]:
-    rng = np.random.default_rng(seed)
-    val_idx = []
-    for c in np.unique(ds.labels):
-        idx = np.flatnonzero(ds.labels == c)
-        rng.shuffle(idx)
-        val_idx.extend(idx[: max(1, int(len(idx) * fraction))])
-    mask = np.zeros(len(ds), bool)
-    mask[val_idx] = True
-    return ds.subset(np.flatnonzero(~mask)), ds.subset(np.flatnonzero(mask))
-
-
-def load_splits(cfg: TrainConfig, spec: InputSpec) -> tuple[FaceDataset, FaceDataset, str]:
-    """Training and validation faces; validation is ``--val``, ``<data>/val`` or a 10 % split."""
-    size = (spec.height, spec.width)
-    train = load_dataset(cfg.data, "train", size, cfg.limit_per_class)
-    if cfg.val:
-        return train, load_dataset(cfg.val, "val", size, cfg.limit_per_class), str(cfg.val)
-    if Path(cfg.data).suffix.lower() == ".csv" or (Path(cfg.data) / "val").is_dir():
-        return train, load_dataset(cfg.data, "val", size, cfg.limit_per_class), f"{cfg.data} (val)"
-    log.warning("no validation set given; holding out 10 %% of %s", cfg.data)
-    train, val = _split_off_val(train, 0.1, cfg.seed)
-    return train, val, f"10 % of {cfg.data}"
-
-
-def _fit_cnn(cfg: TrainConfig, spec: InputSpec, train: FaceDataset, val: FaceDataset, out: Path):
-    import keras
-
+def validate_config(cfg: TrainConfig) -> None:
+    """Reject unknown choices before any data is loaded, naming the valid ones."""
     from .augment import AugmentConfig
-    from .data import make_sequence
-    from .model import build_mobilenet
+    from .balance import BALANCE_MODES
+    from .corpus import CORPORA
+    from .heads import HEADS
+    from .model import MODELS
+    from .protocols import resolve_protocol
 
-    ckpt_dir = out / "checkpoint"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    state_path = ckpt_dir / "state.json"
-    last_path = ckpt_dir / "last.keras"
-    best_path = out / "cnn.keras"
-    k = len(EMOTIONS)
-    steps = int(np.ceil(len(train) / cfg.batch_size))
+    checks = [("--dataset", cfg.dataset, CORPORA), ("--model", cfg.model, (*MODELS, "hybrid")),
+              ("--head", cfg.head, HEADS), ("--balance", cfg.balance, BALANCE_MODES)]
+    for flag, value, valid in checks:
+        if value not in valid:
+            raise ValueError(f"{flag} {value!r} is not one of {', '.join(valid)}")
+    resolve_protocol(cfg.dataset, cfg.protocol)
+    if cfg.augment_config:
+        AugmentConfig.parse(cfg.augment_config)
+    if cfg.model == "hybrid" and cfg.init_from:
+        raise ValueError("--init-from fine-tunes one extractor; for the hybrid pass --hybrid-parts MOBILENET VGG16")
+    if cfg.val and cfg.dataset != "folders":
+        raise ValueError("--val is for class-folder data; other layouts take validation from their protocol")
 
-    start_epoch, best_acc = 0, -1.0
-    if cfg.resume and last_path.exists() and state_path.exists():
-        state = json.loads(state_path.read_text())
-        start_epoch, best_acc = int(state["epoch"]), float(state["best_val_accuracy"])
-        model = keras.models.load_model(last_path)
-        log.info("resuming from %s at epoch %d (best val accuracy %.4f)", last_path, start_epoch, best_acc)
-    else:
-        keras.utils.set_random_seed(cfg.seed)
-        model = build_mobilenet(spec, k, cfg.alpha, cfg.weights, cfg.dropout, cfg.bn_momentum)
-        warmup = min(steps * 2, steps * cfg.epochs // 10)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            cfg.lr * 0.1, max(1, steps * cfg.epochs - warmup), alpha=0.01,
-            warmup_target=cfg.lr, warmup_steps=max(1, warmup),
-        )
-        model.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-            metrics=["accuracy"],
-        )
-    if start_epoch >= cfg.epochs:
-        return keras.models.load_model(best_path)
 
-    class Checkpoint(keras.callbacks.Callback):
-        """Keep the best epoch (validation accuracy) and a resumable last state."""
+def _tag(split: str, head: str) -> str:
+    # Validation files keep their historical names (confusion_softmax.png, confusion_svm.png).
+    return head if split == "val" else f"{split}_{head}"
 
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            nonlocal best_acc
-            acc = float((logs or {}).get("val_accuracy", 0.0))
-            if acc > best_acc:
-                best_acc = acc
-                self.model.save(best_path)
-            self.model.save(last_path)
-            state_path.write_text(json.dumps({"epoch": epoch + 1, "best_val_accuracy": best_acc}))
 
-    augment = AugmentConfig() if cfg.augment else None
-    train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed + start_epoch)
-    val_seq = make_sequence(val.images, val.labels, spec, k, 256, None)
-    model.fit(
-        train_seq,
-        validation_data=val_seq,
-        epochs=cfg.epochs,
-        initial_epoch=start_epoch,
-        callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0)],
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    return keras.models.load_model(best_path)
+def _architecture_name(cfg: TrainConfig) -> str:
+    if cfg.init_from:
+        src_meta = Path(cfg.init_from).parent / "meta.json"
+        if src_meta.is_file():
+            return json.loads(src_meta.read_text())["architecture"]["name"]
+    return {"mobilenet": "mobilenet_v1", "hybrid": "hybrid_mobilenet_vgg16"}.get(cfg.model, cfg.model)
 
 
 def run_training(cfg: TrainConfig) -> dict[str, Any]:
-    """Train, fit and fold the SVM, evaluate both heads on validation, write the output folder."""
+    """Train, fit and fold the chosen head, evaluate every head on validation (and test), write the run folder."""
+    from .protocols import resolve_protocol
+
+    validate_config(cfg)
+    if resolve_protocol(cfg.dataset, cfg.protocol) == "kfold" and cfg.fold is None:
+        return run_kfold(cfg)
     import joblib
 
     from .data import predict_batches
+    from .fit import fit_cnn, fit_hybrid, model_builder, network_head
+    from .heads import fit_feature_head
     from .model import feature_model
-    from .reports import classification_report_text, save_confusion_png
-    from .svm import fit_linear_svm, fold_svm
+    from .protocols import prepare_data
+    from .reports import classification_report_text, evaluate_head, headline
+    from .run_figures import write_run_figures
 
     t0 = time.time()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     spec = InputSpec(height=cfg.input_size, width=cfg.input_size, channels=3)
-    train, val, val_name = load_splits(cfg, spec)
-    log.info("train %d faces %s; val %d faces", len(train), train.class_counts(), len(val))
+    data = prepare_data(cfg, spec, out)
+    log.info("train %d faces %s; val %d faces; test %s", len(data.train), data.train.class_counts(), len(data.val),
+             len(data.test) if data.test is not None else "none")
 
-    cnn = _fit_cnn(cfg, spec, train, val, out)
+    if cfg.model == "hybrid":
+        cnn, parts = fit_hybrid(cfg, spec, data.train, data.val, out)
+        explain = parts[0]
+    else:
+        cnn = fit_cnn(cfg, spec, data.train, data.val, out, model_builder(cfg, spec, cfg.model))
+        explain = cnn
 
     labels = list(EMOTIONS)
-    softmax_pred = predict_batches(cnn, val.images, spec).argmax(1)
-    softmax_summary = classification_summary(val.labels, softmax_pred, labels)
+    arch = _architecture_name(cfg)
+    splits = {"val": data.val} if data.test is None else {"val": data.val, "test": data.test}
+    net = "softmax" if network_head(cfg.head) == "softmax" else "svm_top"
+    summaries: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # (true labels, scores) per head and split
+    net_scores = {}
+    for name, ds in splits.items():
+        net_scores[name] = predict_batches(cnn, ds.images, spec)
+        outputs[f"{name}_{net}"] = (ds.labels, net_scores[name])
+        summaries[f"{name}_{net}"] = evaluate_head(out, _tag(name, net), f"{arch} + {net} ({name})", ds.labels,
+                                                   net_scores[name], labels)
 
-    extractor = feature_model(cnn)
-    from tqdm import tqdm
+    deploy, head_name, svm_info = cnn, ("softmax" if net == "softmax" else "svm"), None
+    if cfg.head in ("linear-svm", "rbf-svm"):
+        from tqdm import tqdm
 
-    feats = {}
-    for name, ds in tqdm([("train", train), ("val", val)], desc="extracting features", unit="split"):
-        feats[name] = predict_batches(extractor, ds.images, spec)
-    log.info("fitting LinearSVC on %s features, C grid %s", feats["train"].shape, cfg.svm_c)
-    head = fit_linear_svm(feats["train"], train.labels, cfg.svm_c, cfg.svm_cv, cfg.seed)
-    svm_pred = head.predict(feats["val"])
-    svm_summary = classification_summary(val.labels, svm_pred, labels)
+        extractor = feature_model(cnn)
+        feats = {name: predict_batches(extractor, ds.images, spec)
+                 for name, ds in tqdm([("train", data.train), *splits.items()], desc="extracting features",
+                                      unit="split")}
+        fitted = fit_feature_head(cfg, cnn, feats["train"], data.train.labels)
+        agreement = {}
+        for name, ds in splits.items():
+            exact = fitted.decision_function(feats[name])
+            outputs[f"{name}_svm"] = (ds.labels, exact)
+            summaries[f"{name}_svm"] = evaluate_head(out, _tag(name, "svm"), f"{arch} + {fitted.kind} SVM ({name})",
+                                                     ds.labels, exact, labels)
+            folded = predict_batches(fitted.folded, ds.images, spec)
+            agreement[name] = float((folded.argmax(1) == exact.argmax(1)).mean())
+            if fitted.kind == "rbf":
+                outputs[f"{name}_svm_folded"] = (ds.labels, folded)
+                summaries[f"{name}_svm_folded"] = evaluate_head(
+                    out, _tag(name, "svm_folded"), f"{arch} + RBF SVM, RFF fold ({name})", ds.labels, folded, labels)
+        deploy, head_name = fitted.folded, "svm"
+        svm_info = {**fitted.info, "fold_agreement": agreement["val"], "fold_agreement_by_split": agreement}
+        joblib.dump(fitted.estimator.pipeline, out / "svm.joblib")
+    deploy.save(out / "model.keras")
 
-    folded = fold_svm(cnn, head)
-    folded_pred = predict_batches(folded, val.images, spec).argmax(1)
-    agreement = float((folded_pred == svm_pred).mean())
-
-    folded.save(out / "model.keras")
-    joblib.dump(head.pipeline, out / "svm.joblib")
-    save_confusion_png(softmax_summary, out / "confusion_softmax.png", "MobileNet v1 + softmax (val)")
-    save_confusion_png(svm_summary, out / "confusion_svm.png", "MobileNet v1 + linear SVM (val)")
-    report = [
-        f"validation: {val_name}",
-        "== softmax head ==", classification_report_text(val.labels, softmax_pred, labels), format_summary(softmax_summary),
-        f"== linear SVM head (C={head.C:g}) ==", classification_report_text(val.labels, svm_pred, labels),
-        format_summary(svm_summary),
-        f"folded Keras model agrees with scikit-learn on {agreement * 100:.2f} % of validation faces",
-    ]
+    shown = "test" if data.test is not None else "val"
+    figures = write_run_figures(out, explain, spec, splits[shown], net_scores[shown], labels, cfg,
+                                f"{arch} ({shown})", is_probability=net == "softmax",
+                                explained_part="mobilenet part" if cfg.model == "hybrid" else None)
+    report = [f"validation: {data.val_name}"] + ([f"test: {data.test_name}"] if data.test_name else [])
+    for key, summary in summaries.items():
+        y_true, scores = outputs[key]
+        report += [f"== {key} ==", classification_report_text(y_true, scores.argmax(1), labels),
+                   format_summary(summary)]
+    if svm_info is not None:
+        report.append(f"folded Keras model agrees with scikit-learn on {svm_info['fold_agreement'] * 100:.2f} % "
+                      "of validation faces")
     (out / "report.txt").write_text("\n".join(report) + "\n")
 
+    metrics: dict[str, Any] = {key: headline(s) for key, s in summaries.items()}
+    for split in splits:
+        if f"{split}_svm" in summaries and f"{split}_softmax" in summaries:
+            diff = (summaries[f"{split}_svm"]["accuracy"] - summaries[f"{split}_softmax"]["accuracy"]) * 100
+            metrics["svm_minus_softmax_points" if split == "val" else f"{split}_svm_minus_softmax_points"] = round(diff, 2)
     meta = {
         "edgefer_version": __version__,
         "labels": labels,
         "input": spec.to_dict(),
-        "architecture": {"name": "mobilenet_v1", "alpha": cfg.alpha, "feature_dim": int(feats["train"].shape[1]),
-                         "params": int(folded.count_params())},
-        "head": "svm",
-        "svm": {"kind": "linear", "C": head.C, "cv_accuracy": head.cv_accuracy, "fold_agreement": agreement},
+        "architecture": {"name": arch, "alpha": cfg.alpha, "feature_dim": int(feature_model(cnn).output.shape[-1]),
+                         "params": int(deploy.count_params()), "init_from": cfg.init_from},
+        "head": head_name,
+        "head_kind": cfg.head,
+        "svm": svm_info,
+        "dataset": {"layout": cfg.dataset, "protocol": data.protocol, "fold": cfg.fold,
+                    "test": data.test_name, "test_faces": None if data.test is None else len(data.test)},
         "training": {
-            "dataset": str(cfg.data), "train_faces": len(train), "class_counts": train.class_counts(),
-            "validation": val_name, "val_faces": len(val), "config": asdict(cfg),
+            "dataset": str(cfg.data), "train_faces": len(data.train), "class_counts": data.train.class_counts(),
+            "validation": data.val_name, "val_faces": len(data.val), "config": asdict(cfg),
             "seconds": round(time.time() - t0, 1),
         },
-        "metrics": {
-            "val_softmax": {k: softmax_summary[k] for k in ("accuracy", "macro_f1", "samples")},
-            "val_svm": {k: svm_summary[k] for k in ("accuracy", "macro_f1", "samples")},
-            "svm_minus_softmax_points": round((svm_summary["accuracy"] - softmax_summary["accuracy"]) * 100, 2),
-        },
+        "metrics": metrics,
+        "figures": figures,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def run_kfold(cfg: TrainConfig) -> dict[str, Any]:
+    """Subject-wise k-fold: one full run per fold in ``<out>/fold_NN``, mean and spread in ``<out>/meta.json``."""
+    from .kfold import run_folds
+
+    def one(fold: int, folder: Path) -> dict[str, Any]:
+        log.info("subject-wise %d-fold: fold %d", cfg.folds, fold)
+        return run_training(dataclasses.replace(cfg, fold=fold, out=str(folder)))
+
+    return run_folds(one, cfg.folds, Path(cfg.out), asdict(cfg), f"{cfg.dataset} subject-wise {cfg.folds}-fold")

@@ -35,6 +35,7 @@ class Backend(Protocol):
 _IMPLEMENTATIONS = {
     "litert": ("edgefer.runtime.backends.litert", "LiteRTBackend"),
     "onnx": ("edgefer.runtime.backends.onnx", "OnnxBackend"),
+    "tensorrt": ("edgefer.runtime.backends.tensorrt", "TensorRTBackend"),
 }
 
 BACKEND_NAMES: tuple[str, ...] = tuple(_IMPLEMENTATIONS)

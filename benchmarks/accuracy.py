@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Accuracy and macro-F1 of each artifact/backend on a labelled folder, to read beside the latency table.
+
+    python benchmarks/accuracy.py --data ../shared/datasets/fer2013/val --json benchmarks/results/accuracy.json
+    python benchmarks/accuracy.py --data faces/ --model a.tflite --model b.onnx
+
+Every artifact runs through the runtime backend exactly as ``edgefer eval`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+if __package__ in (None, ""):  # run as a script from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def shipped_artifacts() -> list[str]:
+    """The shipped model of every backend installed here."""
+    from edgefer.runtime.backends import BACKEND_NAMES
+    from edgefer.runtime.classifier import backend_installed, default_model
+    from edgefer.runtime.manifest import ModelError
+
+    found = []
+    for name in BACKEND_NAMES:
+        try:
+            if backend_installed(name):
+                found.append(str(default_model(name)))
+        except (KeyError, ModelError):
+            continue
+    return found
+
+
+def evaluate(models: Sequence[str], data: str, threads: int | None, limit_per_class: int | None) -> list[dict[str, Any]]:
+    """One evaluation per artifact: accuracy, macro-F1, per-class figures, confusion matrix."""
+    from edgefer.runtime.commands import run_eval
+    from edgefer.runtime.manifest import Manifest
+
+    rows = []
+    for model in models:
+        summary = run_eval(model, data, None, threads, limit_per_class)
+        summary["precision"] = Manifest.load(model, verify=False).precision
+        rows.append(summary)
+    return rows
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["| model | backend | precision | faces | accuracy % | macro-F1 % |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {Path(r['model']).name} | {r['backend']} | {r['precision']} | {r['samples']} | "
+                     f"{r['accuracy'] * 100:.2f} | {r['macro_f1'] * 100:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="benchmarks/accuracy.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="class-folder dataset of cropped faces (<data>/<class>/*.jpg)")
+    p.add_argument("--model", action="append", help="artifact to evaluate (repeat); default: every shipped one")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument("--json", help="write all evaluations here")
+    args = p.parse_args(argv)
+    try:
+        models = args.model or shipped_artifacts()
+        if not models:
+            raise ValueError("no shipped model for any installed backend; pass --model PATH")
+        rows = evaluate(models, args.data, args.threads, args.limit_per_class)
+    except Exception as exc:  # runtime errors (model, data) are user-facing here
+        if isinstance(exc, (ValueError, FileNotFoundError)) or type(exc).__module__.startswith("edgefer"):
+            print(f"accuracy.py: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+    print(markdown(rows))
+    if args.json:
+        result = {"schema": "edgefer-accuracy/1", "command": "python benchmarks/accuracy.py " + shlex.join(argv),
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "data": args.data,
+                  "evaluations": rows}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Latency of edgefer per backend and per stage, on the device it runs on.
+
+    python benchmarks/latency.py                      # every installed backend, shipped model
+    python benchmarks/latency.py --backend litert --model m.tflite --source clip.mp4 \\
+        --threads 4 --warmup 10 --iterations 200 --json pi5-litert.json
+    python benchmarks/latency.py --peer fer --peer-python /path/to/fer-venv/bin/python --json vs-fer.json
+    python benchmarks/latency.py --compare pi4.json pi5.json orin.json --plot latency.png
+
+Each run measures the model alone on a fixed input and the real pipeline
+(read -> detect -> preprocess -> infer -> postprocess) on frames of ``--source``,
+reporting mean/p50/p90/p99/min/max and frames per second per stage, and records the
+device, library versions, CPU temperature, Raspberry Pi throttling and peak RSS.
+A call without ``--backend``/``--model`` runs each installed backend in its own
+process so that each peak RSS is that backend's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and an uninstalled checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.compare import RESULT_SCHEMA, load_results, markdown_table, plot_distribution  # noqa: E402
+from benchmarks.device import conditions, cpu_flags, cpuinfo_fields, device_info, peak_rss_mib  # noqa: E402
+from benchmarks.frames import parse_size  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGEFER_SHARED", REPO.parent / "shared"))
+DEFAULT_SOURCE = SHARED / "media" / "fer_test.mp4"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edgefer.runtime.backends import BACKEND_NAMES
+    from edgefer.runtime.cli import _haar_args
+
+    p = argparse.ArgumentParser(prog="benchmarks/latency.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", help=f"one of {', '.join(BACKEND_NAMES)} (default: every installed one)")
+    p.add_argument("--model", help="artifact (.tflite, .onnx, ...); default: the shipped model of each backend")
+    p.add_argument("--source", default=None,
+                   help=f"frames for the pipeline part: video, image, folder, camera (default: {DEFAULT_SOURCE} when "
+                        "it exists, else the pipeline part is skipped)")
+    p.add_argument("--frame-size", default="640x480", help="resize every frame to WxH first ('native': keep)")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed iterations/frames first")
+    p.add_argument("--iterations", type=int, default=100, help="timed iterations (model alone) and frames (pipeline)")
+    p.add_argument("--batch", type=int, default=1, help="faces per call for the model-alone part")
+    p.add_argument("--json", help="write the full result (stats and raw samples) here")
+    p.add_argument("--peer", choices=("fer",), help="also run this package on the same frames, in its own process")
+    p.add_argument("--peer-python", default=sys.executable,
+                   help="Python that has the peer installed (a separate venv; never an edgefer dependency)")
+    p.add_argument("--compare", nargs="+", metavar="JSON", help="merge result files into one markdown table and plot")
+    p.add_argument("--plot", default="latency.png", help="with --compare: where to write the PNG")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    _haar_args(p)
+    return p
+
+
+def _source(args: argparse.Namespace) -> str | None:
+    if args.source:
+        return args.source
+    return str(DEFAULT_SOURCE) if DEFAULT_SOURCE.exists() else None
+
+
+def run_backend(args: argparse.Namespace) -> dict[str, Any]:
+    """Benchmark one backend in this process."""
+    from benchmarks.harness import PipelineSetup, bench_model, bench_pipeline
+    from benchmarks.macs import classifier_bound, count_macs, int8_peak
+    from edgefer.runtime.classifier import EmotionClassifier
+    from edgefer.runtime.cli import detector_config
+
+    before = conditions()
+    t0 = time.perf_counter()
+    classifier = EmotionClassifier(args.model, args.backend, args.threads)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    manifest = classifier.manifest
+    run: dict[str, Any] = {
+        "backend": classifier.backend.name, "model": str(classifier.path), "sha256": manifest.sha256,
+        "precision": manifest.precision, "head": manifest.head,
+        "input": [manifest.input.height, manifest.input.width, manifest.input.channels],
+        "threads": args.threads, "model_load_ms": round(load_ms, 1),
+    }
+    run["model_alone"] = bench_model(classifier, args.warmup, args.iterations, args.batch)
+    source = _source(args)
+    if source is None:
+        run["pipeline"] = None
+        run["pipeline_skipped"] = f"no --source given and {DEFAULT_SOURCE} does not exist"
+    else:
+        detector, tracking = detector_config(args)
+        setup = PipelineSetup(source, parse_size(args.frame_size), detector, tracking)
+        run["pipeline"] = bench_pipeline(classifier, setup, args.warmup, args.iterations)
+    classifier.close()
+    run["peak_rss_mib"] = peak_rss_mib()
+    try:
+        macs: int | None = count_macs(classifier.path)
+    except (RuntimeError, ValueError, KeyError, IndexError) as exc:
+        macs, run["macs_error"] = None, str(exc)
+    info = device_info()
+    fields = cpuinfo_fields(Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
+    cores = args.threads or info["usable_cores"] or info["cores"] or 1
+    peak = int8_peak(cpu_flags(fields), info["machine"], info["cpu_max_mhz"], cores)
+    run["macs"] = macs
+    run["int8_peak"] = peak
+    if manifest.precision == "int8":
+        run["classifier_bound"] = classifier_bound(macs, peak, run["model_alone"]["stats"]["p50_ms"])
+    run["conditions_before"], run["conditions_after"] = before, conditions()
+    return run
+
+
+def installed_backends() -> list[str]:
+    """Backends whose library imports here and that have a shipped model."""
+    from edgefer.runtime.backends import BACKEND_NAMES
+    from edgefer.runtime.classifier import backend_installed, default_model
+    from edgefer.runtime.manifest import ModelError
+
+    found = []
+    for name in BACKEND_NAMES:
+        try:
+            if backend_installed(name):
+                default_model(name)
+                found.append(name)
+        except (KeyError, ModelError):
+            continue
+    return found
+
+
+def run_children(argv: Sequence[str], backends: Sequence[str]) -> list[dict[str, Any]]:
+    """One process per backend, so each run's peak RSS is its own."""
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in backends:
+            out = Path(tmp) / f"{name}.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--backend", name, "--json", str(out),
+                   "--child"]
+            print(f"benchmarking {name} ...", file=sys.stderr)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the {name} run failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+            runs.extend(json.loads(out.read_text())["runs"])
+    return runs
+
+
+def _strip(argv: Sequence[str], options: dict[str, int]) -> list[str]:
+    """``argv`` without the given options (name -> number of values they take)."""
+    out, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options:
+            skip = options[name] if "=" not in arg else 0
+            continue
+        out.append(arg)
+    return out
+
+
+def busy_note(cond: dict[str, Any], cores: int | None) -> str | None:
+    """A warning for results taken while other work loaded the CPU."""
+    load = (cond.get("loadavg_1_5_15") or [0.0])[0]
+    if cores and load > 0.25 * cores:
+        return (f"the CPU was busy (1-minute load average {load:.2f} on {cores} cores when the run started): "
+                "these timings are pessimistic")
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.compare:
+            results = load_results(args.compare)
+            print(markdown_table(results))
+            print(f"plot: {plot_distribution(results, args.plot)}", file=sys.stderr)
+            return 0
+        if args.warmup < 0 or args.iterations < 1 or args.batch < 1:
+            parser.error("--warmup must be >= 0, --iterations and --batch >= 1")
+        parse_size(args.frame_size)
+        source = _source(args)
+        if source is not None:
+            from edgefer.runtime.sources import open_source
+
+            with open_source(source):  # a missing or empty source fails before any measuring
+                pass
+        started = conditions()
+        if args.backend is None and args.model is None and not args.child:
+            backends = installed_backends()
+            if not backends:
+                raise RuntimeError("no backend with a shipped model is installed here: pip install "
+                                   "'edgefer[litert]' or 'edgefer[onnx]', or pass --backend and --model")
+            runs = run_children(_strip(argv, {"--json": 1, "--peer": 1, "--peer-python": 1}), backends)
+        else:
+            runs = [run_backend(args)]
+        result: dict[str, Any] = {
+            "schema": RESULT_SCHEMA,
+            "command": "python benchmarks/latency.py " + shlex.join(argv),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "device": device_info(),
+            "conditions_before": started,
+            "runs": runs,
+        }
+        if args.peer and not args.child:
+            from benchmarks.peer import run_peer, versus
+
+            if source is None:
+                raise RuntimeError("--peer needs frames: pass --source")
+            print(f"running peer {args.peer} ...", file=sys.stderr)
+            peer_before = conditions()
+            result["peer"] = run_peer(args.peer, args.peer_python, source, args.frame_size, args.warmup,
+                                      args.iterations)
+            result["peer"]["conditions_before"], result["peer"]["conditions_after"] = peer_before, conditions()
+            result["versus_peer"] = [versus(run, result["peer"]) for run in runs]
+        result["conditions_after"] = conditions()
+        note = busy_note(started, result["device"]["usable_cores"])
+        if note:
+            result["note"] = note
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+        print(f"latency.py: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # model, backend, detector and source errors of the runtime
+        if type(exc).__module__.startswith("edgefer"):
+            print(f"latency.py: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if not args.child:
+        result["_file"] = args.json or "(not saved)"
+        print(markdown_table([result]))
+        for v in result.get("versus_peer", []):
+            print(f"{v['backend']} vs {args.peer}: {v['fps_ratio']}x fps, {v['rss_ratio']} x peak RSS, "
+                  f"{v['faces']['lost']} of {v['faces']['peer_faces']} peer faces lost", file=sys.stderr)
+        if "note" in result:
+            print(f"note: {result['note']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,312 @@
+"""The strict, typed TOML configuration of ``edgefer serve``.
+
+Every section is a frozen dataclass; a key the dataclass does not declare, a value
+of the wrong type or out of range is a :class:`ConfigError` naming the file, the
+line, the dotted key and what is accepted. Sections: ``source``, ``detector``,
+``model``, ``smoothing``, ``outputs`` (``jsonl``, ``mqtt``, ``http``), ``privacy``
+and ``health``; ``devices/*/config.example.toml`` documents each key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
+
+from ..detect import HaarConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.9/3.10 devices only
+    try:
+        import tomli as tomllib
+    except ImportError:
+        tomllib = None  # type: ignore[assignment]
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, not TOML, or has an unknown key or a bad value."""
+
+
+Check = Callable[[Any], "str | None"]
+
+
+def _at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"must be >= {low}"
+
+
+def _between(low: float, high: float, low_open: bool = False) -> Check:
+    def check(v: Any) -> str | None:
+        ok = (low < v if low_open else low <= v) and v <= high
+        return None if ok else f"must be {'>' if low_open else '>='} {low} and <= {high}"
+    return check
+
+
+def _non_empty(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
+def _topic(v: str) -> str | None:
+    if not v.strip():
+        return "must not be empty"
+    return "must not contain the MQTT wildcards '+' or '#'" if set(v) & {"+", "#"} else None
+
+
+def _opt(default: Any, check: Check | None = None, doc: str = "") -> Any:
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where frames come from and how a lost camera is retried."""
+
+    spec: str = _opt("0", _non_empty, "open_source string: camera index, /dev/videoN, csi[:N], picamera2[:N], "
+                                      "GStreamer pipeline, rtsp:// URL, video file, image folder")
+    width: int = _opt(640, _at_least(16), "capture width (picamera2, csi)")
+    height: int = _opt(480, _at_least(16), "capture height (picamera2, csi)")
+    fps: int = _opt(30, _at_least(1), "capture rate (picamera2, csi)")
+    loop: bool = _opt(False, None, "restart a video file or folder at its end (demos, soak tests)")
+    max_fps: float = _opt(0.0, _at_least(0.0), "process at most this many frames per second (0: as fast as read)")
+    max_read_failures: int = _opt(5, _at_least(1), "consecutive failed reads before the camera counts as lost")
+    reconnect_initial_s: float = _opt(1.0, _at_least(0.01), "first wait before reopening a lost camera")
+    reconnect_max_s: float = _opt(30.0, _at_least(0.01), "longest wait between reopen attempts (doubling backoff)")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Haar cascade parameters; the defaults are the runtime's (``edgefer detect --help``)."""
+
+    scale_factor: float = _opt(HaarConfig.scale_factor, _between(1.0, 2.0, low_open=True))
+    min_neighbors: int = _opt(HaarConfig.min_neighbors, _at_least(0))
+    min_face: int = _opt(HaarConfig.min_face, _at_least(1), "smallest face side in frame pixels")
+    max_face: int = _opt(HaarConfig.max_face or 0, _at_least(0), "largest face side in frame pixels (0: no limit)")
+    detect_width: int = _opt(HaarConfig.detect_width or 0, _at_least(0),
+                             "detect on frames downscaled to this width (0: never)")
+    cascade: str = _opt("", None, "cascade XML (empty: found in cv2.data or /usr/share/opencv4)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The classifier artifact; empty values mean the shipped default."""
+
+    path: str = _opt("", None, "artifact (.tflite, .onnx, .engine); empty: the shipped model")
+    backend: str = _opt("", None, "litert, onnx or tensorrt; empty: from the artifact's suffix")
+    threads: int = _opt(0, _at_least(0), "inference threads (0: the backend's default)")
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    """Per-face smoothing: an IoU track per face, an EMA of its scores, a minimum confidence."""
+
+    alpha: float = _opt(0.4, _between(0.0, 1.0, low_open=True), "EMA weight of the newest frame (1: no smoothing)")
+    iou_threshold: float = _opt(0.3, _between(0.0, 1.0, low_open=True), "IoU that continues a track")
+    max_missed: int = _opt(5, _at_least(0), "frames a track survives without a matching face")
+    min_hits: int = _opt(2, _at_least(1), "frames a face must be seen before it is reported")
+    min_confidence: float = _opt(0.0, None, "smoothed top score needed to change a track's label, in the model's "
+                                            "score units (SVM decision value or softmax probability)")
+
+
+@dataclass(frozen=True)
+class JsonlConfig:
+    """Append-only JSON-lines event log, rotated by size."""
+
+    enabled: bool = _opt(False)
+    path: str = _opt("/var/lib/edgefer/events.jsonl", _non_empty)
+    max_bytes: int = _opt(10 * 1024 * 1024, _at_least(1024), "rotate when the log would grow past this")
+    backups: int = _opt(5, _at_least(0), "rotated files kept (events.jsonl.1 ... .N)")
+    fsync: bool = _opt(False, None, "fsync after every line (survives power loss, costs flash wear)")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT publishing: QoS 1, persistent session, bounded offline queue."""
+
+    enabled: bool = _opt(False)
+    host: str = _opt("127.0.0.1", _non_empty)
+    port: int = _opt(1883, _between(1, 65535))
+    topic: str = _opt("edgefer/events", _topic)
+    client_id: str = _opt("", None, "empty: edgefer-<hostname>; keep it stable, the broker keys the session on it")
+    keepalive_s: int = _opt(30, _at_least(5))
+    queue_max: int = _opt(10000, _at_least(1), "events held while the broker is away; newer ones are dropped")
+    username: str = _opt("")
+    password_file: str = _opt("", None, "file holding the password (keeps it out of the config)")
+    tls_ca: str = _opt("", None, "CA bundle; set it to connect with TLS")
+    flush_timeout_s: float = _opt(3.0, _at_least(0.0), "how long a stop waits for queued events to be acknowledged")
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """``/healthz`` and Prometheus ``/metrics`` over plain HTTP."""
+
+    enabled: bool = _opt(True)
+    host: str = _opt("127.0.0.1", _non_empty, "bind address; keep it on loopback unless a firewall guards it")
+    port: int = _opt(9108, _between(0, 65535))
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """Which events are emitted and where they go."""
+
+    emit: Literal["all", "faces", "changes"] = _opt(
+        "changes", None, "all: every frame; faces: frames with a reported face; changes: when a label or track changes")
+    jsonl: JsonlConfig = field(default_factory=JsonlConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """Nothing but labels, scores, boxes and times leaves the process unless asked for here."""
+
+    include_scores: bool = _opt(True, None, "per-class scores in events (false: top label and score only)")
+    save_frames: bool = _opt(False, None, "write frames that contain faces to frames_dir (off by default)")
+    frames_dir: str = _opt("/var/lib/edgefer/frames", _non_empty)
+    frames_interval_s: float = _opt(10.0, _at_least(0.0), "at most one saved frame per interval")
+    frames_max_files: int = _opt(100, _at_least(1), "oldest saved frames are deleted beyond this")
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """systemd notification and the health verdict."""
+
+    watchdog: bool = _opt(True, None, "send WATCHDOG=1 when systemd asks for it (WatchdogSec)")
+    status_interval_s: float = _opt(5.0, _at_least(0.1), "how often STATUS= and the log line are refreshed")
+    stale_after_s: float = _opt(10.0, _at_least(0.1), "/healthz fails when no frame was processed for this long")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The whole ``edgefer serve`` configuration."""
+
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+
+
+_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\s\"]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\"\s]+?)\s*=")
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Line number (1-based) of each table header and ``key =`` line, by dotted path.
+
+    TOML parsers do not report positions, so the config errors find their line here;
+    a key inside an inline table or a multi-line string maps to its table's line.
+    """
+    lines: dict[str, int] = {}
+    table: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header and not line.lstrip().startswith("[["):
+            table = [part.strip().strip('"') for part in header.group(1).split(".")]
+            lines.setdefault(".".join(table), number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            path = table + [part.strip().strip('"') for part in key.group(1).split(".")]
+            lines.setdefault(".".join(path), number)
+    return lines
+
+
+class _Reader:
+    def __init__(self, source: str, lines: Mapping[str, int]):
+        self.source = source
+        self.lines = lines
+
+    def where(self, dotted: str) -> str:
+        parts = dotted.split(".")
+        for n in range(len(parts), 0, -1):
+            line = self.lines.get(".".join(parts[:n]))
+            if line:
+                return f"{self.source}:{line}"
+        return self.source
+
+    def fail(self, dotted: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.where(dotted)}: {dotted}: {message}")
+
+    def section(self, cls: type, data: Any, prefix: str) -> Any:
+        if not isinstance(data, dict):
+            raise self.fail(prefix, f"must be a table ([{prefix}]), got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            dotted = f"{prefix}.{key}" if prefix else key
+            if key not in fields:
+                valid = ", ".join(fields)
+                raise self.fail(dotted, f"unknown key; valid keys{' of [' + prefix + ']' if prefix else ''}: {valid}")
+            values[key] = self._value(hints[key], fields[key], value, dotted)
+        return cls(**values)
+
+    def _value(self, hint: Any, f: dataclasses.Field, value: Any, dotted: str) -> Any:
+        if dataclasses.is_dataclass(hint):
+            return self.section(hint, value, dotted)
+        if typing.get_origin(hint) is Literal:
+            choices = typing.get_args(hint)
+            if value not in choices:
+                raise self.fail(dotted, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+            return value
+        expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+        ok = {
+            bool: isinstance(value, bool),
+            int: isinstance(value, int) and not isinstance(value, bool),
+            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            str: isinstance(value, str),
+        }[hint]
+        if not ok:
+            raise self.fail(dotted, f"must be {expected}, got {type(value).__name__} {value!r}")
+        value = float(value) if hint is float else value
+        check = f.metadata.get("check")
+        problem = check(value) if check else None
+        if problem:
+            raise self.fail(dotted, f"{problem}, got {value!r}")
+        return value
+
+
+def parse_config(text: str, source: str = "<config>") -> ServeConfig:
+    """Parse and validate TOML text; ``source`` names it in errors."""
+    if tomllib is None:  # pragma: no cover
+        raise ConfigError("reading TOML on Python < 3.11 needs the tomli package (pip install tomli)")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    reader = _Reader(source, key_lines(text))
+    config: ServeConfig = reader.section(ServeConfig, data, "")
+    _check_across(config, reader)
+    return config
+
+
+def _check_across(config: ServeConfig, reader: _Reader) -> None:
+    from ..backends import BACKEND_NAMES
+
+    if config.model.backend and config.model.backend not in BACKEND_NAMES:
+        raise reader.fail("model.backend", f"must be one of {', '.join(BACKEND_NAMES)} or empty, "
+                                           f"got {config.model.backend!r}")
+    if config.source.reconnect_max_s < config.source.reconnect_initial_s:
+        raise reader.fail("source.reconnect_max_s", "must be >= source.reconnect_initial_s")
+    if config.model.path and not Path(config.model.path).is_file():
+        raise reader.fail("model.path", f"model file {config.model.path} does not exist")
+    if config.outputs.mqtt.enabled and config.outputs.mqtt.password_file:
+        if not Path(config.outputs.mqtt.password_file).is_file():
+            raise reader.fail("outputs.mqtt.password_file", f"{config.outputs.mqtt.password_file} does not exist")
+
+
+def load_config(path: str | Path) -> ServeConfig:
+    """Read and validate a configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
+    return parse_config(text, str(path))

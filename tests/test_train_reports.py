@@ -1,0 +1,97 @@
+"""Report files (confusion JSON, ROC + AUC, curves, per-face bars) and the results table built from JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from edgefer.runtime.labels import EMOTIONS
+from edgefer.train.figures import one_vs_rest_roc, save_probability_bars, save_training_curves
+from edgefer.train.results_table import collect, main, render
+
+LABELS = list(EMOTIONS)
+
+
+def test_roc_auc_is_one_for_perfect_scores_and_none_for_absent_classes():
+    y = np.array([0, 1, 2, 3, 4, 5, 0, 1])
+    scores = np.eye(7)[y]
+    roc = one_vs_rest_roc(y, scores, LABELS)
+    assert roc["classes"]["angry"]["auc"] == 1.0
+    assert roc["classes"]["surprise"]["auc"] is None
+    assert roc["macro_auc"] == 1.0
+    flipped = one_vs_rest_roc(y, -scores, LABELS)
+    assert flipped["classes"]["angry"]["auc"] == 0.0
+
+
+def test_evaluate_head_writes_confusion_and_roc_files(tmp_path):
+    from edgefer.train.reports import evaluate_head
+
+    rng = np.random.default_rng(0)
+    y = np.arange(70) % 7
+    scores = np.eye(7)[y] + rng.normal(0, 0.6, (70, 7))
+    summary = evaluate_head(tmp_path, "test_svm", "toy", y, scores, LABELS)
+    for name in ("confusion_test_svm.png", "confusion_test_svm.json", "roc_test_svm.png", "roc_test_svm.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    saved = json.loads((tmp_path / "confusion_test_svm.json").read_text())
+    assert saved["confusion_matrix"] == summary["confusion_matrix"] and np.sum(saved["confusion_matrix"]) == 70
+    assert summary["accuracy"] == (scores.argmax(1) == y).mean()
+    assert 0.5 < summary["macro_auc"] <= 1.0
+
+
+def test_training_curves_and_probability_bars(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.3,1.9,0.28,1.95\n"
+                                          "1,0.5,1.4,0.41,1.6\n")
+    assert save_training_curves(tmp_path / "history.csv", tmp_path / "curves.png", "toy")
+    assert not save_training_curves(tmp_path / "missing.csv", tmp_path / "x.png", "toy")
+    faces = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    probs = np.full((3, 7), 1 / 7)
+    save_probability_bars(faces, probs, LABELS, np.array([0, 3, 6]), tmp_path / "faces.png", "toy")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "faces.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _meta(accuracy: dict[str, float], **extra) -> dict:
+    metrics = {k: {"accuracy": v, "macro_f1": v - 0.05, "samples": 100} for k, v in accuracy.items()}
+    return {"architecture": {"name": "mobilenet_v1", "alpha": 1.0, "params": 3_300_000}, "input": {"height": 48},
+            "head": "svm", "svm": {"kind": "linear", "C": 0.01}, "metrics": metrics, **extra}
+
+
+def test_results_table_reads_committed_json_and_labels_papers(tmp_path, capsys):
+    results = tmp_path / "results"
+    default = results / "fer2013_mobilenet_v1_48"
+    default.mkdir(parents=True)
+    # The schema of the default model's meta.json (no "dataset" block), with a conversion report beside it.
+    (default / "meta.json").write_text(json.dumps(_meta(
+        {"val_softmax": 0.655, "val_svm": 0.667},
+        training={"dataset": "../shared/datasets/fer2013", "validation": "../shared/datasets/fer2013 (val)"})))
+    (default / "default.conversion.json").write_text(json.dumps({"artifacts": [
+        {"format": "tflite", "precision": "int8", "size_bytes": 3_600_000},
+        {"format": "onnx", "precision": "fp32", "size_bytes": 13_000_000}]}))
+    kdef = results / "kdef_subject"
+    kdef.mkdir()
+    (kdef / "meta.json").write_text(json.dumps(_meta(
+        {"val_softmax": 0.9, "test_softmax": 0.61, "test_svm": 0.63},
+        dataset={"layout": "kdef", "protocol": "subject"})))
+    ck = results / "ckplus_kfold"
+    (ck / "fold_00").mkdir(parents=True)
+    (ck / "fold_00" / "meta.json").write_text(json.dumps(_meta({"test_svm": 0.5})))
+    kfold_meta = _meta({"test_svm": 0.91}, dataset={"layout": "ckplus", "protocol": "kfold"}, kfold={"folds": 10})
+    kfold_meta["metrics"]["test_svm"]["accuracy_std"] = 0.03
+    (ck / "meta.json").write_text(json.dumps(kfold_meta))
+    (results / "papers.json").write_text(json.dumps({"rows": [
+        {"dataset": "KDEF", "protocol": "published", "model": "mobilenet_v1", "head": "SVM", "accuracy": 0.9354,
+         "macro_f1": None, "source": "paper X"}]}))
+
+    ours, papers = collect(results)
+    assert len(ours) == 5 and len(papers) == 1  # 2 FER heads, 2 KDEF test heads, 1 k-fold mean (fold_00 skipped)
+    fer = [r for r in ours if r["dataset"] == "FER2013"]
+    assert {r["head"] for r in fer} == {"softmax", "linear SVM"}
+    assert all(r["protocol"] == "PublicTest (val)" and r["int8_bytes"] == 3_600_000 for r in fer)
+    table = render(ours, papers)
+    assert "| KDEF | subject-independent | mobilenet_v1 48px | linear SVM | 63.00 |" in table
+    assert "| CK+ | subject-wise 10-fold |" in table and "91.00 ± 3.00" in table
+    assert "*93.54*" in table and "published: paper X" in table
+    assert "66.70" in table and "3.60 MB" in table
+    assert main(["--results", str(results), "--write", str(tmp_path / "table.md")]) == 0
+    assert (tmp_path / "table.md").read_text() == capsys.readouterr().out == table

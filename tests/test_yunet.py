@@ -1,0 +1,88 @@
+"""The optional YuNet detector behind the same interface as Haar (model from ../shared/weights/yunet)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgefer.cli import main
+from edgefer.runtime.detect import DetectorError, YuNetConfig, YuNetDetector, create_detector
+from edgefer.runtime.tracking import TrackConfig, TrackingDetector
+
+from .conftest import SHARED, need
+
+YUNET = SHARED / "weights" / "yunet" / "face_detection_yunet_2023mar.onnx"
+
+
+@pytest.fixture
+def yunet_model() -> Path:
+    return need(YUNET, "the YuNet face detector weights")
+
+
+@pytest.mark.parametrize("name,minimum", [("justin.jpg", 1), ("two_people.jpg", 2), ("12_angry_men.jpg", 5)])
+def test_yunet_finds_faces_in_shared_media(media, yunet_model, name, minimum):
+    img = cv2.imread(str(media / name))
+    boxes = YuNetDetector(YuNetConfig(str(yunet_model))).detect(img)
+    assert len(boxes) >= minimum
+    h, w = img.shape[:2]
+    for b in boxes:
+        assert 0 <= b.x and 0 <= b.y and b.x + b.w <= w and b.y + b.h <= h
+    assert [b.w * b.h for b in boxes] == sorted((b.w * b.h for b in boxes), reverse=True)
+
+
+def test_yunet_no_faces_and_other_channel_layouts(media, yunet_model):
+    det = YuNetDetector(YuNetConfig(str(yunet_model)))
+    assert det.detect(cv2.imread(str(media / "no-faces.jpg"))) == []
+    bgr = cv2.imread(str(media / "justin.jpg"))
+    assert len(det.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))) >= 1  # grey frames are widened to BGR
+    assert len(det.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))) >= 1
+
+
+def test_yunet_box_agrees_with_haar(media, yunet_model):
+    from edgefer.runtime.detect import HaarDetector
+
+    img = cv2.imread(str(media / "justin.jpg"))
+    (haar,) = HaarDetector().detect(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    yunet = YuNetDetector(YuNetConfig(str(yunet_model))).detect(img)[0]
+    centre = np.array([yunet.x + yunet.w / 2, yunet.y + yunet.h / 2])
+    assert np.linalg.norm(centre - [haar.x + haar.w / 2, haar.y + haar.h / 2]) < 0.25 * haar.w
+
+
+def test_yunet_behind_the_tracker(yunet_model):
+    det = create_detector(YuNetConfig(str(yunet_model)), TrackConfig(detect_every=4))
+    assert isinstance(det, TrackingDetector) and det.needs_colour
+
+
+def test_missing_or_corrupt_yunet_model_is_a_clear_error(tmp_path):
+    with pytest.raises(DetectorError, match="opencv_zoo"):
+        YuNetDetector(YuNetConfig(str(tmp_path / "none.onnx")))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(DetectorError, match="could not load the YuNet model"):
+        YuNetDetector(YuNetConfig(str(bad)))
+    with pytest.raises(ValueError, match="score_threshold"):
+        YuNetDetector(YuNetConfig(str(bad), score_threshold=1.5))
+
+
+def test_detect_cli_yunet_needs_a_model(tmp_path, capsys):
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.zeros((64, 64, 3), np.uint8))
+    assert main(["detect", "--source", str(img), "--detector", "yunet"]) == 2
+    assert "--yunet-model" in capsys.readouterr().err
+
+
+def test_detect_cli_with_yunet(media, yunet_model, tiny_artifacts):
+    from edgefer.runtime.commands import run_detect
+    from edgefer.runtime.detect import YuNetConfig as Cfg
+
+    out = io.StringIO()
+    run_detect(str(media / "two_people.jpg"), str(tiny_artifacts / "tiny_int8.tflite"), haar=Cfg(str(yunet_model)),
+               out=out, summary_out=None, tracking=TrackConfig())
+    (event,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(event["faces"]) >= 2
+    assert set(event["timings_ms"]) == {"read", "detect", "preprocess", "infer"}

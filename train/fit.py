@@ -1,0 +1,160 @@
+"""Fitting a CNN with its in-network head: build (or transfer), compile, train with resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from edgefer.runtime.datasets import FaceDataset
+from edgefer.runtime.labels import EMOTIONS
+from edgefer.runtime.preprocess import InputSpec
+
+if TYPE_CHECKING:
+    from .trainer import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def network_head(head: str) -> str:
+    """The head trained inside the CNN: the SVM top for ``svm-top``, softmax for everything else."""
+    return "svm-top" if head == "svm-top" else "softmax"
+
+
+def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str):
+    """``--init-from``: a trained model's extractor (folded or not) with a fresh head, for fine-tuning."""
+    import keras
+
+    from .model import FEATURES_LAYER, attach_head
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from {path} does not exist; pass a cnn.keras or model.keras from a run")
+    src = keras.models.load_model(path)
+    try:
+        feats = src.get_layer(FEATURES_LAYER).output
+    except ValueError:
+        raise ValueError(f"{path} has no {FEATURES_LAYER!r} layer; it was not written by `edgefer train`") from None
+    return attach_head(src.input, feats, num_classes, f"{src.name.removesuffix('_svm')}_ft", dropout, head)
+
+
+def model_builder(cfg: "TrainConfig", spec: InputSpec, model_name: str) -> Callable[[], Any]:
+    """A no-argument function building the run's (uncompiled) model."""
+    from .model import build_model
+
+    head = network_head(cfg.head)
+    if cfg.init_from:
+        return lambda: transfer_model(cfg.init_from, len(EMOTIONS), cfg.dropout, head)
+    return lambda: build_model(model_name, spec, len(EMOTIONS), cfg.alpha, cfg.weights, cfg.dropout,
+                               cfg.bn_momentum, head, cfg.fc_width)
+
+
+def _compile(model, cfg: "TrainConfig", steps: int, epochs: int) -> None:
+    import keras
+
+    warmup = min(steps * 2, steps * epochs // 10)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        cfg.lr * 0.1, max(1, steps * epochs - warmup), alpha=0.01, warmup_target=cfg.lr, warmup_steps=max(1, warmup),
+    )
+    if network_head(cfg.head) == "svm-top":
+        # Tang 2013: one-vs-rest L2-SVM objective (squared hinge; Keras maps one-hot 0/1 targets to -1/+1).
+        loss = keras.losses.SquaredHinge()
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=loss, metrics=["accuracy"])
+
+
+def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDataset, out: Path,
+            build: Callable[[], Any], epochs: int | None = None):
+    """Train ``build()`` on ``train``, keep the best epoch on ``val`` in ``out/cnn.keras``; resumable."""
+    import keras
+
+    from .augment import AugmentConfig
+    from .balance import balanced_class_weights
+    from .data import make_sequence
+    from .model import set_bn_momentum
+
+    epochs = cfg.epochs if epochs is None else epochs
+    ckpt_dir = out / "checkpoint"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    state_path = ckpt_dir / "state.json"
+    last_path = ckpt_dir / "last.keras"
+    best_path = out / "cnn.keras"
+    k = len(EMOTIONS)
+    steps = int(np.ceil(len(train) / cfg.batch_size))
+
+    start_epoch, best_acc = 0, -1.0
+    if cfg.resume and last_path.exists() and state_path.exists():
+        state = json.loads(state_path.read_text())
+        start_epoch, best_acc = int(state["epoch"]), float(state["best_val_accuracy"])
+        model = keras.models.load_model(last_path)
+        log.info("resuming from %s at epoch %d (best val accuracy %.4f)", last_path, start_epoch, best_acc)
+    else:
+        keras.utils.set_random_seed(cfg.seed)
+        model = build()
+        if cfg.init_from:
+            set_bn_momentum(model, cfg.bn_momentum)
+        _compile(model, cfg, steps, epochs)
+    if start_epoch >= epochs:
+        return keras.models.load_model(best_path)
+
+    class Checkpoint(keras.callbacks.Callback):
+        """Keep the best epoch (validation accuracy) and a resumable last state."""
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            nonlocal best_acc
+            acc = float((logs or {}).get("val_accuracy", 0.0))
+            if acc > best_acc:
+                best_acc = acc
+                self.model.save(best_path)
+            self.model.save(last_path)
+            state_path.write_text(json.dumps({"epoch": epoch + 1, "best_val_accuracy": best_acc}))
+
+    augment = (AugmentConfig.parse(cfg.augment_config) if cfg.augment_config else AugmentConfig()) if cfg.augment else None
+    weights = balanced_class_weights(train.labels, k) if cfg.balance == "weights" else None
+    train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed + start_epoch,
+                              class_weights=weights, balanced=cfg.balance == "sampling")
+    val_seq = make_sequence(val.images, val.labels, spec, k, 256, None)
+    model.fit(
+        train_seq,
+        validation_data=val_seq,
+        epochs=epochs,
+        initial_epoch=start_epoch,
+        callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0)],
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    return keras.models.load_model(best_path)
+
+
+def fit_hybrid(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDataset, out: Path):
+    """Train (or load ``cfg.hybrid_parts``) MobileNet and VGG16, then the projection + head on both, frozen.
+
+    Returns ``(hybrid, parts)``; the parts live in ``out/mobilenet`` and ``out/vgg16``.
+    """
+    import dataclasses
+
+    import keras
+
+    from .hybrid import PARTS, build_hybrid
+
+    parts = []
+    if cfg.hybrid_parts:
+        if len(cfg.hybrid_parts) != 2:
+            raise ValueError("--hybrid-parts takes two cnn.keras files: the MobileNet one, then the VGG16 one")
+        for path in cfg.hybrid_parts:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"hybrid part {path} does not exist")
+            parts.append(keras.models.load_model(path))
+    else:
+        part_cfg = dataclasses.replace(cfg, head="softmax", init_from=None)
+        for name in PARTS:
+            log.info("hybrid: training the %s part", name)
+            parts.append(fit_cnn(part_cfg, spec, train, val, out / name, model_builder(part_cfg, spec, name)))
+    head = network_head(cfg.head)
+    build = lambda: build_hybrid(parts[0], parts[1], len(EMOTIONS), cfg.projection, cfg.dropout, head)  # noqa: E731
+    log.info("hybrid: training the %d-wide projection and the %s head on the frozen parts", cfg.projection, head)
+    return fit_cnn(cfg, spec, train, val, out, build, cfg.hybrid_head_epochs), parts

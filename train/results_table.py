@@ -1,0 +1,161 @@
+"""The README's results table, built only from committed JSON under ``results/``.
+
+``python -m edgefer.train.results_table`` reads every ``results/**/meta.json``
+(written by ``edgefer train`` or ``edgefer baseline``; k-fold runs count once,
+their ``fold_NN`` folders are skipped) and ``results/papers.json`` (the papers'
+published figures, labelled as such), and prints a markdown table; ``--write
+PATH`` also saves it. INT8 size comes from a ``*.conversion.json`` (written by
+``edgefer convert``) or an ``int8_size_bytes`` key beside the ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+DATASET_NAMES = {"kdef": "KDEF", "ckplus": "CK+", "ckplus48": "CK+ (48x48)", "jaffe": "JAFFE", "rafdb": "RAF-DB"}
+PROTOCOL_NAMES = {
+    "published": "published random split", "subject": "subject-independent", "kfold": "subject-wise k-fold",
+    "official": "official test", "given": "validation",
+}
+HEAD_NAMES = {"softmax": "softmax", "svm_top": "SVM top (squared hinge)", "svm_folded": "RBF SVM, RFF fold"}
+_FOLD_DIR = re.compile(r"^fold_\d+$")
+
+
+def _dataset(meta: dict[str, Any]) -> tuple[str, str]:
+    info = meta.get("dataset") or {}
+    layout, protocol = info.get("layout", "folders"), info.get("protocol", "given")
+    training = meta.get("training", {})
+    if layout == "folders":
+        root = str(training.get("dataset", ""))
+        name = "FER2013" if "fer2013" in root.lower() else Path(root.rstrip("/")).name or "class folders"
+        if protocol == "given":
+            val = str(training.get("validation", ""))
+            shown = "PublicTest (val)" if name == "FER2013" and "(val)" in val else "validation"
+            return name, shown
+    else:
+        name = DATASET_NAMES.get(layout, layout)
+    shown = PROTOCOL_NAMES.get(protocol, protocol)
+    if protocol == "kfold" and "kfold" in meta:
+        shown = f"subject-wise {meta['kfold']['folds']}-fold"
+    return name, shown
+
+
+def _head_name(key: str, meta: dict[str, Any]) -> str:
+    if key == "svm":
+        kind = (meta.get("svm") or {}).get("kind", "linear")
+        return "RBF SVM (exact)" if kind == "rbf" else f"{kind} SVM"
+    return HEAD_NAMES.get(key, key)
+
+
+def _int8_size(folder: Path, meta: dict[str, Any]) -> int | None:
+    if meta.get("int8_size_bytes"):
+        return int(meta["int8_size_bytes"])
+    for report in sorted(folder.glob("*.conversion.json")):
+        for art in json.loads(report.read_text()).get("artifacts", []):
+            if art.get("format") == "tflite" and art.get("precision") == "int8":
+                return int(art["size_bytes"])
+    return None
+
+
+def _model_name(meta: dict[str, Any]) -> str:
+    arch = meta.get("architecture", {})
+    name = str(arch.get("name", "?"))
+    alpha = arch.get("alpha")
+    if name == "mobilenet_v1" and alpha not in (None, 1.0):
+        name += f" a{alpha:g}"
+    size = meta.get("input", {}).get("height")
+    return f"{name} {size}px" if size else name
+
+
+def rows_from_meta(path: Path) -> list[dict[str, Any]]:
+    """One row per head measured on the run's reported split (test when it has one, else validation)."""
+    meta = json.loads(path.read_text())
+    metrics = meta.get("metrics", {})
+    split = "test" if any(k.startswith("test_") for k in metrics) else "val"
+    dataset, protocol = _dataset(meta)
+    rows = []
+    for key, value in metrics.items():
+        if not key.startswith(split + "_") or not isinstance(value, dict) or key.endswith("_points"):
+            continue
+        rows.append({
+            "dataset": dataset, "protocol": protocol, "model": _model_name(meta),
+            "head": _head_name(key[len(split) + 1 :], meta), "accuracy": value["accuracy"],
+            "accuracy_std": value.get("accuracy_std"), "macro_f1": value.get("macro_f1"),
+            "params": meta.get("architecture", {}).get("params"), "int8_bytes": _int8_size(path.parent, meta),
+            "source": str(path),
+        })
+    return rows
+
+
+def collect(results: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(our rows, the papers' rows) from a results folder."""
+    ours: list[dict[str, Any]] = []
+    for meta in sorted(results.rglob("meta.json")):
+        if _FOLD_DIR.match(meta.parent.name):
+            continue
+        ours.extend(rows_from_meta(meta))
+    papers_file = results / "papers.json"
+    papers = json.loads(papers_file.read_text())["rows"] if papers_file.is_file() else []
+    return ours, papers
+
+
+def _pct(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.2f} ± {std * 100:.2f}" if std else f"{value * 100:.2f}"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def _params(n: int | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
+
+
+def render(ours: Sequence[dict[str, Any]], papers: Sequence[dict[str, Any]]) -> str:
+    """A markdown table: our measured rows, each dataset followed by the papers' published rows for it."""
+    header = ("| dataset | protocol | model | head | accuracy % | macro-F1 % | params | INT8 size | source |\n"
+              "|---|---|---|---|---:|---:|---:|---:|---|")
+    lines = [header]
+    datasets = list(dict.fromkeys([r["dataset"] for r in ours] + [p["dataset"] for p in papers]))
+    for name in datasets:
+        for r in sorted((r for r in ours if r["dataset"] == name), key=lambda r: (r["protocol"], r["model"], r["head"])):
+            lines.append(f"| {r['dataset']} | {r['protocol']} | {r['model']} | {r['head']} | "
+                         f"{_pct(r['accuracy'], r['accuracy_std'])} | {_pct(r['macro_f1'])} | {_params(r['params'])} | "
+                         f"{_size(r['int8_bytes'])} | `{r['source']}` |")
+        for p in (p for p in papers if p["dataset"] == name):
+            lines.append(f"| {p['dataset']} | {p['protocol']} | {p['model']} | {p['head']} | "
+                         f"*{_pct(p['accuracy'])}* | *{_pct(p.get('macro_f1'))}* | — | — | published: {p['source']} |")
+    note = ("Rows marked *published* are the papers' own figures, not measured here. "
+            "Ours are measured on the split in the protocol column (test where the protocol has one, "
+            "otherwise validation); nothing was tuned on a test split.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edgefer.train.results_table", description=__doc__.split("\n")[0])
+    parser.add_argument("--results", default="results", help="folder of committed results (default: results)")
+    parser.add_argument("--write", default=None, help="also write the markdown here (e.g. results/RESULTS.md)")
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    if not results.is_dir():
+        parser.error(f"results folder {results} does not exist; run from the repository root or pass --results")
+    ours, papers = collect(results)
+    table = render(ours, papers)
+    if args.write:
+        Path(args.write).write_text(table)
+    print(table, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
