@@ -51,8 +51,11 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
             pipe = run.get("pipeline") or {}
             stages = pipe.get("stages", {})
             alone = run.get("model_alone", {}).get("stats", {})
+            det = pipe.get("detector", {}).get("kind", "").replace("Config", "").lower()
+            every = pipe.get("tracking", {}).get("detect_every")
             rows.append({
-                "device": device, "what": f"edgefer {run['backend']} {run.get('precision', '')}".strip(),
+                "device": device,
+                "what": f"edgefer {run['backend']} {run.get('precision', '')}" + (f", {det} 1/{every}" if det else ""),
                 "threads": str(run.get("threads") or "default"),
                 "model p50 ms": _fmt(alone.get("p50_ms"), 3),
                 "detect ms": _fmt(stages.get("detect", {}).get("mean_ms")),
@@ -65,17 +68,17 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                 "load": _fmt(load[0] if load else None, 2),
                 "file": Path(res["_file"]).name,
             })
-        peer = res.get("peer")
-        if peer:
-            total = peer["stages"]["total"]
-            rows.append({
-                "device": device, "what": f"{peer['peer']} {peer['versions'].get(peer['peer'], '')}".strip(),
-                "threads": "default", "model p50 ms": "–", "detect ms": "–", "infer ms": "–",
-                "frame mean ms": _fmt(total["mean_ms"]),
-                "frame p90/p99 ms": f"{_fmt(total['p90_ms'])} / {_fmt(total['p99_ms'])}",
-                "fps": _fmt(peer["fps"], 1), "peak RSS MiB": _fmt(peer["peak_rss_mib"], 0),
-                "load": _fmt(load[0] if load else None, 2), "file": Path(res["_file"]).name,
-            })
+            peer = run.get("peer")
+            if peer:
+                total = peer["stages"]["total"]
+                rows.append({
+                    "device": device, "what": f"{peer['peer']} {peer['versions'].get(peer['peer'], '')}".strip(),
+                    "threads": "default", "model p50 ms": "–", "detect ms": "–", "infer ms": "–",
+                    "frame mean ms": _fmt(total["mean_ms"]),
+                    "frame p90/p99 ms": f"{_fmt(total['p90_ms'])} / {_fmt(total['p99_ms'])}",
+                    "fps": _fmt(peer["fps"], 1), "peak RSS MiB": _fmt(peer["peak_rss_mib"], 0),
+                    "load": _fmt(load[0] if load else None, 2), "file": Path(res["_file"]).name,
+                })
     return rows
 
 
@@ -106,10 +109,12 @@ def plot_distribution(results: Sequence[dict[str, Any]], out: str | Path) -> Pat
         for run in res["runs"]:
             if run.get("pipeline"):
                 series.append(run["pipeline"]["samples_ms"]["total"])
-                names.append(f"{run['backend']}\n{device[:28]}")
-        if res.get("peer"):
-            series.append(res["peer"]["samples_ms"]["total"])
-            names.append(f"{res['peer']['peer']} (peer)\n{device[:28]}")
+                pipe = run["pipeline"]
+                names.append(f"{run['backend']} {pipe['detector']['kind'][:-6]} 1/{pipe['tracking']['detect_every']}"
+                             f"\n{device[:28]}")
+            if run.get("peer"):
+                series.append(run["peer"]["samples_ms"]["total"])
+                names.append(f"{run['peer']['peer']} (peer)\n{device[:28]}")
     if not series:
         raise ValueError("no run in these files has pipeline samples to plot")
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(series)), 4.5))

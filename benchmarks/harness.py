@@ -56,22 +56,17 @@ def bench_model(classifier: EmotionClassifier, warmup: int, iterations: int, bat
             "samples_ms": [round(s, 4) for s in samples]}
 
 
-def looped_frames(source: str, count: int, size: tuple[int, int] | None,
-                  on_restart=None) -> Iterator[Frame]:
-    """``count`` frames of ``source``, reopened from the start when it runs out, resized to ``size``."""
-    delivered = 0
-    while delivered < count:
+def looped_frames(source: str, size: tuple[int, int] | None, on_restart=None) -> Iterator[Frame]:
+    """The frames of ``source`` for ever, reopened from the start when it runs out, resized to ``size``."""
+    while True:
         produced = 0
         with open_source(source) as frames:
             for frame in frames:
-                if delivered >= count:
-                    return
                 if frame.image is not None and size is not None:
                     t0 = time.perf_counter()
                     frame.image = fit_frame(frame.image, size)
                     frame.read_ms += (time.perf_counter() - t0) * 1e3
                 produced += 1
-                delivered += 1
                 yield frame
         if produced == 0:
             raise ValueError(f"source {source} delivered no frames")
@@ -79,47 +74,57 @@ def looped_frames(source: str, count: int, size: tuple[int, int] | None,
             on_restart()
 
 
-def bench_pipeline(classifier: EmotionClassifier, setup: PipelineSetup, warmup: int,
-                   iterations: int) -> dict[str, Any]:
-    """The real pipeline over ``warmup + iterations`` frames; statistics over the last ``iterations``."""
-    detector = create_detector(setup.detector, setup.tracking)
-    pipeline = Pipeline(detector, classifier)
-    samples: dict[str, list[float]] = {s: [] for s in (*PIPELINE_STAGES, "total")}
-    boxes: list[list[list[int]]] = []
-    faces = errors = 0
-    reset = getattr(detector, "reset", None)
-    for i, frame in enumerate(looped_frames(setup.source, warmup + iterations, setup.frame_size, reset)):
-        t0 = time.perf_counter()
-        event = pipeline.process(frame)
-        json.dumps(event)
-        process_ms = (time.perf_counter() - t0) * 1e3
-        if i < warmup:
-            continue
-        if "error" in event:
-            errors += 1
-            boxes.append([])
-            continue
-        t = event["timings_ms"]
-        inner = t["detect"] + t["preprocess"] + t["infer"]
-        for stage in ("detect", "preprocess", "infer"):
-            samples[stage].append(t[stage])
-        samples["read"].append(frame.read_ms)
-        samples["postprocess"].append(max(process_ms - inner, 0.0))
-        samples["total"].append(frame.read_ms + process_ms)
-        faces += len(event["faces"])
-        boxes.append([f["box"] for f in event["faces"]])
-    if not samples["total"]:
-        raise ValueError(f"every benchmark frame of {setup.source} was an error frame")
-    stages = {s: summarize(v) for s, v in samples.items()}
-    return {
-        "source": setup.source,
-        "frame_size": list(setup.frame_size) if setup.frame_size else "native",
-        "detector": {"kind": type(setup.detector).__name__, **asdict(setup.detector)},
-        "tracking": asdict(setup.tracking),
-        "detection_passes": getattr(detector, "detections", None),
-        "warmup": warmup, "frames": len(samples["total"]), "faces": faces, "errors": errors,
-        "fps": stages["total"]["per_second"],
-        "stages": stages,
-        "samples_ms": {s: [round(v, 3) for v in vals] for s, vals in samples.items()},
-        "boxes": boxes,
-    }
+class PipelineBench:
+    """The real pipeline, run in blocks of frames (so a peer can take turns with it)."""
+
+    def __init__(self, classifier: EmotionClassifier, setup: PipelineSetup):
+        self.setup = setup
+        self.detector = create_detector(setup.detector, setup.tracking)
+        self.pipeline = Pipeline(self.detector, classifier)
+        self._frames = looped_frames(setup.source, setup.frame_size, getattr(self.detector, "reset", None))
+        self.samples: dict[str, list[float]] = {s: [] for s in (*PIPELINE_STAGES, "total")}
+        self.boxes: list[list[list[int]]] = []
+        self.faces = self.errors = self.warmup = 0
+
+    def run(self, count: int, record: bool = True) -> None:
+        """Process the next ``count`` frames; with ``record`` false they are warm-up."""
+        for _ in range(count):
+            frame = next(self._frames)
+            t0 = time.perf_counter()
+            event = self.pipeline.process(frame)
+            json.dumps(event)
+            process_ms = (time.perf_counter() - t0) * 1e3
+            if not record:
+                self.warmup += 1
+                continue
+            if "error" in event:
+                self.errors += 1
+                self.boxes.append([])
+                continue
+            t = event["timings_ms"]
+            for stage in ("detect", "preprocess", "infer"):
+                self.samples[stage].append(t[stage])
+            self.samples["read"].append(frame.read_ms)
+            self.samples["postprocess"].append(max(process_ms - t["detect"] - t["preprocess"] - t["infer"], 0.0))
+            self.samples["total"].append(frame.read_ms + process_ms)
+            self.faces += len(event["faces"])
+            self.boxes.append([f["box"] for f in event["faces"]])
+
+    def result(self) -> dict[str, Any]:
+        """Per-stage statistics, raw samples and the boxes of every timed frame."""
+        self._frames.close()
+        if not self.samples["total"]:
+            raise ValueError(f"every benchmark frame of {self.setup.source} was an error frame")
+        stages = {s: summarize(v) for s, v in self.samples.items()}
+        return {
+            "source": self.setup.source,
+            "frame_size": list(self.setup.frame_size) if self.setup.frame_size else "native",
+            "detector": {"kind": type(self.setup.detector).__name__, **asdict(self.setup.detector)},
+            "tracking": asdict(self.setup.tracking),
+            "detection_passes": getattr(self.detector, "detections", None),
+            "warmup": self.warmup, "frames": len(self.boxes), "faces": self.faces, "errors": self.errors,
+            "fps": stages["total"]["per_second"],
+            "stages": stages,
+            "samples_ms": {s: [round(v, 3) for v in vals] for s, vals in self.samples.items()},
+            "boxes": self.boxes,
+        }

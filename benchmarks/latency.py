@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and an uninstalled checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,6 +34,10 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and an unins
 from benchmarks.compare import RESULT_SCHEMA, load_results, markdown_table, plot_distribution  # noqa: E402
 from benchmarks.device import conditions, cpu_flags, cpuinfo_fields, device_info, peak_rss_mib  # noqa: E402
 from benchmarks.frames import parse_size  # noqa: E402
+
+if TYPE_CHECKING:
+    from benchmarks.harness import PipelineSetup
+    from edgefer.runtime.classifier import EmotionClassifier
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGEFER_SHARED", REPO.parent / "shared"))
@@ -60,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer", choices=("fer",), help="also run this package on the same frames, in its own process")
     p.add_argument("--peer-python", default=sys.executable,
                    help="Python that has the peer installed (a separate venv; never an edgefer dependency)")
+    p.add_argument("--rounds", type=int, default=10,
+                   help="with --peer: alternate edgefer and the peer in this many blocks (fair under a changing load)")
+    p.add_argument("--referee-yunet", metavar="ONNX",
+                   help="with --peer: YuNet model that tells which of the peer's faces are real faces")
     p.add_argument("--compare", nargs="+", metavar="JSON", help="merge result files into one markdown table and plot")
     p.add_argument("--plot", default="latency.png", help="with --compare: where to write the PNG")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -75,15 +83,17 @@ def _source(args: argparse.Namespace) -> str | None:
 
 def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     """Benchmark one backend in this process."""
-    from benchmarks.harness import PipelineSetup, bench_model, bench_pipeline
+    from benchmarks.harness import PipelineSetup, bench_model
     from benchmarks.macs import classifier_bound, count_macs, int8_peak
     from edgefer.runtime.classifier import EmotionClassifier
     from edgefer.runtime.cli import detector_config
 
     before = conditions()
+    steps = {"imports": peak_rss_mib()}
     t0 = time.perf_counter()
     classifier = EmotionClassifier(args.model, args.backend, args.threads)
     load_ms = (time.perf_counter() - t0) * 1e3
+    steps["model_loaded"] = peak_rss_mib()
     manifest = classifier.manifest
     run: dict[str, Any] = {
         "backend": classifier.backend.name, "model": str(classifier.path), "sha256": manifest.sha256,
@@ -92,6 +102,7 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads, "model_load_ms": round(load_ms, 1),
     }
     run["model_alone"] = bench_model(classifier, args.warmup, args.iterations, args.batch)
+    steps["model_alone"] = peak_rss_mib()
     source = _source(args)
     if source is None:
         run["pipeline"] = None
@@ -99,9 +110,10 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     else:
         detector, tracking = detector_config(args)
         setup = PipelineSetup(source, parse_size(args.frame_size), detector, tracking)
-        run["pipeline"] = bench_pipeline(classifier, setup, args.warmup, args.iterations)
+        run["pipeline"], run["peer"] = _pipeline_and_peer(classifier, setup, args)
     classifier.close()
-    run["peak_rss_mib"] = peak_rss_mib()
+    run["peak_rss_mib"] = steps["end"] = peak_rss_mib()
+    run["peak_rss_steps_mib"] = steps
     try:
         macs: int | None = count_macs(classifier.path)
     except (RuntimeError, ValueError, KeyError, IndexError) as exc:
@@ -115,7 +127,59 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     if manifest.precision == "int8":
         run["classifier_bound"] = classifier_bound(macs, peak, run["model_alone"]["stats"]["p50_ms"])
     run["conditions_before"], run["conditions_after"] = before, conditions()
+    if run.get("peer"):
+        from benchmarks.peer import versus
+
+        truth = _referee_boxes(args.referee_yunet, setup, args.warmup, args.iterations) if args.referee_yunet else None
+        run["versus_peer"] = versus(run, run["peer"], truth)
+    else:
+        run.pop("peer", None)
     return run
+
+
+def _blocks(total: int, rounds: int) -> list[int]:
+    """``total`` frames in ``rounds`` nearly equal blocks."""
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (1 if i < total % rounds else 0) for i in range(rounds)]
+
+
+def _pipeline_and_peer(classifier: EmotionClassifier, setup: PipelineSetup,
+                       args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Our pipeline, and the peer when asked, taking turns block by block on the same frames."""
+    from benchmarks.harness import PipelineBench
+    from benchmarks.peer import PeerSession
+
+    bench = PipelineBench(classifier, setup)
+    peer = PeerSession(args.peer, args.peer_python, setup.source, args.frame_size) if args.peer else None
+    try:
+        bench.run(args.warmup, record=False)
+        if peer:
+            print(f"running {args.peer} in turns with edgefer ...", file=sys.stderr)
+            peer.run(args.warmup, record=False)
+        for count in _blocks(args.iterations, args.rounds if peer else 1):
+            bench.run(count)
+            if peer:
+                peer.run(count)
+        return bench.result(), peer.finish() if peer else None
+    finally:
+        if peer:
+            peer.close()
+
+
+def _referee_boxes(model: str, setup: PipelineSetup, warmup: int, iterations: int) -> list[list[list[int]]]:
+    """YuNet on every timed frame at full size: which peer faces are real faces."""
+    from benchmarks.harness import looped_frames
+    from edgefer.runtime.detect import YuNetConfig, YuNetDetector
+
+    referee = YuNetDetector(YuNetConfig(model, detect_width=None, min_face=10, min_face_ratio=0.0))
+    frames = looped_frames(setup.source, setup.frame_size)
+    out = []
+    for i in range(warmup + iterations):
+        frame = next(frames)
+        if i >= warmup:
+            out.append([b.as_list() for b in referee.detect(frame.image)] if frame.image is not None else [])
+    frames.close()
+    return out
 
 
 def installed_backends() -> list[str]:
@@ -185,10 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(markdown_table(results))
             print(f"plot: {plot_distribution(results, args.plot)}", file=sys.stderr)
             return 0
-        if args.warmup < 0 or args.iterations < 1 or args.batch < 1:
-            parser.error("--warmup must be >= 0, --iterations and --batch >= 1")
+        if args.warmup < 0 or args.iterations < 1 or args.batch < 1 or args.rounds < 1:
+            parser.error("--warmup must be >= 0; --iterations, --batch and --rounds >= 1")
         parse_size(args.frame_size)
         source = _source(args)
+        if args.peer and source is None:
+            raise RuntimeError(f"--peer needs frames: pass --source ({DEFAULT_SOURCE} does not exist)")
         if source is not None:
             from edgefer.runtime.sources import open_source
 
@@ -200,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not backends:
                 raise RuntimeError("no backend with a shipped model is installed here: pip install "
                                    "'edgefer[litert]' or 'edgefer[onnx]', or pass --backend and --model")
-            runs = run_children(_strip(argv, {"--json": 1, "--peer": 1, "--peer-python": 1}), backends)
+            runs = run_children(_strip(argv, {"--json": 1}), backends)
         else:
             runs = [run_backend(args)]
         result: dict[str, Any] = {
@@ -211,17 +277,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "conditions_before": started,
             "runs": runs,
         }
-        if args.peer and not args.child:
-            from benchmarks.peer import run_peer, versus
-
-            if source is None:
-                raise RuntimeError("--peer needs frames: pass --source")
-            print(f"running peer {args.peer} ...", file=sys.stderr)
-            peer_before = conditions()
-            result["peer"] = run_peer(args.peer, args.peer_python, source, args.frame_size, args.warmup,
-                                      args.iterations)
-            result["peer"]["conditions_before"], result["peer"]["conditions_after"] = peer_before, conditions()
-            result["versus_peer"] = [versus(run, result["peer"]) for run in runs]
         result["conditions_after"] = conditions()
         note = busy_note(started, result["device"]["usable_cores"])
         if note:
@@ -240,9 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.child:
         result["_file"] = args.json or "(not saved)"
         print(markdown_table([result]))
-        for v in result.get("versus_peer", []):
-            print(f"{v['backend']} vs {args.peer}: {v['fps_ratio']}x fps, {v['rss_ratio']} x peak RSS, "
-                  f"{v['faces']['lost']} of {v['faces']['peer_faces']} peer faces lost", file=sys.stderr)
+        for run in result["runs"]:
+            v = run.get("versus_peer")
+            if v:
+                confirmed = v["faces"].get("lost_confirmed")
+                print(f"{v['backend']} vs {args.peer}: {v['fps_ratio']}x fps, {v['rss_ratio']} x peak RSS, "
+                      f"{v['faces']['lost']} of {v['faces']['peer_faces']} peer faces lost"
+                      + (f" ({confirmed} of them real faces by YuNet)" if confirmed is not None else ""),
+                      file=sys.stderr)
         if "note" in result:
             print(f"note: {result['note']}", file=sys.stderr)
     return 0

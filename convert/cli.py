@@ -28,6 +28,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         io_dtype=args.io_dtype, float_fallback=not args.strict_int8, opset=args.opset,
         onnx_calibration=args.onnx_calibration, onnx_symmetric=not args.onnx_asymmetric,
         trt_int8_route=args.trt_int8, trt_max_batch=args.trt_max_batch,
+        condition_int8_head=not args.no_int8_conditioning,
     )
     try:
         run_conversion(args.model, args.out, args.calib_data, args.val_data, args.to, args.name, args.calib_faces,
@@ -67,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--io-dtype", choices=("int8", "uint8"), default="int8", help="TFLite INT8 input/output type")
     q.add_argument("--strict-int8", action="store_true",
                    help="fail instead of letting ops without int8 kernels (COS) run in float in a TFLite INT8 model")
+    q.add_argument("--no-int8-conditioning", action="store_true",
+                   help="keep head inputs that vary less than half an int8 step (their huge folded SVM weights "
+                        "then set the INT8 kernel scale); by default INT8 artifacts replace them by their mean")
     q.add_argument("--opset", type=int, default=13, help="ONNX opset (>= 13)")
     q.add_argument("--onnx-calibration", choices=("minmax", "entropy", "percentile"), default="minmax",
                    help="onnxruntime static-calibration method for ONNX INT8")

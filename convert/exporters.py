@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ class ExportOptions:
     onnx_symmetric: bool = True  # symmetric activations: what TensorRT needs from the QDQ model
     trt_int8_route: str = "qdq"  # qdq (TensorRT 10) or entropy (TensorRT 8.x calibrator)
     trt_max_batch: int = 32
+    condition_int8_head: bool = True  # INT8 only: replace head inputs int8 cannot resolve by their mean
 
 
 def dependencies(fmt: ExportFormat, precision: str, options: ExportOptions) -> list[tuple[str, str]]:
@@ -45,11 +47,13 @@ def onnx_metadata(meta: dict[str, Any], spec: InputSpec) -> dict[str, str]:
 def export(
     model: Any, fmt: ExportFormat, precision: str, path: Path, spec: InputSpec, meta: dict[str, Any],
     calibration: np.ndarray, built: dict[tuple[str, str], Path], options: ExportOptions,
+    matches_fp32_onnx: bool = True,
 ) -> dict[str, Any]:
     """Write ``path``; returns manifest fields (``input_quantization``, ``float_ops``, ``tensorrt``...).
 
     ``built`` maps (format, precision) to artifacts already written in this run, which
-    ONNX INT8 and TensorRT build from.
+    ONNX INT8 and TensorRT build from. ``matches_fp32_onnx`` is False when ``model`` is the
+    INT8-conditioned copy: ONNX INT8 is then quantised from its own fp32 export.
     """
     if fmt.name == "tflite":
         from .tflite import export_tflite
@@ -64,8 +68,16 @@ def export(
     if fmt.name == "onnx" and precision == "int8":
         from .onnx_quant import quantize_onnx_int8
 
-        return quantize_onnx_int8(built[("onnx", "fp32")], path, calibration, spec, options.onnx_calibration,
-                                  options.onnx_symmetric, metadata=onnx_metadata(meta, spec))
+        if matches_fp32_onnx:
+            return quantize_onnx_int8(built[("onnx", "fp32")], path, calibration, spec, options.onnx_calibration,
+                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec))
+        from .onnx_export import export_onnx
+
+        with tempfile.TemporaryDirectory(prefix="edgefer-int8-src-") as tmp:
+            source = Path(tmp) / "conditioned_fp32.onnx"
+            export_onnx(model, spec, source, opset=options.opset, metadata=onnx_metadata(meta, spec))
+            return quantize_onnx_int8(source, path, calibration, spec, options.onnx_calibration,
+                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec))
     if fmt.name == "tensorrt":
         from .tensorrt_build import build_engine
 

@@ -163,6 +163,20 @@ def finish_report(report: dict[str, Any], out_dir: Path, name: str, report_path:
         raise ConversionError("; ".join(p.describe() for p in failures))
 
 
+def _int8_model(model: Any, targets: list[tuple[ExportFormat, str]], calibration: np.ndarray, spec: InputSpec,
+                options: ExportOptions) -> tuple[Any, dict[str, Any] | None]:
+    """The model INT8 targets are exported from (head conditioned unless turned off) and what was done."""
+    if not options.condition_int8_head or not any(p == "int8" for _, p in targets):
+        return model, None
+    from .condition import condition_head_for_int8
+
+    int8_model, record = condition_head_for_int8(model, calibration, spec)
+    if record["applied"]:
+        log.warning("INT8: %d of %d head inputs vary less than half an int8 step on the calibration faces; "
+                    "their mean replaces them in the INT8 artifacts", record["hidden_features"], record["features"])
+    return int8_model, record
+
+
 def _check_gate_args(options: ExportOptions, min_agreement: float) -> None:
     if options.opset < 13:
         raise ConversionError(f"ONNX opset {options.opset} is too old: edgefer exports opset 13 or newer")
@@ -239,12 +253,14 @@ def run_conversion(
         raise ConversionError(str(exc)) from None
     keras_pred = predict_batches(model, val.images, spec).argmax(1)
     calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
+    int8_model, conditioning = _int8_model(model, targets, calibration, spec, options)
 
     report: dict[str, Any] = {
         "model": str(model_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
         "keras_accuracy": float((keras_pred == val.labels).mean()),
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
-        "calibration": calib_record, "graph": graph, "svm": meta.get("svm"), "artifacts": [],
+        "calibration": calib_record, "int8_conditioning": conditioning, "graph": graph, "svm": meta.get("svm"),
+        "artifacts": [],
     }
     built: dict[tuple[str, str], Path] = {}
     failures: list[Parity] = []
@@ -252,7 +268,11 @@ def run_conversion(
         path = out_dir / fmt.artifact_name(name, precision)
         t0 = time.time()
         try:
-            fields = export(model, fmt, precision, path, spec, meta, calibration, built, options)
+            int8 = precision == "int8"
+            fields = export(int8_model if int8 else model, fmt, precision, path, spec, meta, calibration, built,
+                            options, matches_fp32_onnx=not (int8 and int8_model is not model))
+            if int8 and conditioning is not None:
+                fields["int8_conditioning"] = conditioning
         except ValueError as exc:
             raise ConversionError(f"{fmt.name} {precision} -> {path}: {exc}") from None
         built[(fmt.name, precision)] = path

@@ -24,24 +24,26 @@ def run_detect(
     threads: int | None = None,
     haar: DetectorConfig = HaarConfig(),
     max_frames: int | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     summary_out: TextIO | None = sys.stderr,
     tracking: TrackConfig | None = None,
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts."""
+    out = out or sys.stdout
     classifier = EmotionClassifier(model, backend, threads)
-    detector = create_detector(haar, tracking)
-    pipeline = Pipeline(detector, classifier)
-    summary = TimingSummary()
-    with open_source(source) as frames:
-        for frame in frames:
-            if max_frames is not None and summary.frames >= max_frames:
-                break
-            event = pipeline.process(frame)
-            summary.add(event)
-            out.write(json.dumps(event) + "\n")
-            out.flush()
-    classifier.close()
+    try:
+        pipeline = Pipeline(create_detector(haar, tracking), classifier)
+        summary = TimingSummary()
+        with open_source(source) as frames:
+            for frame in frames:
+                if max_frames is not None and summary.frames >= max_frames:
+                    break
+                event = pipeline.process(frame)
+                summary.add(event)
+                out.write(json.dumps(event) + "\n")
+                out.flush()
+    finally:
+        classifier.close()
     result = summary.as_dict()
     result["model"] = str(classifier.path)
     result["backend"] = classifier.backend.name
@@ -76,7 +78,9 @@ def run_eval(
     return summary
 
 
-def print_eval(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
+def print_eval(summary: dict[str, Any], as_json: bool, out: TextIO | None = None) -> None:
+    """Print an eval result as a table or JSON (to ``out``, default the current ``sys.stdout``)."""
+    out = out or sys.stdout
     if as_json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:

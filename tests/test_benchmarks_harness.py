@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import accuracy, latency
 from benchmarks.macs import count_macs
-from benchmarks.peer import run_peer
+from benchmarks.peer import PeerSession
 from edgefer.runtime.labels import EMOTIONS
 
 ITER = 6
@@ -78,7 +78,7 @@ def test_compare_merges_files_into_table_and_plot(results, tmp_path, capsys):
 def test_macs_of_tflite_and_onnx_agree(tiny_artifacts):
     tfl = count_macs(tiny_artifacts / "tiny_int8.tflite")
     onx = count_macs(tiny_artifacts / "tiny_fp32.onnx")
-    assert tfl > 1_000_000
+    assert tfl > 100_000
     assert abs(tfl - onx) / onx < 0.01
 
 
@@ -111,8 +111,10 @@ def test_peer_not_installed_says_how_to_install(face_clip):
     try:
         import fer  # noqa: F401
     except ImportError:
+        session = PeerSession("fer", sys.executable, str(face_clip), "640x480")
         with pytest.raises(RuntimeError, match="separate virtual environment"):
-            run_peer("fer", sys.executable, str(face_clip), "640x480", 0, 2)
+            session.run(2)
+        session.close()
     else:
         pytest.skip("fer is installed in this environment; the not-installed message cannot be observed")
 

@@ -94,6 +94,9 @@ def test_face_matching_counts_only_lost_peer_faces():
     assert res["lost_faces"] == [{"frame": 0, "box": [300, 300, 60, 60]}]
     with pytest.raises(ValueError, match="frames"):
         lost_faces(ours, peer[:2])
+    judged = lost_faces(ours, peer, truth=[[[10, 10, 50, 50]], [], [[100, 100, 40, 40]]])
+    assert judged["lost_confirmed"] == 0 and judged["peer_real_faces"] == 2  # the lost box is no real face
+    assert judged["lost_faces"][0]["real_face"] is False
 
 
 def test_frame_size_parsing_and_fit():

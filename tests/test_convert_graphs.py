@@ -210,3 +210,31 @@ def test_cli_gate_names_the_failing_artifact_and_margin(hybrid_run, faces, tmp_p
     assert "model_fp32.onnx" in proc.stderr and "FAILED" in proc.stderr and "by 0.50 points" in proc.stderr
     report = json.loads((tmp_path / "results" / "r.json").read_text())
     assert report["artifacts"][0]["parity"]["passed"] is False
+
+
+def test_int8_conditioning_hides_features_int8_cannot_resolve(trained, faces):
+    """A near-constant feature with a huge folded weight is replaced by its mean in the INT8 head only."""
+    import keras
+
+    from edgefer.convert.condition import condition_head_for_int8
+    from edgefer.train.data import predict_batches
+
+    ds, cnn, _ = trained
+    feats = cnn.get_layer("features").output
+    # The way a nearly dead ReLU channel looks after StandardScaler + LinearSVC folding: tiny spread, weight 1/std.
+    flat = keras.layers.Dense(1, name="near_constant")(keras.layers.Flatten()(cnn.input))
+    head = keras.layers.Dense(len(EMOTIONS), name="svm_head")
+    model = keras.Model(cnn.input, head(keras.layers.Concatenate()([feats, flat])))
+    near = model.get_layer("near_constant")
+    near.set_weights([np.full(near.get_weights()[0].shape, 1e-6, np.float32), np.array([0.5], np.float32)])
+    kernel, bias = head.get_weights()
+    kernel[:-1] = cnn.get_layer("logits").get_weights()[0]
+    kernel[-1] = np.linspace(-500, 500, len(EMOTIONS))
+    head.set_weights([kernel, bias])
+    conditioned, record = condition_head_for_int8(model, ds.images[:70], SPEC)
+    assert record["applied"] and record["hidden_features"] >= 1
+    assert record["max_abs_weight_after"] < record["max_abs_weight_before"] / 10
+    before = predict_batches(model, ds.images, SPEC)
+    after = predict_batches(conditioned, ds.images, SPEC)
+    assert (after.argmax(1) == before.argmax(1)).mean() >= 0.98
+    assert np.allclose(predict_batches(model, ds.images, SPEC), before), "the original model must stay untouched"

@@ -71,7 +71,8 @@ def test_ckplus48_class_folders_give_subjects(tmp_path):
     corpus = load_corpus("ckplus48", write_ckplus48(tmp_path / "ck48", subjects=2, per_subject=1), (48, 48))
     assert len(corpus) == 14  # contempt folder skipped
     assert set(corpus.subjects) == {"S100", "S101"}
-    (tmp_path / "ck48" / "happy" / "face.png").write_bytes((tmp_path / "ck48" / "happy").iterdir().__next__().read_bytes())
+    some_face = next((tmp_path / "ck48" / "happy").iterdir()).read_bytes()
+    (tmp_path / "ck48" / "happy" / "face.png").write_bytes(some_face)
     with pytest.raises(ValueError, match="CK\\+ name like S010_004"):
         load_corpus("ckplus48", tmp_path / "ck48")
 
@@ -108,3 +109,19 @@ def test_corpus_subset_keeps_subjects_and_partition(tmp_path):
     corpus = load_corpus("rafdb", write_rafdb(tmp_path / "raf"), (48, 48))
     sub = corpus.subset(np.array([0, 3]))
     assert len(sub) == 2 and list(sub.partition) == list(corpus.partition[[0, 3]])
+
+
+@pytest.mark.shared
+def test_real_kdef_names_give_the_published_protocol():
+    """Every KDEF file name parses; S/HL/HR hold the 2,938 photos of 70 people the 2,644/294 protocol splits."""
+    from edgefer.train.splits import published_kdef_split
+
+    from .conftest import KDEF, need
+
+    names = [parse_kdef_name(p.name) for p in need(KDEF, "the KDEF dataset").rglob("*") if p.suffix.upper() == ".JPG"]
+    in_protocol = [n for n in names if n.angle in ("S", "HL", "HR")]
+    assert len(in_protocol) == 2938
+    assert len({n.subject for n in in_protocol}) == 70
+    assert {n.emotion for n in in_protocol} == set(EMOTIONS)
+    train, test = published_kdef_split(len(in_protocol))
+    assert (len(train), len(test)) == (2644, 294)

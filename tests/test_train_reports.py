@@ -95,3 +95,30 @@ def test_results_table_reads_committed_json_and_labels_papers(tmp_path, capsys):
     assert "66.70" in table and "3.60 MB" in table
     assert main(["--results", str(results), "--write", str(tmp_path / "table.md")]) == 0
     assert (tmp_path / "table.md").read_text() == capsys.readouterr().out == table
+
+
+def test_experiments_publish_reports_but_not_models(tmp_path):
+    from edgefer.train.experiments import EXPERIMENTS, command, publish
+
+    run = tmp_path / "runs" / "x"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "fold_00").mkdir()
+    for name in ("meta.json", "confusion_svm.png", "report.txt", "history.csv", "model.keras", "svm.joblib",
+                 "checkpoint/state.json", "fold_00/meta.json"):
+        (run / name).write_text("x")
+    copied = publish(run, tmp_path / "results" / "x")
+    assert sorted(p.relative_to(tmp_path / "results" / "x").as_posix() for p in copied) == [
+        "confusion_svm.png", "fold_00/meta.json", "history.csv", "meta.json", "report.txt"]
+    assert command("kdef_hog_svm_subject", "S")[-2:] == ["--out", "results/kdef_hog_svm_subject"]
+    assert "S/kdef/KDEF" in command("kdef_hog_svm_subject", "S")
+    assert all(EXPERIMENTS[n][0] in ("train", "baseline") for n in EXPERIMENTS)
+
+
+def test_every_experiment_is_a_valid_edgefer_command():
+    from edgefer.cli import build_parser
+    from edgefer.train.experiments import EXPERIMENTS, command
+
+    parser = build_parser()
+    for name in EXPERIMENTS:
+        args = parser.parse_args(command(name, "../shared/datasets"))
+        assert args.out.endswith(name)

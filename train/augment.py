@@ -30,7 +30,9 @@ class AugmentConfig:
             key, sep, raw = part.partition("=")
             key = key.strip()
             if not sep or key not in names:
-                raise ValueError(f"bad augmentation setting {part!r}: use name=value with name in {', '.join(sorted(names))}")
+                raise ValueError(
+                    f"bad augmentation setting {part!r}: use name=value with name in {', '.join(sorted(names))}"
+                )
             try:
                 if key == "flip":
                     if raw.lower() not in ("true", "false", "1", "0"):

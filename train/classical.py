@@ -118,7 +118,8 @@ def run_baseline(cfg: BaselineConfig) -> dict[str, Any]:
     if cfg.head == "linear-svm":
         from .svm import fit_linear_svm
 
-        head = fit_linear_svm(train_x, data.train.labels, cfg.svm_c or (0.001, 0.01, 0.1), cfg.svm_cv, cfg.seed)
+        grid = cfg.svm_c or (0.0001, 0.001, 0.01, 0.1)
+        head = fit_linear_svm(train_x, data.train.labels, grid, cfg.svm_cv, cfg.seed)
         info: dict[str, Any] = {"kind": "linear", "C": head.C, "cv_accuracy": head.cv_accuracy}
     else:
         from .rbf import fit_rbf_svm

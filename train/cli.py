@@ -116,7 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=float, default=0.25, help="dropout before the softmax head")
     p.add_argument("--bn-momentum", type=float, default=None,
                    help="BatchNorm moving-average momentum (default Keras' 0.99; lower for small datasets)")
-    p.add_argument("--svm-c", type=_floats, default=[0.001, 0.01, 0.1], help="C values searched by CV (comma-separated)")
+    p.add_argument("--svm-c", type=_floats, default=[0.0003, 0.001, 0.003],
+                   help="C values searched by CV (comma-separated)")
     p.add_argument("--svm-cv", type=int, default=3)
     p.add_argument("--rbf-c", type=_floats, default=[1.0, 10.0], help="RBF SVM C grid")
     p.add_argument("--rbf-gamma", type=_floats, default=None, help="RBF SVM gamma grid (default 0.25/d,1/d,4/d)")
@@ -135,6 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_args(b)
     b.add_argument("--features", choices=("hog", "pca"), default="hog")
     b.add_argument("--head", choices=("linear-svm", "rbf-svm"), default="linear-svm")
-    b.add_argument("--svm-c", type=_floats, default=None, help="C grid (default: linear 0.001,0.01,0.1; rbf 1,10)")
+    b.add_argument("--svm-c", type=_floats, default=None,
+                   help="C grid (default: linear 0.0001,0.001,0.01,0.1; rbf 1,10)")
     b.add_argument("--pca-components", type=int, default=100)
     b.set_defaults(func=_cmd_baseline)

@@ -79,6 +79,8 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     from .model import set_bn_momentum
 
     epochs = cfg.epochs if epochs is None else epochs
+    if epochs == 0:
+        return _reuse_trained(cfg, best_path=out / "cnn.keras")
     ckpt_dir = out / "checkpoint"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / "state.json"
@@ -114,7 +116,9 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
             self.model.save(last_path)
             state_path.write_text(json.dumps({"epoch": epoch + 1, "best_val_accuracy": best_acc}))
 
-    augment = (AugmentConfig.parse(cfg.augment_config) if cfg.augment_config else AugmentConfig()) if cfg.augment else None
+    augment = None
+    if cfg.augment:
+        augment = AugmentConfig.parse(cfg.augment_config) if cfg.augment_config else AugmentConfig()
     weights = balanced_class_weights(train.labels, k) if cfg.balance == "weights" else None
     train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed + start_epoch,
                               class_weights=weights, balanced=cfg.balance == "sampling")
@@ -128,6 +132,24 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         verbose=1 if sys.stdout.isatty() else 2,
     )
     return keras.models.load_model(best_path)
+
+
+def _reuse_trained(cfg: "TrainConfig", best_path: Path):
+    """``--epochs 0 --init-from cnn.keras``: no training, the given CNN as it is (to fit other heads on it)."""
+    import keras
+
+    from .model import SOFTMAX_LAYER, SVM_LAYER
+
+    if not cfg.init_from:
+        raise ValueError("--epochs 0 needs --init-from: a trained cnn.keras whose extractor the new head uses")
+    model = keras.models.load_model(cfg.init_from)
+    wanted = SVM_LAYER if network_head(cfg.head) == "svm-top" else SOFTMAX_LAYER
+    if model.layers[-1].name != wanted:
+        raise ValueError(f"--epochs 0 reuses {cfg.init_from} as it is, but its last layer is "
+                         f"{model.layers[-1].name!r}, not {wanted!r}; pass the run's cnn.keras or train for 1+ epochs")
+    best_path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(best_path)
+    return model
 
 
 def fit_hybrid(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDataset, out: Path):
@@ -155,6 +177,8 @@ def fit_hybrid(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: Fac
             log.info("hybrid: training the %s part", name)
             parts.append(fit_cnn(part_cfg, spec, train, val, out / name, model_builder(part_cfg, spec, name)))
     head = network_head(cfg.head)
-    build = lambda: build_hybrid(parts[0], parts[1], len(EMOTIONS), cfg.projection, cfg.dropout, head)  # noqa: E731
+    def build():
+        return build_hybrid(parts[0], parts[1], len(EMOTIONS), cfg.projection, cfg.dropout, head)
+
     log.info("hybrid: training the %d-wide projection and the %s head on the frozen parts", cfg.projection, head)
     return fit_cnn(cfg, spec, train, val, out, build, cfg.hybrid_head_epochs), parts

@@ -11,16 +11,22 @@ import numpy as np
 from edgefer.runtime.preprocess import InputSpec, preprocess_faces
 
 
-def last_conv_layer(model) -> str:
-    """Name of the last top-level layer with a 4-D (feature-map) output."""
-    for layer in reversed(model.layers):
-        shape = getattr(layer.output, "shape", None)
-        if shape is not None and len(shape) == 4 and "input" not in type(layer).__name__.lower():
-            return layer.name
-    raise ValueError(
-        f"model {model.name} has no top-level convolutional feature map for Grad-CAM (a hybrid nests its CNNs; "
-        "explain its parts instead)"
-    )
+def last_conv_layer(model, min_side: int = 3) -> str:
+    """Name of the last top-level layer whose output is a feature map of at least ``min_side`` cells a side.
+
+    At 48x48 MobileNet's and VGG16's last maps are 1x1 or 2x2, which would paint
+    one flat colour; the last map with some spatial extent localises.
+    """
+    maps = [layer for layer in model.layers
+            if len(getattr(layer.output, "shape", ())) == 4
+            and not any(k in type(layer).__name__ for k in ("Input", "ZeroPadding"))]
+    if not maps:
+        raise ValueError(
+            f"model {model.name} has no top-level convolutional feature map for Grad-CAM (a hybrid nests its CNNs; "
+            "explain its parts instead)"
+        )
+    wide = [layer for layer in maps if min(layer.output.shape[1:3]) >= min_side]
+    return (wide or maps)[-1].name
 
 
 def gradcam(model, faces: np.ndarray, spec: InputSpec, layer: str | None = None,

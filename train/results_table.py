@@ -128,7 +128,8 @@ def render(ours: Sequence[dict[str, Any]], papers: Sequence[dict[str, Any]]) -> 
     lines = [header]
     datasets = list(dict.fromkeys([r["dataset"] for r in ours] + [p["dataset"] for p in papers]))
     for name in datasets:
-        for r in sorted((r for r in ours if r["dataset"] == name), key=lambda r: (r["protocol"], r["model"], r["head"])):
+        mine = sorted((r for r in ours if r["dataset"] == name), key=lambda r: (r["protocol"], r["model"], r["head"]))
+        for r in mine:
             lines.append(f"| {r['dataset']} | {r['protocol']} | {r['model']} | {r['head']} | "
                          f"{_pct(r['accuracy'], r['accuracy_std'])} | {_pct(r['macro_f1'])} | {_params(r['params'])} | "
                          f"{_size(r['int8_bytes'])} | `{r['source']}` |")
@@ -141,10 +142,25 @@ def render(ours: Sequence[dict[str, Any]], papers: Sequence[dict[str, Any]]) -> 
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 
+README_BEGIN = "<!-- results-table:begin (python -m edgefer.train.results_table --readme README.md) -->"
+README_END = "<!-- results-table:end -->"
+
+
+def splice_into_readme(readme: Path, table: str) -> None:
+    """Replace the README's block between the results-table markers with ``table``."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{readme} has no results-table markers ({README_BEGIN} ... {README_END})")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{table.rstrip()}\n{README_END}{tail}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edgefer.train.results_table", description=__doc__.split("\n")[0])
     parser.add_argument("--results", default="results", help="folder of committed results (default: results)")
     parser.add_argument("--write", default=None, help="also write the markdown here (e.g. results/RESULTS.md)")
+    parser.add_argument("--readme", default=None, help="also replace the table between the markers in this README")
     args = parser.parse_args(argv)
     results = Path(args.results)
     if not results.is_dir():
@@ -153,6 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = render(ours, papers)
     if args.write:
         Path(args.write).write_text(table)
+    if args.readme:
+        try:
+            splice_into_readme(Path(args.readme), table)
+        except ValueError as exc:
+            parser.error(str(exc))
     print(table, end="")
     return 0
 

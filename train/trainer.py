@@ -52,7 +52,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     dropout: float = 0.25
     bn_momentum: float | None = None  # None keeps Keras' 0.99; small sets need faster-moving statistics
-    svm_c: list[float] = field(default_factory=lambda: [0.001, 0.01, 0.1])
+    svm_c: list[float] = field(default_factory=lambda: [0.0003, 0.001, 0.003])
     svm_cv: int = 3
     augment: bool = True
     limit_per_class: int | None = None
@@ -206,7 +206,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     for split in splits:
         if f"{split}_svm" in summaries and f"{split}_softmax" in summaries:
             diff = (summaries[f"{split}_svm"]["accuracy"] - summaries[f"{split}_softmax"]["accuracy"]) * 100
-            metrics["svm_minus_softmax_points" if split == "val" else f"{split}_svm_minus_softmax_points"] = round(diff, 2)
+            key = "svm_minus_softmax_points" if split == "val" else f"{split}_svm_minus_softmax_points"
+            metrics[key] = round(diff, 2)
     meta = {
         "edgefer_version": __version__,
         "labels": labels,

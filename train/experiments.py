@@ -1,0 +1,112 @@
+"""The issue's experiments, one command each, and publishing their small outputs under ``results/``.
+
+``python -m edgefer.train.experiments --list`` shows them; ``python -m edgefer.train.experiments NAME``
+runs one with the ``edgefer`` CLI (training into ``runs/NAME``; baselines write straight into
+``results/NAME``) and copies the run's JSON, PNG and text reports - never the models - to
+``results/NAME``, where ``python -m edgefer.train.results_table`` finds them. Paths are relative to
+the repository root and ``--shared`` (default ``../shared/datasets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+FER = "{shared}/fer2013"
+KDEF = "{shared}/kdef/KDEF"
+CKPLUS = "{shared}/ckplus"
+DEFAULT_CNN = "runs/fer2013_mnv1_48/cnn.keras"  # the shipped default model's softmax CNN
+
+#: name -> edgefer arguments. CPU hours are rough estimates on 2 cores; a GPU is 20-50x faster.
+EXPERIMENTS: dict[str, list[str]] = {
+    # FER2013, validation = PublicTest. The default model (MobileNet + linear SVM) is the lead's run.
+    "fer2013_mobilenet_v1_48": ["train", "--data", FER, "--epochs", "32"],
+    "fer2013_mobilenet_rbf_48": ["train", "--data", FER, "--init-from", DEFAULT_CNN, "--epochs", "0",
+                                 "--head", "rbf-svm", "--rbf-c", "1,10"],
+    "fer2013_mobilenet_svmtop_48": ["train", "--data", FER, "--epochs", "32", "--head", "svm-top"],
+    "fer2013_vgg16_48": ["train", "--data", FER, "--model", "vgg16", "--epochs", "32", "--lr", "1e-3"],
+    "fer2013_hybrid_48": ["train", "--data", FER, "--model", "hybrid", "--hybrid-parts",
+                          f"{DEFAULT_CNN},runs/fer2013_vgg16_48/cnn.keras", "--hybrid-head-epochs", "10"],
+    "fer2013_cnn4_48": ["train", "--data", FER, "--model", "cnn4", "--epochs", "40", "--balance", "weights"],
+    "fer2013_cnn4_svmtop_48": ["train", "--data", FER, "--model", "cnn4", "--epochs", "40", "--head", "svm-top"],
+    "fer2013_cnn2_48": ["train", "--data", FER, "--model", "cnn2", "--epochs", "40"],
+    "fer2013_cnn5_48": ["train", "--data", FER, "--model", "cnn5", "--epochs", "40"],
+    "fer2013_cnn12_48": ["train", "--data", FER, "--model", "cnn12", "--epochs", "40"],
+    # KDEF: FER2013-pretrained extractors fine-tuned; published protocol and the honest subject-independent one.
+    "kdef_mobilenet_published": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
+                                 "--init-from", DEFAULT_CNN, "--epochs", "30", "--lr", "1e-3", "--bn-momentum", "0.9"],
+    "kdef_mobilenet_subject": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
+                               "--init-from", DEFAULT_CNN, "--epochs", "30", "--lr", "1e-3", "--bn-momentum", "0.9"],
+    "kdef_hog_svm_published": ["baseline", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
+                               "--features", "hog"],
+    "kdef_hog_svm_subject": ["baseline", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
+                             "--features", "hog"],
+    "kdef_pca_svm_published": ["baseline", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
+                               "--features", "pca"],
+    "kdef_pca_svm_subject": ["baseline", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
+                             "--features", "pca"],
+    # CK+ (not in ../shared here): subject-wise 10-fold from the FER2013 extractor.
+    "ckplus_mobilenet_kfold": ["train", "--dataset", "ckplus", "--data", CKPLUS, "--protocol", "kfold",
+                               "--folds", "10", "--init-from", DEFAULT_CNN, "--epochs", "20", "--lr", "1e-3",
+                               "--bn-momentum", "0.9"],
+}
+
+#: Small report files copied to results/ (models and checkpoints stay in runs/).
+PUBLISHED_SUFFIXES = (".json", ".png", ".txt", ".csv")
+
+
+def command(name: str, shared: str) -> list[str]:
+    """The ``edgefer`` argv of experiment ``name`` with its output folder."""
+    if name not in EXPERIMENTS:
+        raise SystemExit(f"unknown experiment {name!r}; --list shows the {len(EXPERIMENTS)} there are")
+    args = [a.format(shared=shared) for a in EXPERIMENTS[name]]
+    out = f"results/{name}" if args[0] == "baseline" else f"runs/{name}"
+    return [*args, "--out", out]
+
+
+def publish(run: Path, results: Path) -> list[Path]:
+    """Copy a run's report files (recursively, k-fold folders included) into ``results``."""
+    copied = []
+    for path in sorted(run.rglob("*")):
+        if path.is_file() and path.suffix in PUBLISHED_SUFFIXES and "checkpoint" not in path.parts:
+            target = results / path.relative_to(run)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            copied.append(target)
+    return copied
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edgefer.train.experiments", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="experiments to run, in order")
+    parser.add_argument("--list", action="store_true", help="print every experiment's command and exit")
+    parser.add_argument("--shared", default="../shared/datasets", help="folder holding the datasets")
+    parser.add_argument("--publish", metavar="RUN", default=None,
+                        help="only copy the reports of an existing run folder to results/NAME (one name)")
+    args = parser.parse_args(argv)
+    if args.publish:
+        if len(args.names) != 1 or not Path(args.publish, "meta.json").is_file():
+            parser.error("--publish RUN needs one experiment name and a run folder with a meta.json")
+        print(f"{len(publish(Path(args.publish), Path('results', args.names[0])))} files copied")
+        return 0
+    if args.list or not args.names:
+        for name in EXPERIMENTS:
+            print(f"{name}: edgefer {' '.join(command(name, args.shared))}")
+        return 0
+    from edgefer.cli import main as edgefer
+
+    for name in args.names:
+        argv_ = command(name, args.shared)
+        print(f"== {name}: edgefer {' '.join(argv_)}", flush=True)
+        status = edgefer(argv_)
+        if status:
+            return status
+        if argv_[0] == "train":
+            publish(Path(f"runs/{name}"), Path(f"results/{name}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
