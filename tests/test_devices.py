@@ -153,7 +153,7 @@ def test_verify_arguments():
 
 
 def test_verify_runs_on_this_machine(tmp_path, tiny_artifacts):
-    """verify.sh against this venv: config check, detection on a photo, the latency table."""
+    """verify.sh against this venv: config check, detection on a photo, benchmarks/latency.py's table."""
     sample = MEDIA / "justin.jpg"
     if not sample.exists():
         pytest.skip(f"{sample} not available (../shared is beside the repo only in CI/dev)")
@@ -166,6 +166,6 @@ def test_verify_runs_on_this_machine(tmp_path, tiny_artifacts):
     assert run.returncode == 0, out + run.stderr
     assert "PASS  " + f"{config}: configuration OK" in out, out + run.stderr
     assert re.search(r"PASS  detection on .*justin\.jpg: \w+ -?\d", out), out
-    assert "PASS  latency over 5 frames:" in out and "5 frame(s)" in out, out
-    assert re.search(r"^\s+infer\s+[0-9.]+", out, re.M), out
+    assert re.search(r"PASS  latency benchmark \(.*benchmarks/latency\.py\) over 5 frames:", out), out
+    assert re.search(r"^\s+\| .* \| edgefer litert int8, haar 1/5 \| .* \| [0-9.]+ \|", out, re.M), out
     assert ("SKIP  service" in out) or ("service:" in out)

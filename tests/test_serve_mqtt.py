@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 import signal
@@ -26,8 +27,10 @@ class Broker:
         self.folder = folder
         self.port = free_port()
         self.conf = folder / "mosquitto.conf"
+        # Started as root, mosquitto drops to the 'mosquitto' user and then cannot write its
+        # persistence file into this root-owned folder; naming the current user keeps it as is.
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
             f"persistence true\npersistence_location {folder}/\n"
             f"log_dest file {folder}/mosquitto.log\n"
         )

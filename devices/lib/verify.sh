@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared by devices/<board>/verify.sh: checks an installed edgefer and prints a summary.
 # Steps: configuration check, detection on a sample photo, a latency run over repeated
-# frames (the runtime's per-stage timing table), and the service's /healthz when it runs.
+# frames (benchmarks/latency.py from this checkout; the runtime's per-stage timing table
+# where the checkout has no benchmarks/), and the service's /healthz when it runs.
 
 VERIFY_CONFIG=/etc/edgefer/config.toml
 VERIFY_SAMPLE=""
@@ -114,7 +115,17 @@ verify_latency() {
     for i in $(seq -w 1 "$VERIFY_FRAMES"); do
         ln -s "$(cd "$(dirname "$VERIFY_SAMPLE")" && pwd)/$(basename "$VERIFY_SAMPLE")" "$frames/$i.jpg"
     done
-    if summary=$("$PREFIX/bin/edgefer" detect --source "$frames" "${MODEL_ARGS[@]}" 2>&1 >/dev/null); then
+    local bench
+    bench="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/benchmarks/latency.py"
+    if [ -f "$bench" ]; then
+        if summary=$("$PREFIX/bin/python" "$bench" --source "$frames" "${MODEL_ARGS[@]}" \
+            --warmup 5 --iterations "$VERIFY_FRAMES" 2>&1); then
+            record PASS "latency benchmark ($bench) over $VERIFY_FRAMES frames:"
+            RESULTS+=("$(printf '%s\n' "$summary" | sed -e '/^INFO: /d' -e 's/^/      /')")
+        else
+            record FAIL "latency benchmark: $(printf '%s\n' "$summary" | tail -n 3)"
+        fi
+    elif summary=$("$PREFIX/bin/edgefer" detect --source "$frames" "${MODEL_ARGS[@]}" 2>&1 >/dev/null); then
         record PASS "latency over $VERIFY_FRAMES frames:"
         RESULTS+=("$(printf '%s\n' "$summary" | sed -e '/^INFO: /d' -e 's/^/      /')")
     else
