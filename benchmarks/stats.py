@@ -5,10 +5,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-#: The statistics every stage reports, in table order.
-STAT_KEYS = ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")
-
-
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) with linear interpolation between closest ranks (numpy's default)."""
     if not values:

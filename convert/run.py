@@ -27,10 +27,6 @@ from .parity import Parity, check_parity
 
 log = logging.getLogger(__name__)
 
-#: The precision a bare format name means (kept for callers of the original API).
-DEFAULT_PRECISION = {"tflite": "int8", "onnx": "fp32", "tensorrt": "int8"}
-
-
 class ConversionError(Exception):
     """Conversion could not run (bad input) or an artifact failed its parity check."""
 

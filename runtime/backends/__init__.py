@@ -8,7 +8,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..formats import FORMATS
 from ..manifest import Manifest
 
 
@@ -48,10 +47,6 @@ def create_backend(name: str) -> Backend:
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(BACKEND_NAMES)}") from None
     return getattr(importlib.import_module(module_name), cls_name)()
-
-
-def backend_for_format(fmt_name: str) -> str:
-    return FORMATS[fmt_name].backend
 
 
 def check_output(manifest: Manifest, num_outputs: int, path: Path) -> None:
