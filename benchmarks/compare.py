@@ -51,6 +51,7 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
             pipe = run.get("pipeline") or {}
             stages = pipe.get("stages", {})
             alone = run.get("model_alone", {}).get("stats", {})
+            batched = run.get("model_batched") or {}
             det = pipe.get("detector", {}).get("kind", "").replace("Config", "").lower()
             every = pipe.get("tracking", {}).get("detect_every")
             rows.append({
@@ -58,6 +59,8 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                 "what": f"edgefer {run['backend']} {run.get('precision', '')}" + (f", {det} 1/{every}" if det else ""),
                 "threads": str(run.get("threads") or "default"),
                 "model p50 ms": _fmt(alone.get("p50_ms"), 3),
+                "model ms/face batched": (f"{_fmt(batched['per_face_p50_ms'], 3)} (x{batched['batch']})"
+                                          if batched else "–"),
                 "detect ms": _fmt(stages.get("detect", {}).get("mean_ms")),
                 "infer ms": _fmt(stages.get("infer", {}).get("mean_ms")),
                 "frame mean ms": _fmt(stages.get("total", {}).get("mean_ms")),
@@ -73,7 +76,8 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                 total = peer["stages"]["total"]
                 rows.append({
                     "device": device, "what": f"{peer['peer']} {peer['versions'].get(peer['peer'], '')}".strip(),
-                    "threads": "default", "model p50 ms": "–", "detect ms": "–", "infer ms": "–",
+                    "threads": "default", "model p50 ms": "–", "model ms/face batched": "–", "detect ms": "–",
+                    "infer ms": "–",
                     "frame mean ms": _fmt(total["mean_ms"]),
                     "frame p90/p99 ms": f"{_fmt(total['p90_ms'])} / {_fmt(total['p99_ms'])}",
                     "fps": _fmt(peer["fps"], 1), "peak RSS MiB": _fmt(peer["peak_rss_mib"], 0),

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import re
-import resource
 import shutil
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -101,12 +99,6 @@ def throttling() -> dict[str, Any] | None:
         return {"raw": out, "error": "unexpected vcgencmd output"}
     value = int(match.group(0), 16)
     return {"raw": out, "value": value, "conditions": decode_throttled(value)}
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
 def library_versions() -> dict[str, str | None]:

@@ -52,7 +52,9 @@ def bench_model(classifier: EmotionClassifier, warmup: int, iterations: int, bat
         t0 = time.perf_counter()
         classifier.backend.infer(x)
         samples.append((time.perf_counter() - t0) * 1e3)
-    return {"batch": batch, "warmup": warmup, "iterations": iterations, "stats": summarize(samples),
+    stats = summarize(samples)
+    return {"batch": batch, "warmup": warmup, "iterations": iterations, "stats": stats,
+            "per_face_p50_ms": round(stats["p50_ms"] / batch, 4),
             "samples_ms": [round(s, 4) for s in samples]}
 
 

@@ -32,7 +32,8 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and an unins
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.compare import RESULT_SCHEMA, load_results, markdown_table, plot_distribution  # noqa: E402
-from benchmarks.device import conditions, cpu_flags, cpuinfo_fields, device_info, peak_rss_mib  # noqa: E402
+from benchmarks.device import conditions, cpu_flags, cpuinfo_fields, device_info  # noqa: E402
+from benchmarks.memory import peak_rss_mib  # noqa: E402
 from benchmarks.frames import parse_size  # noqa: E402
 
 if TYPE_CHECKING:
@@ -59,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's)")
     p.add_argument("--warmup", type=int, default=10, help="untimed iterations/frames first")
     p.add_argument("--iterations", type=int, default=100, help="timed iterations (model alone) and frames (pipeline)")
-    p.add_argument("--batch", type=int, default=1, help="faces per call for the model-alone part")
+    p.add_argument("--batch", type=int, default=16,
+                   help="faces per call of the batched model-alone part (per-face throughput; 1 skips it); "
+                        "one face per call is always measured")
     p.add_argument("--json", help="write the full result (stats and raw samples) here")
     p.add_argument("--peer", choices=("fer",), help="also run this package on the same frames, in its own process")
     p.add_argument("--peer-python", default=sys.executable,
@@ -101,7 +104,9 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
         "input": [manifest.input.height, manifest.input.width, manifest.input.channels],
         "threads": args.threads, "model_load_ms": round(load_ms, 1),
     }
-    run["model_alone"] = bench_model(classifier, args.warmup, args.iterations, args.batch)
+    run["model_alone"] = bench_model(classifier, args.warmup, args.iterations)
+    if args.batch > 1:
+        run["model_batched"] = bench_model(classifier, args.warmup, args.iterations, args.batch)
     steps["model_alone"] = peak_rss_mib()
     source = _source(args)
     if source is None:
@@ -125,7 +130,10 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     run["macs"] = macs
     run["int8_peak"] = peak
     if manifest.precision == "int8":
-        run["classifier_bound"] = classifier_bound(macs, peak, run["model_alone"]["stats"]["p50_ms"])
+        run["classifier_bound"] = classifier_bound(macs, peak, run["model_alone"]["per_face_p50_ms"])
+        if "model_batched" in run:
+            run["classifier_bound_batched"] = classifier_bound(macs, peak, run["model_batched"]["per_face_p50_ms"],
+                                                               batch=args.batch)
     run["conditions_before"], run["conditions_after"] = before, conditions()
     if run.get("peer"):
         from benchmarks.peer import versus

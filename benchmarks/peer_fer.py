@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -25,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.frames import fit_frame, parse_size  # noqa: E402  (the repo root is not installed here)
+from benchmarks.memory import peak_rss_mib  # noqa: E402
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -103,7 +103,7 @@ def main() -> int:
     print(json.dumps({
         "peer": "fer", "versions": _versions(), "python": sys.executable, "model_load_s": round(load_s, 3),
         "settings": "FER(mtcnn=False): Haar cascade (scaleFactor 1.1, minNeighbors 5, min face 50) + its TFLite model",
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
     }), flush=True)
     return 0
 

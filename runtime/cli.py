@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 
 def _haar_args(p: argparse.ArgumentParser) -> None:
+    from edgefer.runtime.tracking import TrackConfig
+
     g = p.add_argument_group("face detector")
     g.add_argument("--detector", choices=("haar", "yunet"), default="haar",
                    help="haar (OpenCV cascade, default) or yunet (OpenCV's CNN detector; needs --yunet-model)")
@@ -32,8 +34,8 @@ def _haar_args(p: argparse.ArgumentParser) -> None:
                    help="largest face side as a fraction of the frame's shorter side")
     g.add_argument("--detect-width", type=int, default=None,
                    help="detect on frames downscaled to this width, never below what the smallest face needs "
-                        "(default: haar 400, yunet 320; 0: never)")
-    g.add_argument("--detect-every", type=int, default=5,
+                        "(default: haar 480, yunet 320; 0: never)")
+    g.add_argument("--detect-every", type=int, default=TrackConfig.detect_every,
                    help="run the detector every N frames of a stream and track the faces in between (1: every frame)")
     g.add_argument("--track-min-score", type=float, default=0.5,
                    help="tracking: match score below which a face counts as lost (then detect on the next frame)")

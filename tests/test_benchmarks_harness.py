@@ -64,6 +64,11 @@ def test_result_records_stages_device_and_memory(results):
     assert len(pipe["boxes"]) == ITER and pipe["frame_size"] == [640, 480]
     assert run["peak_rss_mib"] > 0 and run["macs"] > 0
     assert run["classifier_bound"]["bound_ms"] > 0 and isinstance(run["classifier_bound"]["within_limit"], bool)
+    batched = run["model_batched"]  # 16 faces per call by default, divided back to a per-face time
+    assert batched["batch"] == 16 and batched["per_face_p50_ms"] == pytest.approx(batched["stats"]["p50_ms"] / 16,
+                                                                                   abs=1e-4)
+    assert run["classifier_bound_batched"]["batch"] == 16
+    assert run["classifier_bound_batched"]["measured_ms"] == batched["per_face_p50_ms"]
 
 
 def test_compare_merges_files_into_table_and_plot(results, tmp_path, capsys):

@@ -11,6 +11,7 @@ from benchmarks.compare import RESULT_SCHEMA, load_results, markdown_table
 from benchmarks.device import cpu_model, cpuinfo_fields, decode_throttled
 from benchmarks.frames import fit_frame, parse_size
 from benchmarks.macs import classifier_bound, int8_peak, int8_rate
+from benchmarks.memory import peak_rss_mib
 from benchmarks.peer import lost_faces, same_face
 from benchmarks.stats import percentile, ratio, stage_sums, summarize
 
@@ -133,3 +134,30 @@ def test_compare_rejects_foreign_json(tmp_path):
     (tmp_path / "x.json").write_text('{"hello": 1}')
     with pytest.raises(ValueError, match="not a latency result"):
         load_results([tmp_path / "x.json"])
+
+
+def test_peak_rss_reads_this_address_space_high_water_mark(tmp_path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t  900000 kB\nVmHWM:\t  102400 kB\nVmRSS:\t   51200 kB\n")
+    assert peak_rss_mib(status) == 100.0
+
+
+def test_peak_rss_falls_back_to_getrusage_without_proc(tmp_path):
+    assert peak_rss_mib(tmp_path / "missing") > 0
+
+
+def test_peak_rss_of_a_child_is_not_its_launchers(tmp_path):
+    """ru_maxrss would report the parent's 200 MiB in the child; VmHWM does not."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs Linux /proc")
+    ballast = bytearray(200 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", "from benchmarks.memory import peak_rss_mib; print(peak_rss_mib())"],
+                         capture_output=True, text=True, cwd=root, check=True).stdout
+    del ballast
+    assert float(out) < 150

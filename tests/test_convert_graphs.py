@@ -102,7 +102,6 @@ def test_rbf_head_equals_scikit_learn_and_survives_conversion(rbf_run, faces):
 
 def test_rbf_head_equals_scikit_learn_on_real_fer_features(trained, fer_root):
     """The same fold, fitted and checked on CNN features of real FER2013 faces."""
-    import keras
 
     from edgefer.train.data import predict_batches
 

@@ -167,5 +167,5 @@ def test_verify_runs_on_this_machine(tmp_path, tiny_artifacts):
     assert "PASS  " + f"{config}: configuration OK" in out, out + run.stderr
     assert re.search(r"PASS  detection on .*justin\.jpg: \w+ -?\d", out), out
     assert re.search(r"PASS  latency benchmark \(.*benchmarks/latency\.py\) over 5 frames:", out), out
-    assert re.search(r"^\s+\| .* \| edgefer litert int8, haar 1/5 \| .* \| [0-9.]+ \|", out, re.M), out
+    assert re.search(r"^\s+\| .* \| edgefer litert int8, haar 1/6 \| .* \| [0-9.]+ \|", out, re.M), out
     assert ("SKIP  service" in out) or ("service:" in out)

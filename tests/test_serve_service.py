@@ -10,13 +10,15 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from edgefer.runtime.detect import HaarDetector
 from edgefer.runtime.serve.config import parse_config
-from edgefer.runtime.serve.sdnotify import Notifier
 from edgefer.runtime.serve.service import Service
 from edgefer.runtime.sources import Frame, SourceError
+from edgefer.runtime.tracking import TrackingDetector
 
 from .serve_support import free_port, get, parse_metrics, read_events, start_service, wait_until, write_clip, \
     write_config
@@ -226,3 +228,22 @@ def test_kill_9_leaves_the_event_log_intact(tmp_path, model):
     seqs = [e["seq"] for e in lines]
     restart = seqs.index(1, 1)  # the second run appended after the first run's lines
     assert seqs[:restart] == list(range(1, restart + 1))
+
+
+def test_detect_every_runs_the_detector_on_every_nth_frame_and_resets_on_reconnect(model, media):
+    face = cv2.resize(cv2.imread(str(media / "justin.jpg")), (640, 480))
+    cameras = [FakeCamera([face] * 12), FakeCamera([face] * 6)]
+    service = Service(parse_config(_config(model, "[detector]\ndetect_every = 4\n")),
+                      opener=lambda s, o: cameras.pop(0), max_frames=18)
+    assert isinstance(service.detector, TrackingDetector)
+    resets = []
+    forget = service.detector.reset
+    service.detector.reset = lambda: (resets.append(service.seen), forget())
+    assert service.run() == 0
+    # Each opened camera is a new stream (0, 12), even under the same name; the pipeline also
+    # resets when the first frame of a new origin arrives (1).
+    assert resets == [0, 1, 12]
+    # 12 frames with passes at 0, 4, 8, then 6 frames of the reopened camera with passes at 0 and 4.
+    assert service.detector.detections == 5 and service.detector.tracked == 13
+    every = Service(parse_config(_config(model, "[detector]\ndetect_every = 1\n")))
+    assert isinstance(every.detector, HaarDetector)

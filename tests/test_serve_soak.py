@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from edgefer.runtime.serve.soak import run_soak
 

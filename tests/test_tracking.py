@@ -162,7 +162,7 @@ def _clip_frames(path: Path, count: int) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("clip", ["fer_test.mp4", "woman2.mp4"])
 def test_default_detect_and_track_keeps_recall_on_clips(media: Path, clip):
-    """The shipped defaults (downscaled Haar every 5th frame, tracking between) find the face in at least as
+    """The shipped defaults (downscaled Haar every 6th frame, tracking between) find the face in at least as
     many frames as Haar run on every full-size frame with fer's settings."""
     frames = _clip_frames(media / clip, 40)
     full = HaarDetector(HaarConfig(min_face=50, min_face_ratio=0.0, detect_width=None))

@@ -148,3 +148,24 @@ def test_training_subject_kfold_writes_every_fold(ck48, tmp_path):
                                     folds=2, model="cnn2", epochs=1, svm_c=[0.1], **TINY))
     assert meta["kfold"]["folds"] == 2 and meta["metrics"]["test_svm"]["samples"] == 126
     assert (tmp_path / "fold_01" / "model.keras").is_file()
+
+
+def test_transfer_to_another_input_size_shares_the_trained_layers(tiny_run):
+    """A 32-pixel run fine-tuned at 40 pixels: same trained weights, new input size, fresh head."""
+    import keras
+    import numpy as np
+
+    from edgefer.runtime.preprocess import InputSpec
+    from edgefer.train.fit import transfer_model
+
+    src = keras.models.load_model(tiny_run / "cnn.keras")
+    spec = InputSpec.from_dict({**json.loads((tiny_run / "meta.json").read_text())["input"], "height": 40,
+                                "width": 40})
+    model = transfer_model(tiny_run / "cnn.keras", 7, 0.0, "softmax", spec)
+    assert tuple(model.input.shape) == (None, 40, 40, 3) and tuple(model.output.shape) == (None, 7)
+    trained = [layer.name for layer in src.layers if layer.get_weights() and layer.name.startswith("conv")]
+    assert trained
+    for name in trained:
+        for a, b in zip(src.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert model.predict(np.zeros((2, 40, 40, 3), np.float32), verbose=0).shape == (2, 7)

@@ -25,8 +25,14 @@ def network_head(head: str) -> str:
     return "svm-top" if head == "svm-top" else "softmax"
 
 
-def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str):
-    """``--init-from``: a trained model's extractor (folded or not) with a fresh head, for fine-tuning."""
+def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str, spec: InputSpec | None = None):
+    """``--init-from``: a trained model's extractor (folded or not) with a fresh head, for fine-tuning.
+
+    With ``spec`` of another input size than the source's (a 48-pixel FER2013 model
+    fine-tuned on 96-pixel KDEF faces), the extractor is re-applied to an input of
+    that size, sharing the trained layers: convolutions and global pooling do not
+    depend on the image size.
+    """
     import keras
 
     from .model import FEATURES_LAYER, attach_head
@@ -39,7 +45,16 @@ def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str
         feats = src.get_layer(FEATURES_LAYER).output
     except ValueError:
         raise ValueError(f"{path} has no {FEATURES_LAYER!r} layer; it was not written by `edgefer train`") from None
-    return attach_head(src.input, feats, num_classes, f"{src.name.removesuffix('_svm')}_ft", dropout, head)
+    inputs = src.input
+    if spec is not None and tuple(src.input.shape[1:]) != (spec.height, spec.width, spec.channels):
+        if tuple(src.input.shape[3:]) != (spec.channels,):
+            raise ValueError(f"--init-from {path} takes {src.input.shape[3]}-channel input, this run "
+                             f"{spec.channels}-channel faces")
+        extractor = keras.Model(src.input, feats)
+        inputs = keras.Input((spec.height, spec.width, spec.channels), name=src.input.name)
+        resized = keras.models.clone_model(extractor, input_tensors=inputs, clone_function=lambda layer: layer)
+        feats = resized.output
+    return attach_head(inputs, feats, num_classes, f"{src.name.removesuffix('_svm')}_ft", dropout, head)
 
 
 def model_builder(cfg: "TrainConfig", spec: InputSpec, model_name: str) -> Callable[[], Any]:
@@ -48,7 +63,7 @@ def model_builder(cfg: "TrainConfig", spec: InputSpec, model_name: str) -> Calla
 
     head = network_head(cfg.head)
     if cfg.init_from:
-        return lambda: transfer_model(cfg.init_from, len(EMOTIONS), cfg.dropout, head)
+        return lambda: transfer_model(cfg.init_from, len(EMOTIONS), cfg.dropout, head, spec)
     return lambda: build_model(model_name, spec, len(EMOTIONS), cfg.alpha, cfg.weights, cfg.dropout,
                                cfg.bn_momentum, head, cfg.fc_width)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from ..detect import HaarConfig
+from ..tracking import TrackConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,6 +87,8 @@ class DetectorConfig:
     max_face: int = _opt(HaarConfig.max_face or 0, _at_least(0), "largest face side in frame pixels (0: no limit)")
     detect_width: int = _opt(HaarConfig.detect_width or 0, _at_least(0),
                              "detect on frames downscaled to this width (0: never)")
+    detect_every: int = _opt(TrackConfig.detect_every, _at_least(1),
+                             "run the detector every N frames and follow the faces in between (1: every frame)")
     cascade: str = _opt("", None, "cascade XML (empty: found in cv2.data or /usr/share/opencv4)")
 
 

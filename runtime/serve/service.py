@@ -18,8 +18,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..classifier import EmotionClassifier
-from ..detect import Box, HaarConfig, HaarDetector
+from ..detect import Box, HaarConfig, create_detector
 from ..pipeline import Pipeline
+from ..tracking import TrackConfig
 from ..sources import CaptureOptions, Frame, FrameSource, open_source
 from .config import ServeConfig
 from .frames import FrameSaver
@@ -58,9 +59,10 @@ class Service:
         m, d = config.model, config.detector
         # Model and detector problems end the start before any output or camera is touched.
         self.classifier = EmotionClassifier(m.path or None, m.backend or None, m.threads or None)
-        self.detector = HaarDetector(HaarConfig(
+        self.detector = create_detector(HaarConfig(
             scale_factor=d.scale_factor, min_neighbors=d.min_neighbors, min_face=d.min_face,
-            max_face=d.max_face or None, detect_width=d.detect_width or None, cascade=d.cascade or None))
+            max_face=d.max_face or None, detect_width=d.detect_width or None, cascade=d.cascade or None),
+            TrackConfig(detect_every=d.detect_every))
         self.pipeline = Pipeline(self.detector, self.classifier)
         s = config.smoothing
         self.tracker = FaceTracker(self.classifier.labels, s.alpha, s.iou_threshold, s.max_missed, s.min_hits,
@@ -153,6 +155,9 @@ class Service:
                 delay = min(delay * 2, cfg.reconnect_max_s)
                 continue
             self.metrics.connected.set(1)
+            reset = getattr(self.detector, "reset", None)
+            if reset is not None:  # a reopened camera is a new stream: forget the faces being followed
+                reset()
             self._set_state("running", f"reading {self._source_name()}")
             try:
                 good = self._consume(source)
