@@ -41,12 +41,22 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _load(conditions: dict[str, Any]) -> str:
+    """Other work on the CPU when the run started: the sampled busy share, else the 1-minute load average."""
+    busy = conditions.get("cpu_busy_fraction")
+    if busy is not None:
+        return f"{busy:.0%} busy"
+    load = conditions.get("loadavg_1_5_15")
+    return _fmt(load[0] if load else None, 2)
+
+
 def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     """One row per backend run and per peer run, with the figures the table shows."""
     rows = []
     for res in results:
         device = _device_name(res["device"])
-        load = res.get("conditions_before", {}).get("loadavg_1_5_15")
+        before = res.get("conditions_before", {})
+        load = _load(before)
         for run in res["runs"]:
             pipe = run.get("pipeline") or {}
             stages = pipe.get("stages", {})
@@ -68,7 +78,7 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                                      if "total" in stages else "–"),
                 "fps": _fmt(pipe.get("fps"), 1),
                 "peak RSS MiB": _fmt(run.get("peak_rss_mib"), 0),
-                "load": _fmt(load[0] if load else None, 2),
+                "load": load,
                 "file": Path(res["_file"]).name,
             })
             peer = run.get("peer")
@@ -81,7 +91,7 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                     "frame mean ms": _fmt(total["mean_ms"]),
                     "frame p90/p99 ms": f"{_fmt(total['p90_ms'])} / {_fmt(total['p99_ms'])}",
                     "fps": _fmt(peer["fps"], 1), "peak RSS MiB": _fmt(peer["peak_rss_mib"], 0),
-                    "load": _fmt(load[0] if load else None, 2), "file": Path(res["_file"]).name,
+                    "load": load, "file": Path(res["_file"]).name,
                 })
     return rows
 

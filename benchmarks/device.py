@@ -7,6 +7,7 @@ import platform
 import re
 import shutil
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -112,11 +113,40 @@ def library_versions() -> dict[str, str | None]:
     return {k: v for k, v in versions.items() if v is not None}
 
 
-def conditions() -> dict[str, Any]:
-    """What may change during a run: load average, temperature, throttling."""
+def _cpu_times(stat: str) -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from the first line of ``/proc/stat``."""
+    fields = stat.split("\n", 1)[0].split()
+    if not fields or fields[0] != "cpu" or len(fields) < 5:
+        return None
+    values = [int(v) for v in fields[1:9]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def cpu_busy_fraction(window_s: float = 1.0, stat: str = "/proc/stat") -> float | None:
+    """Share of all CPUs busy over the next ``window_s`` seconds (this process idles meanwhile).
+
+    Unlike the load average, which decays over a minute, it shows other work that
+    runs right now, not work that stopped a moment ago.
+    """
+    first = _cpu_times(_read(stat) or "")
+    if first is None:
+        return None
+    time.sleep(window_s)
+    second = _cpu_times(_read(stat) or "")
+    if second is None or second[1] <= first[1]:
+        return None
+    return round((second[0] - first[0]) / (second[1] - first[1]), 3)
+
+
+def conditions(busy_window_s: float = 0.0) -> dict[str, Any]:
+    """What may change during a run: load average, CPU busy share (if sampled), temperature, throttling."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"loadavg_1_5_15": [round(v, 2) for v in load] if load else None,
-            "cpu_temperature_c": cpu_temperature_c(), "throttled": throttling()}
+    out = {"loadavg_1_5_15": [round(v, 2) for v in load] if load else None,
+           "cpu_temperature_c": cpu_temperature_c(), "throttled": throttling()}
+    if busy_window_s > 0:
+        out["cpu_busy_fraction"] = cpu_busy_fraction(busy_window_s)
+    return out
 
 
 def device_info() -> dict[str, Any]:

@@ -161,3 +161,26 @@ def test_peak_rss_of_a_child_is_not_its_launchers(tmp_path):
                          capture_output=True, text=True, cwd=root, check=True).stdout
     del ballast
     assert float(out) < 150
+
+
+def test_cpu_busy_fraction_from_proc_stat(tmp_path, monkeypatch):
+    from benchmarks import device
+
+    stat = tmp_path / "stat"
+    samples = iter(["cpu  100 0 100 800 0 0 0 0\ncpu0 1 1 1 1\n", "cpu  250 0 150 900 0 0 0 0\n"])
+
+    def fake_sleep(_seconds):
+        stat.write_text(next(samples))
+
+    stat.write_text(next(samples))
+    monkeypatch.setattr(device.time, "sleep", fake_sleep)
+    assert device.cpu_busy_fraction(1.0, str(stat)) == pytest.approx(200 / 300, abs=1e-3)
+    assert device.cpu_busy_fraction(1.0, str(tmp_path / "missing")) is None
+
+
+def test_busy_note_prefers_the_sampled_busy_share_over_the_load_average():
+    from benchmarks.latency import busy_note
+
+    assert busy_note({"loadavg_1_5_15": [1.8, 2.0, 2.0], "cpu_busy_fraction": 0.02}, 2) is None
+    assert "60%" in busy_note({"loadavg_1_5_15": [0.1, 0.1, 0.1], "cpu_busy_fraction": 0.6}, 2)
+    assert "load average 1.80" in busy_note({"loadavg_1_5_15": [1.8, 2.0, 2.0]}, 2)
