@@ -118,3 +118,24 @@ def test_gradcam_maps_are_normalised_and_sized_like_the_input():
     heat, classes = gradcam(model, faces, SPEC)
     assert heat.shape == (3, 32, 32) and classes.shape == (3,)
     assert heat.min() >= 0 and heat.max() <= 1
+
+
+def test_linear_svm_scaling_floor_keeps_near_constant_features_from_dominating_the_fold():
+    from edgefer.train.svm import FlooredStandardScaler, fit_linear_svm
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 60)
+    informative = rng.normal(labels[:, None], 1.0, (180, 6))
+    quiet = 0.5 + rng.normal(0.0, 0.004, (180, 4))  # nearly constant ReLU features, std ~0.004
+    features = np.hstack([informative, quiet]).astype(np.float32)
+
+    scaler = FlooredStandardScaler(0.3).fit(features)
+    median = np.median(features.std(axis=0))
+    assert np.all(scaler.scale_ >= 0.3 * median - 1e-12)
+    np.testing.assert_allclose(scaler.scale_[:6], features[:, :6].std(axis=0), rtol=1e-6)
+
+    head = fit_linear_svm(features, labels, Cs=(0.01,), min_feature_std=1e-6)
+    kernel, bias = head.dense_weights()
+    np.testing.assert_allclose(features @ kernel + bias, head.decision_function(features), rtol=1e-4, atol=1e-4)
+    # The quiet features' folded weights stay on the scale of the informative ones.
+    assert np.abs(kernel[6:]).max() <= 2 * np.abs(kernel[:6]).max()

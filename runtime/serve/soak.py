@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -171,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON report")
     p.add_argument("--max-rss-growth-mib", type=float, default=16.0, help="fail if late RSS growth exceeds this")
     p.add_argument("--max-fd-growth", type=int, default=2, help="fail if late fd growth exceeds this")
-    args = p.parse_args(argv)
-    report = run_soak(args.source, args.frames, args.interval, args.model, max_seconds=args.max_seconds)
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    report = {"command": "python -m edgefer.runtime.serve.soak " + shlex.join(sys.argv[1:] if argv is None else argv),
+              **run_soak(args.source, args.frames, args.interval, args.model, max_seconds=args.max_seconds)}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     growth = report["late_growth"]
     print(f"{report['checkpoints'][-1]['frames']} frames; late growth: RSS {growth['rss_mib']} MiB, "
