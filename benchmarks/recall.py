@@ -6,8 +6,9 @@
 
 ``fer`` (``FER(mtcnn=False)``) finds faces with OpenCV's frontal Haar cascade on the
 full frame (scaleFactor 1.1, minNeighbors 5, minimum face 50 pixels); this script
-makes that same call on every frame, so it needs no ``fer`` installation, and the
-``latency.py --peer fer`` runs check that the boxes agree with the real package's.
+makes that same call on every frame, so it needs no ``fer`` installation (the real
+package's boxes, recorded by ``latency.py --peer fer``, give the same lost counts at
+the default setting).
 Each setting (detection width x detect-every-N with tracking in between) then runs
 over the same frames; a face the reference finds that the setting does not is
 lost, and the YuNet referee says which lost faces are real faces. Detection
