@@ -43,15 +43,6 @@ EXPERIMENTS: dict[str, list[str]] = {
     "kdef_mobilenet96_subject": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
                                  "--input-size", "96", "--init-from", DEFAULT_FT_CNN, "--epochs", "30", "--lr",
                                  "1e-3", "--bn-momentum", "0.9", "--svm-c", KDEF_SVM_C],
-    # The hybrid on KDEF: VGG16 trained from scratch at 96 px (a short run: VGG16 costs ~27x MobileNet), then
-    # both extractors joined (VGG16 projected to 1024) under a linear SVM.
-    "kdef_vgg16_96_published": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
-                                "--input-size", "96", "--model", "vgg16", "--epochs", "7", "--lr", "1e-3",
-                                "--bn-momentum", "0.9"],
-    "kdef_hybrid96_published": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
-                                "--input-size", "96", "--model", "hybrid", "--hybrid-parts",
-                                "runs/kdef_mobilenet96_published/cnn.keras,runs/kdef_vgg16_96_published/cnn.keras",
-                                "--hybrid-head-epochs", "5", "--svm-c", KDEF_SVM_C],
     "kdef_mobilenet_published": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
                                  "--init-from", DEFAULT_FT_CNN, "--epochs", "30", "--lr", "1e-3",
                                  "--bn-momentum", "0.9"],
