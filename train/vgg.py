@@ -21,7 +21,10 @@ def build_vgg16(
     head: str = "softmax",
     fc_width: int = 4096,
 ):
-    """VGG16 conv base (+ BatchNorm after each FC, trained from scratch) with features of width ``fc_width``."""
+    """VGG16 conv base and two FC layers (BatchNorm after each; after each conv too when trained from scratch).
+
+    The features (``fc2``) are ``fc_width`` wide.
+    """
     import keras
 
     from .model import FEATURES_LAYER, attach_head, resolve_weights
@@ -29,13 +32,21 @@ def build_vgg16(
     if spec.height < 32 or spec.width < 32:
         raise ValueError(f"VGG16 needs inputs of at least 32x32 (five 2x2 poolings), got {spec.height}x{spec.width}")
     inputs = keras.Input((spec.height, spec.width, spec.channels), name="face")
+    source = resolve_weights(weights)
+    momentum = 0.99 if bn_momentum is None else bn_momentum
+    # From scratch, 13 plain ReLU convolutions barely train (VGG itself was trained in stages); a
+    # BatchNorm after each (VGG16-BN) fixes that. Pretrained conv weights keep the original topology.
+    conv_bn = source is None
     x = inputs
     for b, (filters, convs) in enumerate(_BLOCKS, start=1):
         for c in range(1, convs + 1):
-            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{b}_conv{c}")(x)
+            name = f"block{b}_conv{c}"
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation=None if conv_bn else "relu", name=name)(x)
+            if conv_bn:
+                x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+                x = keras.layers.ReLU(name=f"{name}_relu")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    momentum = 0.99 if bn_momentum is None else bn_momentum
     for d in (1, 2):
         x = keras.layers.Dense(fc_width, use_bias=False, name=f"fc{d}")(x)
         x = keras.layers.BatchNormalization(momentum=momentum, name=f"fc{d}_bn")(x)
@@ -43,7 +54,6 @@ def build_vgg16(
         if d == 1:
             x = keras.layers.Dropout(2 * dropout, name="fc1_dropout")(x)
     model = attach_head(inputs, x, num_classes, f"vgg16_{spec.height}", dropout, head)
-    source = resolve_weights(weights)
     if source is not None:
         _load_conv_weights(model, spec, source)
     return model
