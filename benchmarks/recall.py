@@ -65,23 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_frames(source: str, size: tuple[int, int] | None, count: int) -> list:
     """``count`` BGR frames of ``source``, looped from the start when it runs out, resized to ``size``."""
-    import cv2
+    from itertools import islice
 
-    from benchmarks.frames import fit_frame
+    from benchmarks.harness import looped_frames
 
-    frames: list = []
-    while len(frames) < count:
-        cap = cv2.VideoCapture(source)
-        before = len(frames)
-        while len(frames) < count:
-            ok, image = cap.read()
-            if not ok:
-                break
-            frames.append(fit_frame(image, size))
-        cap.release()
-        if len(frames) == before:
-            raise ValueError(f"{source} delivered no frames; check the path and that OpenCV can decode it")
-    return frames
+    frames = looped_frames(source, size)
+    try:
+        return [frame.image for frame in islice(frames, count) if frame.image is not None]
+    finally:
+        frames.close()
 
 
 def reference_boxes(greys: Sequence) -> list[list[list[int]]]:
