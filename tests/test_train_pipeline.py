@@ -169,3 +169,28 @@ def test_transfer_to_another_input_size_shares_the_trained_layers(tiny_run):
         for a, b in zip(src.get_layer(name).get_weights(), model.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
     assert model.predict(np.zeros((2, 40, 40, 3), np.float32), verbose=0).shape == (2, 7)
+
+
+def test_export_split_writes_the_runs_own_faces(ck48, tmp_path):
+    """The exported test folder reproduces the run's test accuracy, so artifacts can be checked on it."""
+    import keras
+
+    from edgefer.runtime.datasets import load_dataset
+    from edgefer.runtime.preprocess import InputSpec
+    from edgefer.train.data import predict_batches
+    from edgefer.train.export_split import export_run_faces, main
+    from edgefer.train.trainer import TrainConfig, run_training
+
+    run = tmp_path / "run"
+    meta = run_training(TrainConfig(data=str(ck48), out=str(run), dataset="ckplus48", protocol="subject",
+                                    test_fraction=0.34, model="cnn2", head="softmax", epochs=1, **TINY))
+    counts = export_run_faces(run, tmp_path / "faces")
+    report = json.loads((run / "data_report.json").read_text())
+    assert counts == {"train": report["train"], "val": report["val"], "test": report["test"]}
+    spec = InputSpec.from_dict(meta["input"])
+    test = load_dataset(tmp_path / "faces" / "test", "val", (spec.height, spec.width))
+    model = keras.models.load_model(run / "model.keras")
+    accuracy = float((predict_batches(model, test.images, spec).argmax(1) == test.labels).mean())
+    assert accuracy == pytest.approx(meta["metrics"]["test_softmax"]["accuracy"])
+    with pytest.raises(SystemExit, match="2"):
+        main([str(tmp_path / "no_run"), str(tmp_path / "x")])
