@@ -167,7 +167,10 @@ def _int8_model(model: Any, targets: list[tuple[ExportFormat, str]], calibration
     from .condition import condition_head_for_int8
 
     int8_model, record = condition_head_for_int8(model, calibration, spec)
-    if record["applied"]:
+    for layer, scale in record.get("branch_scales", {}).items():
+        log.warning("INT8: head branch %s rescaled by %.4g (exact in float) to share the other branch's range",
+                    layer, scale)
+    if record.get("hidden_features"):
         log.warning("INT8: %d of %d head inputs vary less than half an int8 step on the calibration faces; "
                     "their mean replaces them in the INT8 artifacts", record["hidden_features"], record["features"])
     return int8_model, record

@@ -237,3 +237,59 @@ def test_int8_conditioning_hides_features_int8_cannot_resolve(trained, faces):
     after = predict_batches(conditioned, ds.images, SPEC)
     assert (after.argmax(1) == before.argmax(1)).mean() >= 0.98
     assert np.allclose(predict_batches(model, ds.images, SPEC), before), "the original model must stay untouched"
+
+
+def test_int8_conditioning_brings_a_relu_branch_to_the_other_branchs_scale(trained, tmp_path):
+    """The hybrid's case: one branch (a ReLU projection) spans ~1000x the range of the other.
+
+    One per-tensor int8 scale then leaves the small branch below a step. The balanced copy
+    computes the same float function, and its INT8 export follows the model where the
+    unbalanced export does not.
+    """
+    import keras
+
+    from edgefer.convert.condition import balance_head_branches, condition_head_for_int8
+    from edgefer.convert.tflite import export_tflite
+    from edgefer.runtime.manifest import sha256_of
+    from edgefer.train.data import predict_batches
+
+    ds, cnn, _ = trained
+    branch = cnn.get_layer("features").input[0]  # the nested CNN branch as called in the outer graph
+    width = int(branch.shape[-1])
+    projection = keras.layers.Dense(width, activation="relu", name="projection")
+    feats = keras.layers.Concatenate(name="features")([branch, projection(branch)])
+    head = keras.layers.Dense(len(EMOTIONS), name="svm_head")
+    model = keras.Model(cnn.input, head(feats))
+    # relu(1000 x) beside x: the class evidence is in the small branch, the big one only adds a small
+    # perturbation (its head rows are the trained ones shuffled across features, at 1/10000).
+    projection.set_weights([np.eye(width, dtype=np.float32) * 1000, np.zeros(width, np.float32)])
+    kernel, bias = cnn.get_layer("logits").get_weights()
+    shuffled = kernel[:width][np.random.default_rng(0).permutation(width)]
+    head.set_weights([np.concatenate([kernel[:width], shuffled * 1e-4]), bias])
+
+    before = predict_batches(model, ds.images, SPEC)
+    balanced, scales = balance_head_branches(model, predict_batches(keras.Model(cnn.input, feats), ds.images, SPEC))
+    assert list(scales) == ["projection"] and 1e-4 < scales["projection"] < 1e-2
+    assert np.allclose(predict_batches(balanced, ds.images, SPEC), before, rtol=1e-3, atol=1e-4), "not exact"
+
+    from edgefer.convert.run import sample_calibration
+
+    calibration = sample_calibration(ds, 70, 0)  # every class: int8 ranges must cover all of them
+    conditioned, record = condition_head_for_int8(model, calibration, SPEC)
+    assert record["applied"] and record["branch_scales"] == pytest.approx(scales, rel=0.05)
+
+    def int8_agreement(m, name: str) -> float:
+        path = tmp_path / f"{name}.tflite"
+        fields = export_tflite(m, "int8", SPEC, path, calibration)
+        path.with_name(path.name + ".json").write_text(json.dumps({
+            "format": "tflite", "precision": "int8", "labels": list(EMOTIONS), "input": SPEC.to_dict(),
+            "head": "svm", "sha256": sha256_of(path), "input_quantization": fields["input_quantization"],
+            "output_quantization": fields["output_quantization"]}))
+        clf = EmotionClassifier(path)
+        try:
+            return float((clf.predict_dataset(ds.images).argmax(1) == before.argmax(1)).mean())
+        finally:
+            clf.close()
+
+    plain, fixed = int8_agreement(model, "plain"), int8_agreement(conditioned, "balanced")
+    assert fixed >= 0.95 and plain < 0.8, f"INT8 agreement: unbalanced {plain:.3f}, balanced {fixed:.3f}"
