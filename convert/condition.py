@@ -29,7 +29,7 @@ def _head_branches(model) -> list[tuple[Any, int]] | None:
     """``[(producer or None, width)]`` per input of a Concatenate feeding the head, else ``None``.
 
     The producer is the Dense layer making that branch when it can be rescaled exactly
-    (ReLU or linear activation), otherwise ``None``.
+    (ReLU or linear activation, output read by the Concatenate alone), otherwise ``None``.
     """
     import keras
 
@@ -39,8 +39,9 @@ def _head_branches(model) -> list[tuple[Any, int]] | None:
     branches = []
     for tensor in source.input:
         op = tensor._keras_history.operation
-        exact = isinstance(op, keras.layers.Dense) and op.activation in (keras.activations.relu,
-                                                                          keras.activations.linear)
+        # Exact only if nothing else reads the layer's output and its activation is positively homogeneous.
+        exact = (isinstance(op, keras.layers.Dense) and len(op._outbound_nodes) == 1
+                 and op.activation in (keras.activations.relu, keras.activations.linear))
         branches.append((op if exact else None, int(tensor.shape[-1])))
     return branches
 
