@@ -19,7 +19,8 @@ from edgefer.runtime.manifest import Manifest, ModelError, sha256_of
 
 from .exporters import ExportOptions
 from .parity import Parity
-from .run import ConversionError, _check_buildable, finish_report, gate_artifact, resolve_targets, sample_calibration
+from .run import (ConversionError, _check_buildable, finish_report, gate_artifact, resolve_targets,
+                  sample_calibration, write_report)
 
 
 def _source_for(precision: str, onnx_manifest: Manifest, path: Path, options: ExportOptions) -> None:
@@ -105,5 +106,6 @@ def build_engines_from_onnx(
         report["artifacts"].append(entry)
         if not parity.passed:
             failures.append(parity)
+        write_report({**report, "complete": False}, out_dir, name, report_path)
     finish_report(report, out_dir, name, report_path, failures)
     return report

@@ -147,14 +147,23 @@ def gate_artifact(
     }, parity
 
 
-def finish_report(report: dict[str, Any], out_dir: Path, name: str, report_path: str | Path | None,
-                  failures: list[Parity]) -> None:
-    """Write ``<out>/<name>.conversion.json`` (and ``report_path``); raise if any artifact failed its gate."""
+def write_report(report: dict[str, Any], out_dir: Path, name: str, report_path: str | Path | None) -> None:
+    """Write ``<out>/<name>.conversion.json`` (and ``report_path``).
+
+    Called after every artifact with ``complete: false`` too, so a conversion that dies later
+    (out of memory on a large model, a failing exporter) still leaves the checked artifacts' report.
+    """
     text = json.dumps(report, indent=2) + "\n"
     (out_dir / f"{name}.conversion.json").write_text(text)
     if report_path is not None:
         Path(report_path).parent.mkdir(parents=True, exist_ok=True)
         Path(report_path).write_text(text)
+
+
+def finish_report(report: dict[str, Any], out_dir: Path, name: str, report_path: str | Path | None,
+                  failures: list[Parity]) -> None:
+    """Write the final report (``complete: true``); raise if any artifact failed its gate."""
+    write_report({**report, "complete": True}, out_dir, name, report_path)
     if failures:
         raise ConversionError("; ".join(p.describe() for p in failures))
 
@@ -282,5 +291,6 @@ def run_conversion(
         report["artifacts"].append(entry)
         if not parity.passed:
             failures.append(parity)
+        write_report({**report, "complete": False}, out_dir, name, report_path)
     finish_report(report, out_dir, name, report_path, failures)
     return report

@@ -47,7 +47,9 @@ def report_table(report: dict[str, Any], source: str = "") -> str:
         f"**{report.get('name', Path(report['model']).stem)}** — `{report['model']}`, "
         f"{report['samples']} validation faces (`{report['validation']}`), Keras accuracy "
         f"{report['keras_accuracy'] * 100:.2f} %; gate: drop ≤ {gate.get('max_drop_points', '?')} points, "
-        f"agreement ≥ {gate.get('min_agreement', 0) * 100:g} %" + (f" (from `{source}`)" if source else ""),
+        f"agreement ≥ {gate.get('min_agreement', 0) * 100:g} %" + (f" (from `{source}`)" if source else "")
+        + ("; **incomplete**: the conversion stopped before its last target" if report.get("complete") is False
+           else ""),
         "",
         "| artifact | format | precision | size KiB | vs fp32 | accuracy % | Δ vs Keras (points) | agreement % "
         "| float ops | gate |",

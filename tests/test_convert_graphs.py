@@ -130,9 +130,12 @@ def test_strict_int8_refuses_the_float_fallback(rbf_run, faces, tmp_path):
     from edgefer.convert.exporters import ExportOptions
 
     with pytest.raises(ConversionError, match=r"COS have no int8 kernel.*--strict-int8"):
-        run_conversion(model, tmp_path, faces, faces, ["tflite:int8"], num_calib=70,
+        run_conversion(model, tmp_path, faces, faces, ["tflite:fp32", "tflite:int8"], num_calib=70,
                        options=ExportOptions(float_fallback=False))
     assert not (tmp_path / "model_int8.tflite").exists()
+    # What was already written and checked keeps its report, marked incomplete.
+    report = json.loads((tmp_path / "model.conversion.json").read_text())
+    assert report["complete"] is False and [a["precision"] for a in report["artifacts"]] == ["fp32"]
 
 
 def test_hybrid_int8_artifacts_are_integer(hybrid_run):
