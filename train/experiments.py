@@ -20,6 +20,20 @@ CKPLUS = "{shared}/ckplus"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: the shipped model's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
 
+def _kdef96_vgg16(protocol: str) -> list[str]:
+    """VGG16-BN trained from scratch on KDEF at 96 px under ``protocol``."""
+    return ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", protocol, "--input-size", "96",
+            "--model", "vgg16", "--epochs", "7", "--lr", "1e-3", "--bn-momentum", "0.9"]
+
+
+def _kdef96_hybrid(protocol: str) -> list[str]:
+    """The hybrid of the KDEF MobileNet (96 px) and VGG16-BN runs of the same ``protocol``."""
+    parts = f"runs/kdef_mobilenet96_{protocol}/cnn.keras,runs/kdef_vgg16_96_{protocol}/cnn.keras"
+    return ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", protocol, "--input-size", "96",
+            "--model", "hybrid", "--hybrid-parts", parts, "--hybrid-head-epochs", "5", "--lr", "1e-3",
+            "--svm-c", KDEF_SVM_C]
+
+
 #: name -> edgefer arguments. CPU hours are rough estimates on 2 cores; a GPU is 20-50x faster.
 EXPERIMENTS: dict[str, list[str]] = {
     # FER2013, validation = PublicTest. The default model (MobileNet + linear SVM) is the lead's run.
@@ -49,21 +63,11 @@ EXPERIMENTS: dict[str, list[str]] = {
     # VGG16-BN from scratch on KDEF (no FER2013 VGG16 fits 2 CPU cores), then the hybrid of the two KDEF parts.
     # C fixed at the value every other KDEF run chose by CV: LinearSVC's grid on 4,096-wide features did not
     # converge within 45 CPU-minutes at the larger C.
-    "kdef_vgg16_96_published": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
-                                "--input-size", "96", "--model", "vgg16", "--epochs", "7", "--lr", "1e-3",
-                                "--bn-momentum", "0.9", "--svm-c", "0.0003"],
-    "kdef_hybrid96_published": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
-                                "--input-size", "96", "--model", "hybrid", "--hybrid-parts",
-                                "runs/kdef_mobilenet96_published/cnn.keras,runs/kdef_vgg16_96_published/cnn.keras",
-                                "--hybrid-head-epochs", "5", "--lr", "1e-3", "--svm-c", KDEF_SVM_C],
+    "kdef_vgg16_96_published": [*_kdef96_vgg16("published"), "--svm-c", "0.0003"],
+    "kdef_hybrid96_published": _kdef96_hybrid("published"),
     # softmax only: the hybrid needs this part's CNN, and a LinearSVC on 4,096-wide features takes ~an hour here.
-    "kdef_vgg16_96_subject": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
-                              "--input-size", "96", "--model", "vgg16", "--epochs", "7", "--lr", "1e-3",
-                              "--bn-momentum", "0.9", "--head", "softmax"],
-    "kdef_hybrid96_subject": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
-                              "--input-size", "96", "--model", "hybrid", "--hybrid-parts",
-                              "runs/kdef_mobilenet96_subject/cnn.keras,runs/kdef_vgg16_96_subject/cnn.keras",
-                              "--hybrid-head-epochs", "5", "--lr", "1e-3", "--svm-c", KDEF_SVM_C],
+    "kdef_vgg16_96_subject": [*_kdef96_vgg16("subject"), "--head", "softmax"],
+    "kdef_hybrid96_subject": _kdef96_hybrid("subject"),
     "kdef_hog_svm_published": ["baseline", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
                                "--features", "hog"],
     "kdef_hog_svm_subject": ["baseline", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
