@@ -20,6 +20,7 @@ CKPLUS = "{shared}/ckplus"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: the shipped model's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
 
+
 def _kdef96_vgg16(protocol: str) -> list[str]:
     """VGG16-BN trained from scratch on KDEF at 96 px under ``protocol``."""
     return ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", protocol, "--input-size", "96",
