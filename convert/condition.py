@@ -46,17 +46,21 @@ def _head_branches(model) -> list[tuple[Any, int]] | None:
     return branches
 
 
-def balance_head_branches(model, feats: np.ndarray, min_ratio: float = 2.0) -> tuple[Any, dict[str, float]]:
+def balance_head_branches(
+    model, feats: np.ndarray, min_ratio: float = 2.0,
+) -> tuple[Any, np.ndarray, dict[str, float]]:
     """Scale each exactly rescalable head branch to the range of the others (see the module docstring).
 
     ``feats`` are the head's inputs on calibration faces. Returns the model (a rescaled copy, or
-    ``model`` itself when no branch is off by more than ``min_ratio``) and ``{producer name: scale}``.
+    ``model`` itself when no branch is off by more than ``min_ratio``), its head inputs (``feats``
+    with the same columns scaled: the rescaling is exact, so no second forward pass is needed) and
+    ``{producer name: scale}``.
     """
     import keras
 
     branches = _head_branches(model)
     if branches is None or not any(producer for producer, _ in branches):
-        return model, {}
+        return model, feats, {}
     edges = np.cumsum([0] + [width for _, width in branches])
     ranges = [float(np.abs(feats[:, a:b]).max()) for a, b in zip(edges, edges[1:])]
     fixed = [r for (producer, _), r in zip(branches, ranges) if producer is None]
@@ -64,7 +68,8 @@ def balance_head_branches(model, feats: np.ndarray, min_ratio: float = 2.0) -> t
     scales = {producer.name: target / r for (producer, _), r in zip(branches, ranges)
               if producer is not None and r > 0 and max(target / r, r / target) > min_ratio}
     if not scales:
-        return model, {}
+        return model, feats, {}
+    feats = feats.copy()
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     kernel, bias = clone.layers[-1].get_weights()
@@ -75,8 +80,9 @@ def balance_head_branches(model, feats: np.ndarray, min_ratio: float = 2.0) -> t
         layer = clone.get_layer(producer.name)
         layer.set_weights([w * scale for w in layer.get_weights()])
         kernel[a:b] /= scale
+        feats[:, a:b] *= scale
     clone.layers[-1].set_weights([kernel, bias])
-    return clone, scales
+    return clone, feats, scales
 
 
 def condition_head_for_int8(
@@ -96,10 +102,8 @@ def condition_head_for_int8(
     if not isinstance(last, keras.layers.Dense) or last.activation not in (None, keras.activations.linear):
         return model, {"applied": False, "reason": "the last layer is not a linear Dense head"}
     feats = predict_batches(keras.Model(model.inputs, last.input), calibration, spec).astype(np.float64)
-    model, branch_scales = balance_head_branches(model, feats)
-    if branch_scales:
-        last = model.layers[-1]
-        feats = predict_batches(keras.Model(model.inputs, last.input), calibration, spec).astype(np.float64)
+    model, feats, branch_scales = balance_head_branches(model, feats)
+    last = model.layers[-1]
     kernel, bias = (np.asarray(w, np.float64) for w in last.get_weights())
     step = (max(float(feats.max()), 0.0) - min(float(feats.min()), 0.0)) / 255.0
     hidden = feats.std(axis=0) < max_std_steps * step

@@ -253,7 +253,7 @@ def test_int8_conditioning_brings_a_relu_branch_to_the_other_branchs_scale(train
 
     from edgefer.convert.condition import balance_head_branches, condition_head_for_int8
     from edgefer.convert.tflite import export_tflite
-    from edgefer.runtime.manifest import sha256_of
+    from edgefer.runtime.manifest import Manifest, sha256_of
     from edgefer.train.data import predict_batches
 
     ds, cnn, _ = trained
@@ -271,9 +271,12 @@ def test_int8_conditioning_brings_a_relu_branch_to_the_other_branchs_scale(train
     head.set_weights([np.concatenate([kernel[:width], shuffled * 1e-4]), bias])
 
     before = predict_batches(model, ds.images, SPEC)
-    balanced, scales = balance_head_branches(model, predict_batches(keras.Model(cnn.input, feats), ds.images, SPEC))
+    head_inputs = predict_batches(keras.Model(cnn.input, feats), ds.images, SPEC)
+    balanced, balanced_inputs, scales = balance_head_branches(model, head_inputs)
     assert list(scales) == ["projection"] and 1e-4 < scales["projection"] < 1e-2
     assert np.allclose(predict_batches(balanced, ds.images, SPEC), before, rtol=1e-3, atol=1e-4), "not exact"
+    rescaled = predict_batches(keras.Model(balanced.inputs, balanced.layers[-1].input), ds.images, SPEC)
+    assert np.allclose(balanced_inputs, rescaled, rtol=1e-3, atol=1e-4), "returned head inputs must be the model's"
 
     from edgefer.convert.run import sample_calibration
 
@@ -284,10 +287,8 @@ def test_int8_conditioning_brings_a_relu_branch_to_the_other_branchs_scale(train
     def int8_agreement(m, name: str) -> float:
         path = tmp_path / f"{name}.tflite"
         fields = export_tflite(m, "int8", SPEC, path, calibration)
-        path.with_name(path.name + ".json").write_text(json.dumps({
-            "format": "tflite", "precision": "int8", "labels": list(EMOTIONS), "input": SPEC.to_dict(),
-            "head": "svm", "sha256": sha256_of(path), "input_quantization": fields["input_quantization"],
-            "output_quantization": fields["output_quantization"]}))
+        Manifest("tflite", "int8", list(EMOTIONS), SPEC, "svm", sha256_of(path), fields["input_quantization"],
+                 fields["output_quantization"]).write(path)
         clf = EmotionClassifier(path)
         try:
             return float((clf.predict_dataset(ds.images).argmax(1) == before.argmax(1)).mean())
