@@ -297,3 +297,31 @@ def test_int8_conditioning_brings_a_relu_branch_to_the_other_branchs_scale(train
 
     plain, fixed = int8_agreement(model, "plain"), int8_agreement(conditioned, "balanced")
     assert fixed >= 0.95 and plain < 0.8, f"INT8 agreement: unbalanced {plain:.3f}, balanced {fixed:.3f}"
+
+
+def test_onnx_export_optimises_once_and_survives_a_failing_optimiser(trained, tmp_path, monkeypatch, caplog):
+    import onnxruntime as ort
+    from tf2onnx.graph import GraphUtil
+
+    from edgefer.convert.onnx_export import export_onnx
+
+    _, _, hybrid = trained
+    export_onnx(hybrid, SPEC, tmp_path / "optimised.onnx")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("optimiser bug")
+
+    monkeypatch.setattr(GraphUtil, "optimize_model_proto", staticmethod(broken))
+    export_onnx(hybrid, SPEC, tmp_path / "raw.onnx")
+    assert "optimiser bug" in caplog.text and "unoptimised" in caplog.text
+
+    import onnx
+
+    def transposes(name: str) -> int:
+        return sum(n.op_type == "Transpose" for n in onnx.load(str(tmp_path / name)).graph.node)
+
+    assert transposes("optimised.onnx") < transposes("raw.onnx")  # the transpose optimiser did run
+    x = np.random.default_rng(0).random((4, SPEC.height, SPEC.width, SPEC.channels), dtype=np.float32)
+    out = [ort.InferenceSession(str(tmp_path / n)).run(None, {"face": x})[0] for n in ("optimised.onnx", "raw.onnx")]
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out[0], np.asarray(hybrid(x, training=False)), rtol=1e-4, atol=1e-4)
