@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -35,3 +36,7 @@ def export_onnx(model, spec: InputSpec, path: Path, opset: int = 13, metadata: d
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
+    del proto
+    # tf2onnx's graph objects form reference cycles holding every weight array: on the hybrid ~8 GB
+    # stay resident until the cycle collector runs, enough for the next export (INT8's source) to OOM.
+    gc.collect()
