@@ -18,9 +18,8 @@ from edgefer.runtime.datasets import load_dataset
 from edgefer.runtime.manifest import Manifest, ModelError, sha256_of
 
 from .exporters import ExportOptions
-from .parity import Parity
-from .run import (ConversionError, _check_buildable, finish_report, gate_artifact, resolve_targets,
-                  sample_calibration, write_report)
+from .run import (ConversionError, ConversionReport, _check_buildable, gate_artifact, resolve_targets,
+                  sample_calibration)
 
 
 def _source_for(precision: str, onnx_manifest: Manifest, path: Path, options: ExportOptions) -> None:
@@ -73,15 +72,14 @@ def build_engines_from_onnx(
         reference.close()
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {
+    report = ConversionReport({
         "model": str(onnx_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
         "keras_accuracy": float((ref_pred == val.labels).mean()), "reference": f"ONNX {onnx_path.name}",
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
         "calibration": ({"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
                         if calibration is not None else None),
         "graph": source.extra.get("graph"), "svm": source.extra.get("svm"), "artifacts": [],
-    }
-    failures: list[Parity] = []
+    }, out_dir, name, report_path)
     for fmt, precision in wanted:
         path = out_dir / fmt.artifact_name(name, precision)
         t0 = time.time()
@@ -94,7 +92,7 @@ def build_engines_from_onnx(
         extra.update(
             tensorrt=record, edgefer_version=__version__, size_bytes=path.stat().st_size,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            calibration=report["calibration"] if precision == "int8" and entropy else source.extra.get("calibration"),
+            calibration=report.report["calibration"] if precision == "int8" and entropy else source.extra.get("calibration"),
         )
         manifest = Manifest(fmt.name, precision, list(source.labels), spec, source.head, sha256_of(path),
                             extra=extra)
@@ -103,9 +101,5 @@ def build_engines_from_onnx(
             (source.extra.get("metrics") or {}).get("training_metrics"), time.time() - t0, {"tensorrt": record},
             reference=f"ONNX {onnx_path.name}",
         )
-        report["artifacts"].append(entry)
-        if not parity.passed:
-            failures.append(parity)
-        write_report({**report, "complete": False}, out_dir, name, report_path)
-    finish_report(report, out_dir, name, report_path, failures)
-    return report
+        report.add(entry, parity)
+    return report.finish()

@@ -147,25 +147,37 @@ def gate_artifact(
     }, parity
 
 
-def write_report(report: dict[str, Any], out_dir: Path, name: str, report_path: str | Path | None) -> None:
-    """Write ``<out>/<name>.conversion.json`` (and ``report_path``).
+class ConversionReport:
+    """The JSON report of one conversion: ``<out>/<name>.conversion.json`` and, if given, ``report_path``.
 
-    Called after every artifact with ``complete: false`` too, so a conversion that dies later
+    Rewritten after every artifact with ``complete: false``, so a conversion that dies later
     (out of memory on a large model, a failing exporter) still leaves the checked artifacts' report.
     """
-    text = json.dumps(report, indent=2) + "\n"
-    (out_dir / f"{name}.conversion.json").write_text(text)
-    if report_path is not None:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(text)
 
+    def __init__(self, report: dict[str, Any], out_dir: Path, name: str, report_path: str | Path | None) -> None:
+        self.report = report
+        self._paths = [out_dir / f"{name}.conversion.json"] + ([Path(report_path)] if report_path is not None else [])
+        self._failures: list[Parity] = []
 
-def finish_report(report: dict[str, Any], out_dir: Path, name: str, report_path: str | Path | None,
-                  failures: list[Parity]) -> None:
-    """Write the final report (``complete: true``); raise if any artifact failed its gate."""
-    write_report({**report, "complete": True}, out_dir, name, report_path)
-    if failures:
-        raise ConversionError("; ".join(p.describe() for p in failures))
+    def _write(self, complete: bool) -> None:
+        text = json.dumps({**self.report, "complete": complete}, indent=2) + "\n"
+        for path in self._paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+    def add(self, entry: dict[str, Any], parity: Parity) -> None:
+        """Record one gated artifact and rewrite the (still incomplete) report."""
+        self.report["artifacts"].append(entry)
+        if not parity.passed:
+            self._failures.append(parity)
+        self._write(complete=False)
+
+    def finish(self) -> dict[str, Any]:
+        """Write the final report (``complete: true``); raise if any artifact failed its gate."""
+        self._write(complete=True)
+        if self._failures:
+            raise ConversionError("; ".join(p.describe() for p in self._failures))
+        return self.report
 
 
 def _int8_model(model: Any, targets: list[tuple[ExportFormat, str]], calibration: np.ndarray, spec: InputSpec,
@@ -263,15 +275,14 @@ def run_conversion(
     calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
     int8_model, conditioning = _int8_model(model, targets, calibration, spec, options)
 
-    report: dict[str, Any] = {
+    report = ConversionReport({
         "model": str(model_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
         "keras_accuracy": float((keras_pred == val.labels).mean()),
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
         "calibration": calib_record, "int8_conditioning": conditioning, "graph": graph, "svm": meta.get("svm"),
         "artifacts": [],
-    }
+    }, out_dir, name, report_path)
     built: dict[tuple[str, str], Path] = {}
-    failures: list[Parity] = []
     for fmt, precision in targets:
         path = out_dir / fmt.artifact_name(name, precision)
         t0 = time.time()
@@ -288,9 +299,5 @@ def run_conversion(
                              calib_record if precision == "int8" else None)
         entry, parity = gate_artifact(path, manifest, val, keras_pred, val_data, max_drop_points, min_agreement,
                                       meta.get("metrics"), time.time() - t0, fields)
-        report["artifacts"].append(entry)
-        if not parity.passed:
-            failures.append(parity)
-        write_report({**report, "complete": False}, out_dir, name, report_path)
-    finish_report(report, out_dir, name, report_path, failures)
-    return report
+        report.add(entry, parity)
+    return report.finish()

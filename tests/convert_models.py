@@ -52,6 +52,7 @@ def two_branch_model(images: np.ndarray, labels: np.ndarray, epochs: int = 8) ->
     from edgefer.train.model import FEATURES_LAYER, feature_model
     from edgefer.train.svm import fit_linear_svm, fold_svm
 
+    keras.utils.set_random_seed(0)  # the initial weights too, so every run trains the same models
     inputs = keras.Input((SPEC.height, SPEC.width, SPEC.channels), name="face")
     pixels = keras.layers.AveragePooling2D(4, name="pixel_pool")(inputs)
     pixels = keras.layers.Flatten(name="pixel_flat")(pixels)
