@@ -67,14 +67,14 @@ def build_engines_from_onnx(
         raise ConversionError(str(exc)) from None
     reference = EmotionClassifier(onnx_path)
     try:
-        ref_pred = reference.predict_dataset(val.images).argmax(1)
+        ref_scores = reference.predict_dataset(val.images)
     finally:
         reference.close()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ConversionReport({
         "model": str(onnx_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
-        "keras_accuracy": float((ref_pred == val.labels).mean()), "reference": f"ONNX {onnx_path.name}",
+        "keras_accuracy": float((ref_scores.argmax(1) == val.labels).mean()), "reference": f"ONNX {onnx_path.name}",
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
         "calibration": ({"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
                         if calibration is not None else None),
@@ -97,7 +97,7 @@ def build_engines_from_onnx(
         manifest = Manifest(fmt.name, precision, list(source.labels), spec, source.head, sha256_of(path),
                             extra=extra)
         entry, parity = gate_artifact(
-            path, manifest, val, ref_pred, val_data, max_drop_points, min_agreement,
+            path, manifest, val, ref_scores, val_data, max_drop_points, min_agreement,
             (source.extra.get("metrics") or {}).get("training_metrics"), time.time() - t0, {"tensorrt": record},
             reference=f"ONNX {onnx_path.name}",
         )

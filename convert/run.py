@@ -112,7 +112,7 @@ def _manifest(fmt: ExportFormat, precision: str, path: Path, spec: InputSpec, me
 
 
 def gate_artifact(
-    path: Path, manifest: Manifest, val: FaceDataset, ref_pred: np.ndarray, val_data: str | Path,
+    path: Path, manifest: Manifest, val: FaceDataset, ref_scores: np.ndarray, val_data: str | Path,
     max_drop_points: float, min_agreement: float, training_metrics: Any, export_seconds: float,
     fields: dict[str, Any], reference: str = "Keras",
 ) -> tuple[dict[str, Any], Parity]:
@@ -121,7 +121,7 @@ def gate_artifact(
     Returns the report entry and the :class:`Parity` verdict.
     """
     manifest.write(path)
-    parity = check_parity(path, val.images, val.labels, ref_pred, max_drop_points, list(manifest.labels),
+    parity = check_parity(path, val.images, val.labels, ref_scores, max_drop_points, list(manifest.labels),
                           min_agreement, reference)
     manifest.extra["metrics"] = {
         "validation": str(val_data),
@@ -271,13 +271,13 @@ def run_conversion(
         val = load_dataset(val_data, "val", size, val_limit_per_class)
     except (FileNotFoundError, ValueError) as exc:
         raise ConversionError(str(exc)) from None
-    keras_pred = predict_batches(model, val.images, spec).argmax(1)
+    keras_scores = predict_batches(model, val.images, spec)
     calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
     int8_model, conditioning = _int8_model(model, targets, calibration, spec, options)
 
     report = ConversionReport({
         "model": str(model_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
-        "keras_accuracy": float((keras_pred == val.labels).mean()),
+        "keras_accuracy": float((keras_scores.argmax(1) == val.labels).mean()),
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
         "calibration": calib_record, "int8_conditioning": conditioning, "graph": graph, "svm": meta.get("svm"),
         "artifacts": [],
@@ -297,7 +297,7 @@ def run_conversion(
         built[(fmt.name, precision)] = path
         manifest = _manifest(fmt, precision, path, spec, meta, fields, graph,
                              calib_record if precision == "int8" else None)
-        entry, parity = gate_artifact(path, manifest, val, keras_pred, val_data, max_drop_points, min_agreement,
+        entry, parity = gate_artifact(path, manifest, val, keras_scores, val_data, max_drop_points, min_agreement,
                                       meta.get("metrics"), time.time() - t0, fields)
         report.add(entry, parity)
     return report.finish()

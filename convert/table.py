@@ -39,8 +39,22 @@ def _reports(paths: Sequence[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
+def _margins(parity: dict[str, Any]) -> str:
+    """The reference's median top-2 score margin on the faces the artifact disagrees on / on all faces."""
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3g}"
+
+    if parity.get("margin_median") is None:  # a report written before margins were recorded
+        return "–"
+    return f"{fmt(parity.get('disagreement_margin_median'))} / {fmt(parity['margin_median'])}"
+
+
 def report_table(report: dict[str, Any], source: str = "") -> str:
-    """One markdown table: each artifact's size, accuracy, drop and agreement vs the Keras model."""
+    """One markdown table: each artifact's size, accuracy, drop and agreement vs the Keras model.
+
+    *margin differ / all* is the Keras model's median top-1 minus top-2 score on the faces the
+    artifact disagrees on and on all faces: a small first number means the disagreements are near-ties.
+    """
     fp32 = {a["format"]: a["size_bytes"] for a in report["artifacts"] if a["precision"] == "fp32"}
     gate = report.get("gate", {})
     lines = [
@@ -52,8 +66,8 @@ def report_table(report: dict[str, Any], source: str = "") -> str:
            else ""),
         "",
         "| artifact | format | precision | size KiB | vs fp32 | accuracy % | Δ vs Keras (points) | agreement % "
-        "| float ops | gate |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|---|",
+        "| margin differ / all | float ops | gate |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for a in report["artifacts"]:
         p = a["parity"]
@@ -63,7 +77,7 @@ def report_table(report: dict[str, Any], source: str = "") -> str:
         lines.append(
             f"| {Path(a['path']).name} | {a['format']} | {a['precision']} | {a['size_bytes'] / 1024:.1f} | {ratio} "
             f"| {p['artifact_accuracy'] * 100:.2f} | {-p['drop_points'] + 0.0:+.2f} | {p['agreement'] * 100:.2f} "
-            f"| {float_ops} | {'pass' if p['passed'] else 'FAIL'} |"
+            f"| {_margins(p)} | {float_ops} | {'pass' if p['passed'] else 'FAIL'} |"
         )
     return "\n".join(lines) + "\n"
 

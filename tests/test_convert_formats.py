@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from edgefer.convert.exporters import ExportOptions
-from edgefer.convert.parity import Parity
+import numpy as np
+
+from edgefer.convert.parity import Parity, top2_margins
 from edgefer.convert.run import ConversionError, resolve_targets
 from edgefer.runtime.formats import FORMATS, all_targets, get_format, parse_target
 
@@ -64,3 +66,13 @@ def test_gate_checks_drop_and_agreement_and_says_by_how_much():
     text = _parity(0.68, 0.955).describe()
     assert text.startswith("m_int8.tflite:") and "FAILED" in text and "drop 2.00" in text and "95.50 %" in text
     assert _parity(0.68, 0.955).to_dict()["passed"] is False
+
+
+def test_gate_says_how_close_the_disagreements_were():
+    np.testing.assert_allclose(top2_margins(np.array([[0.1, 2.0, 1.5], [3.0, -1.0, 0.0]])), [0.5, 3.0])
+    tied = _parity(0.70, 0.985)
+    tied.margin_median, tied.disagreement_margin_median = 0.9, 0.03
+    text = tied.describe()
+    assert "median of 0.03" in text and "all faces 0.9" in text
+    assert tied.to_dict()["disagreement_margin_median"] == 0.03
+    assert "margin" not in _parity(0.70, 1.0).describe()
