@@ -44,7 +44,7 @@ def sample_calibration(ds: FaceDataset, count: int, seed: int) -> np.ndarray:
     """A class-stratified random sample of real training faces for INT8 calibration."""
     rng = np.random.default_rng(seed)
     per_class = max(1, count // len(np.unique(ds.labels)))
-    picks = []
+    picks: list[int] = []
     for c in np.unique(ds.labels):
         idx = np.flatnonzero(ds.labels == c)
         picks.extend(rng.choice(idx, min(per_class, len(idx)), replace=False))

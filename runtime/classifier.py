@@ -73,7 +73,7 @@ class EmotionClassifier:
         self.labels: list[str] = list(self.manifest.labels)
         self.spec = self.manifest.input
 
-    def classify(self, faces: Sequence[np.ndarray]) -> Classification:
+    def classify(self, faces: Sequence[np.ndarray] | np.ndarray) -> Classification:
         """Preprocess face crops (any size, grey or BGR) and run them as one batch."""
         t0 = time.perf_counter()
         batch = preprocess_faces(faces, self.spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class LiteRTBackend:
     name = "litert"
 
     def __init__(self) -> None:
-        self._interp = None
+        self._interp: Any = None  # the vendor's Interpreter once loaded
         self._batch = 0
 
     def load(self, path: Path, manifest: Manifest, threads: int | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, providers: list[str] | None = None) -> None:
-        self._session = None
+        self._session: Any = None  # an onnxruntime.InferenceSession once loaded
         self._input = ""
         self._providers = providers
 

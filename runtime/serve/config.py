@@ -251,7 +251,7 @@ class _Reader:
 
     def _value(self, hint: Any, f: dataclasses.Field, value: Any, dotted: str) -> Any:
         if dataclasses.is_dataclass(hint):
-            return self.section(hint, value, dotted)
+            return self.section(typing.cast(type, hint), value, dotted)
         if typing.get_origin(hint) is Literal:
             choices = typing.get_args(hint)
             if value not in choices:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Iterable
+from typing import Iterable, TypeVar
 
 #: Latency buckets in seconds: 0.5 ms to 2.5 s covers a Pi Zero's detector and an H100's classifier.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -40,6 +40,13 @@ class _Metric:
 
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+
+    def render(self) -> list[str]:
+        """The metric's lines in the Prometheus text format."""
+        raise NotImplementedError
+
+
+_M = TypeVar("_M", bound=_Metric)
 
 
 class Counter(_Metric):
@@ -128,7 +135,7 @@ class Registry:
     def histogram(self, name: str, help_text: str, buckets: Iterable[float] = LATENCY_BUCKETS) -> Histogram:
         return self._add(Histogram(name, help_text, self._lock, buckets))
 
-    def _add(self, metric):
+    def _add(self, metric: _M) -> _M:
         self._metrics.append(metric)
         return metric
 

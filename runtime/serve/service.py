@@ -238,7 +238,7 @@ class Service:
         scores = np.array([[face["scores"][name] for name in labels] for face in faces], np.float32)
         tracked = self.tracker.update(boxes, scores)
         self.metrics.tracks.set(len(self.tracker.tracks))
-        if self.saver is not None and tracked:
+        if self.saver is not None and tracked and frame.image is not None:
             self.saver.offer(frame.image, frame.index)
         if self._should_emit(tracked):
             self._emit(self._event(frame, tracked))
