@@ -92,7 +92,8 @@ def build_engines_from_onnx(
         extra.update(
             tensorrt=record, edgefer_version=__version__, size_bytes=path.stat().st_size,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            calibration=report.report["calibration"] if precision == "int8" and entropy else source.extra.get("calibration"),
+            calibration=(report.report["calibration"] if precision == "int8" and entropy
+                         else source.extra.get("calibration")),
         )
         manifest = Manifest(fmt.name, precision, list(source.labels), spec, source.head, sha256_of(path),
                             extra=extra)
