@@ -72,12 +72,14 @@ def build_engines_from_onnx(
         reference.close()
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    calib_record = ({"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
+                    if calibration is not None else None)
     report = ConversionReport({
         "model": str(onnx_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
-        "keras_accuracy": float((ref_scores.argmax(1) == val.labels).mean()), "reference": f"ONNX {onnx_path.name}",
+        "keras_accuracy": float((ref_scores.argmax(1) == val.labels).mean()),
+        "reference": f"ONNX {onnx_path.name}",
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
-        "calibration": ({"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
-                        if calibration is not None else None),
+        "calibration": calib_record,
         "graph": source.extra.get("graph"), "svm": source.extra.get("svm"), "artifacts": [],
     }, out_dir, name, report_path)
     for fmt, precision in wanted:
@@ -92,8 +94,7 @@ def build_engines_from_onnx(
         extra.update(
             tensorrt=record, edgefer_version=__version__, size_bytes=path.stat().st_size,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            calibration=(report.report["calibration"] if precision == "int8" and entropy
-                         else source.extra.get("calibration")),
+            calibration=calib_record if precision == "int8" and entropy else source.extra.get("calibration"),
         )
         manifest = Manifest(fmt.name, precision, list(source.labels), spec, source.head, sha256_of(path),
                             extra=extra)
