@@ -48,7 +48,7 @@ default-model: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/edgefer train --data $(FER) --out $(RUN) --epochs 32 --input-size 48 --resume
 	$(DEV_VENV)/bin/edgefer train --data $(FER) --out $(RUN)_ft --init-from $(RUN)/cnn.keras --epochs 18 --lr 1e-3 --resume
 	$(DEV_VENV)/bin/edgefer convert --model $(RUN)_ft/model.keras --out runtime/models --name default \
-		--calib-data $(FER) --val-data $(FER)
+		--adaround tflite --calib-data $(FER) --val-data $(FER)
 	mkdir -p $(RESULTS)
 	cp $(RUN)_ft/meta.json $(RUN)_ft/report.txt $(RUN)_ft/history.csv $(RUN)_ft/confusion_*.png $(RUN)_ft/confusion_*.json $(RESULTS)/
 	cp $(RUN)/history.csv $(RESULTS)/history_phase1.csv

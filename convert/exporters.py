@@ -26,6 +26,9 @@ class ExportOptions:
     trt_int8_route: str = "qdq"  # qdq (TensorRT 10) or entropy (TensorRT 8.x calibrator)
     trt_max_batch: int = 32
     condition_int8_head: bool = True  # INT8 only: replace head inputs int8 cannot resolve by their mean
+    adaround: tuple[str, ...] = ()  # INT8 formats (tflite, onnx) whose weight rounding is learned (AdaRound)
+    adaround_iterations: int = 1000  # optimiser steps per layer
+    adaround_faces: int = 1024  # training faces the AdaRound reconstruction is fitted on
 
 
 def dependencies(fmt: ExportFormat, precision: str, options: ExportOptions) -> list[tuple[str, str]]:

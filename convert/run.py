@@ -197,6 +197,33 @@ def _int8_model(model: Any, targets: list[tuple[ExportFormat, str]], calibration
     return int8_model, record
 
 
+def _adarounded(int8_model: Any, targets: list[tuple[ExportFormat, str]], train: FaceDataset,
+                calibration: np.ndarray, spec: InputSpec, options: ExportOptions,
+                seed: int) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Per INT8 format named in ``options.adaround``, ``int8_model`` AdaRounded for its activation quantisation.
+
+    TFLite quantises activations asymmetrically, the QDQ ONNX model (and the TensorRT engine
+    built from it) symmetrically unless ``--onnx-asymmetric``, so each gets its own rounding.
+    """
+    formats = {fmt.name for fmt, precision in targets if precision == "int8" and fmt.name in options.adaround}
+    if not formats:
+        return {}
+    from .adaround import AdaRoundUnsupported, adaround
+
+    faces = sample_calibration(train, options.adaround_faces, seed + 1)
+    rounded: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for name in sorted(formats):
+        symmetric = name == "onnx" and options.onnx_symmetric
+        log.info("AdaRound for %s INT8 (%s activations) on %d faces, %d iterations per layer", name,
+                 "symmetric" if symmetric else "asymmetric", len(faces), options.adaround_iterations)
+        try:
+            rounded[name] = adaround(int8_model, faces, calibration, spec, symmetric_activations=symmetric,
+                                     iterations=options.adaround_iterations, seed=seed)
+        except AdaRoundUnsupported as exc:
+            raise ConversionError(f"--adaround {name}: {exc}; convert without --adaround") from None
+    return rounded
+
+
 def _check_gate_args(options: ExportOptions, min_agreement: float) -> None:
     if options.opset < 13:
         raise ConversionError(f"ONNX opset {options.opset} is too old: edgefer exports opset 13 or newer")
@@ -267,20 +294,23 @@ def run_conversion(
 
     size = (spec.height, spec.width)
     try:
-        calibration = sample_calibration(load_dataset(calib_data, "train", size), num_calib, seed)
+        train = load_dataset(calib_data, "train", size)
+        calibration = sample_calibration(train, num_calib, seed)
         val = load_dataset(val_data, "val", size, val_limit_per_class)
     except (FileNotFoundError, ValueError) as exc:
         raise ConversionError(str(exc)) from None
     keras_scores = predict_batches(model, val.images, spec)
     calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
     int8_model, conditioning = _int8_model(model, targets, calibration, spec, options)
+    rounded = _adarounded(int8_model, targets, train, calibration, spec, options, seed)
 
     report = ConversionReport({
         "model": str(model_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
         "keras_accuracy": float((keras_scores.argmax(1) == val.labels).mean()),
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
-        "calibration": calib_record, "int8_conditioning": conditioning, "graph": graph, "svm": meta.get("svm"),
-        "artifacts": [],
+        "calibration": calib_record, "int8_conditioning": conditioning,
+        "adaround": {name: record for name, (_, record) in rounded.items()} or None,
+        "graph": graph, "svm": meta.get("svm"), "artifacts": [],
     }, out_dir, name, report_path)
     built: dict[tuple[str, str], Path] = {}
     for fmt, precision in targets:
@@ -288,10 +318,13 @@ def run_conversion(
         t0 = time.time()
         try:
             int8 = precision == "int8"
-            fields = export(int8_model if int8 else model, fmt, precision, path, spec, meta, calibration, built,
-                            options, matches_fp32_onnx=not (int8 and int8_model is not model))
+            source = (rounded[fmt.name][0] if fmt.name in rounded else int8_model) if int8 else model
+            fields = export(source, fmt, precision, path, spec, meta, calibration, built,
+                            options, matches_fp32_onnx=source is model)
             if int8 and conditioning is not None:
                 fields["int8_conditioning"] = conditioning
+            if int8 and fmt.name in rounded:
+                fields["adaround"] = rounded[fmt.name][1]
         except ValueError as exc:
             raise ConversionError(f"{fmt.name} {precision} -> {path}: {exc}") from None
         built[(fmt.name, precision)] = path

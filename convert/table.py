@@ -54,9 +54,11 @@ def report_table(report: dict[str, Any], source: str = "") -> str:
 
     *margin differ / all* is the Keras model's median top-1 minus top-2 score on the faces the
     artifact disagrees on and on all faces: a small first number means the disagreements are near-ties.
+    *weights* says how an INT8 artifact's weights were rounded: to nearest, or learned (AdaRound).
     """
     fp32 = {a["format"]: a["size_bytes"] for a in report["artifacts"] if a["precision"] == "fp32"}
     gate = report.get("gate", {})
+    adarounded = set(report.get("adaround") or {})
     lines = [
         f"**{report.get('name', Path(report['model']).stem)}** — `{report['model']}`, "
         f"{report['samples']} validation faces (`{report['validation']}`), Keras accuracy "
@@ -66,18 +68,20 @@ def report_table(report: dict[str, Any], source: str = "") -> str:
            else ""),
         "",
         "| artifact | format | precision | size KiB | vs fp32 | accuracy % | Δ vs Keras (points) | agreement % "
-        "| margin differ / all | float ops | gate |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| margin differ / all | weights | float ops | gate |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for a in report["artifacts"]:
         p = a["parity"]
         base = fp32.get(a["format"])
         ratio = f"{a['size_bytes'] / base:.2f}×" if base else "–"
         float_ops = ", ".join(sorted(set(a.get("float_ops") or []))) or "–"
+        rounding = ("–" if a["precision"] != "int8" or a["format"] not in ("tflite", "onnx")
+                    else "AdaRound" if a["format"] in adarounded else "nearest")
         lines.append(
             f"| {Path(a['path']).name} | {a['format']} | {a['precision']} | {a['size_bytes'] / 1024:.1f} | {ratio} "
             f"| {p['artifact_accuracy'] * 100:.2f} | {-p['drop_points'] + 0.0:+.2f} | {p['agreement'] * 100:.2f} "
-            f"| {_margins(p)} | {float_ops} | {'pass' if p['passed'] else 'FAIL'} |"
+            f"| {_margins(p)} | {rounding} | {float_ops} | {'pass' if p['passed'] else 'FAIL'} |"
         )
     return "\n".join(lines) + "\n"
 
