@@ -267,6 +267,11 @@ def run_conversion(
         )
     _check_gate_args(options, min_agreement)
     if model_path.suffix.lower() == ".onnx":
+        if options.adaround:
+            raise ConversionError(
+                "--adaround rounds the Keras model's weights before export; pass the model.keras, not an .onnx "
+                "artifact (an engine built from an INT8 ONNX made with --adaround onnx keeps its rounding)"
+            )
         from .on_device import build_engines_from_onnx
 
         return build_engines_from_onnx(model_path, out_dir, formats, val_data, calib_data, name, num_calib,

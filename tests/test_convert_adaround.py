@@ -177,3 +177,13 @@ def test_bias_moves_only_when_learned_and_the_float_model_stays_close(tiny, roun
     x = preprocess_faces(faces, spec)
     before, after = model.predict(x, verbose=0), learned.predict(x, verbose=0)
     assert np.abs(after - before).max() < 0.25 * np.abs(before).max()
+
+
+def test_adaround_on_an_onnx_artifact_says_to_pass_the_keras_model(tmp_path, synthetic_data):
+    from edgefer.convert.run import ConversionError
+
+    onnx_path = tmp_path / "m_fp32.onnx"
+    onnx_path.write_bytes(b"not read")
+    with pytest.raises(ConversionError, match="pass the model.keras"):
+        run_conversion(onnx_path, tmp_path / "art", synthetic_data, synthetic_data, ["tensorrt:int8"],
+                       options=ExportOptions(adaround=("onnx",)))
