@@ -206,6 +206,9 @@ def _adarounded(int8_model: Any, targets: list[tuple[ExportFormat, str]], train:
     built from it) symmetrically unless ``--onnx-asymmetric``, so each gets its own rounding.
     """
     formats = {fmt.name for fmt, precision in targets if precision == "int8" and fmt.name in options.adaround}
+    for name in sorted(set(options.adaround) - formats):
+        log.warning("--adaround %s: no %s INT8 target is being exported (--to), so nothing is rounded for it",
+                    name, name)
     if not formats:
         return {}
     from .adaround import AdaRoundUnsupported, adaround
