@@ -88,8 +88,11 @@ def _folded(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """``(kernel, bias, bn_scale, last)``: the layer's weights with a following BatchNorm folded in."""
     import keras
 
-    if layer.get_config().get("groups", 1) != 1:
-        raise AdaRoundUnsupported(f"layer {layer.name!r} is a grouped convolution")
+    cfg = layer.get_config()
+    if cfg.get("groups", 1) != 1 or cfg.get("depth_multiplier", 1) != 1:
+        raise AdaRoundUnsupported(f"layer {layer.name!r} is a grouped or multiplied convolution")
+    if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1):
+        raise AdaRoundUnsupported(f"layer {layer.name!r} is dilated")
     weights = layer.get_weights()
     kernel = weights[0].astype(np.float64)
     depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
@@ -142,11 +145,9 @@ def _forward(layer: Any):
     import tensorflow as tf
 
     if isinstance(layer, keras.layers.Dense):
-        return lambda x, w, b: tf.matmul(x, w) + b
+        return lambda x, w, b: tf.tensordot(x, w, 1) + b  # Dense acts on the last axis at any rank
     cfg = layer.get_config()
     strides, padding = [1, *cfg["strides"], 1], cfg["padding"].upper()
-    if cfg.get("dilation_rate", (1, 1)) not in ((1, 1), [1, 1]):
-        raise AdaRoundUnsupported(f"layer {layer.name!r} is dilated")
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         return lambda x, w, b: tf.nn.depthwise_conv2d(x, w, strides, padding) + b
     return lambda x, w, b: tf.nn.conv2d(x, w, strides, padding) + b
