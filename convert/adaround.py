@@ -160,17 +160,17 @@ def _channel_axes(layer: Any, ndim: int) -> tuple[int, ...]:
     return (0, 1, 3) if isinstance(layer, keras.layers.DepthwiseConv2D) else tuple(range(ndim - 1))
 
 
-def _round_layer(layer: Any, x: np.ndarray, target: np.ndarray, iterations: int, reg_weight: float,
-                 rng: np.random.Generator, learn_bias: bool) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Learn the up/down rounding of ``layer``'s folded kernel (and its folded bias, if ``learn_bias``).
+def _round_layer(layer: Any, wf: np.ndarray, bias: np.ndarray, clip: float | None, x: np.ndarray,
+                 target: np.ndarray, iterations: int, reg_weight: float, rng: np.random.Generator,
+                 learn_bias: bool) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Learn the up/down rounding of ``layer``'s folded kernel ``wf`` (and folded ``bias``, if ``learn_bias``).
 
-    Returns the rounded folded kernel, the folded bias and stats.
+    ``clip`` is the ReLU ceiling applied to the output (``None``: no ReLU). Returns the rounded
+    folded kernel, the folded bias and stats.
     """
     import keras
     import tensorflow as tf
 
-    wf, bias, _, last = _folded(layer)
-    _, clip = _output_op(layer, last)
     axes = _channel_axes(layer, wf.ndim)
     scale = np.abs(wf).max(axis=axes, keepdims=True) / 127.0
     scale[scale == 0] = 1.0
@@ -268,12 +268,12 @@ def adaround(
     t0 = time.time()
     for layer, twin in zip(layers[1:], clone.layers[1:]):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
-            _, old_bias, bn_scale, last = _folded(layer)
-            op, _ = _output_op(layer, last)
+            folded, old_bias, bn_scale, last = _folded(layer)
+            op, clip = _output_op(layer, last)
             target = keras.Model(model.inputs, op.output).predict(x_float, batch_size=64, verbose=0)
             bn = last if last is not layer else None
             rounded, new_bias, per_layer[layer.name] = _round_layer(
-                layer, x, np.asarray(target, np.float32), iterations, reg_weight, rng,
+                layer, folded, old_bias, clip, x, np.asarray(target, np.float32), iterations, reg_weight, rng,
                 learn_bias and (bn is not None or getattr(layer, "use_bias", False)))
             shaped = bn_scale[None, None, :, None] if isinstance(layer, keras.layers.DepthwiseConv2D) else bn_scale
             weights = twin.get_weights()

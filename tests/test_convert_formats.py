@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from edgefer.convert.exporters import ExportOptions
-import numpy as np
-
 from edgefer.convert.parity import Parity, top2_margins
 from edgefer.convert.run import ConversionError, resolve_targets
 from edgefer.runtime.formats import FORMATS, all_targets, get_format, parse_target
