@@ -122,7 +122,10 @@ def test_health_and_metrics_over_http(model):
     thread = threading.Thread(target=service.run)
     thread.start()
     try:
-        status, body = wait_until(lambda: get(port, "/healthz"), 30, "/healthz")
+        # The HTTP server answers before the first camera attempt ("starting"); wait for that attempt to fail.
+        status, body = wait_until(
+            lambda: (r := get(port, "/healthz")) and json.loads(r[1]).get("state") != "starting" and r,
+            30, "/healthz past starting")
         assert status == 503 and json.loads(body)["state"] == "waiting_for_source"
         camera_ready.set()
         status, body = wait_until(lambda: (r := get(port, "/healthz"))[0] == 200 and r, 30, "a healthy service")
