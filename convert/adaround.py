@@ -36,12 +36,22 @@ _BATCH = 32
 
 @dataclass(frozen=True)
 class ActivationScheme:
-    """How the target format quantises activations: per tensor, int8, symmetric (zero point 0) or not."""
+    """How the target format quantises activations: per tensor, int8, symmetric (zero point 0) or not.
+
+    ``centred``: bounded activations (ReLU6) are shifted to be centred on zero before symmetric
+    rounding, as the QDQ ONNX export does (:mod:`.onnx_centre`).
+    """
 
     symmetric: bool
+    centred: bool = False
 
-    def fake_quant(self, x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-        """``x`` rounded to the int8 grid a calibrated range ``[lo, hi]`` gives, back in float."""
+    def fake_quant(self, x: np.ndarray, lo: float, hi: float, centre: float = 0.0) -> np.ndarray:
+        """``x`` rounded to the int8 grid a calibrated range ``[lo, hi]`` gives, back in float.
+
+        ``centre`` is the shift the graph subtracts before quantising this tensor (0: none).
+        """
+        if centre:
+            return (self.fake_quant(x - centre, lo - centre, hi - centre) + np.float32(centre)).astype(np.float32)
         lo, hi = min(lo, 0.0), max(hi, 0.0)
         if hi == lo:
             return x
@@ -137,6 +147,26 @@ def _requantised(layer: Any) -> bool:
     fusable = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense, keras.layers.BatchNormalization)
     fused_next = _next_is(layer, keras.layers.BatchNormalization) or _next_is(layer, keras.layers.ReLU)
     return not (isinstance(layer, fusable) and fused_next is not None)
+
+
+def _centre_after(layer: Any, previous: float, peak: float) -> float:
+    """The shift a centring export subtracts from this layer's output (see :mod:`.onnx_centre`).
+
+    A capped ReLU's output is centred on the middle of ``[0, min(cap, peak)]``, ``peak`` being
+    its largest value on the calibration faces; layers that commute with a constant shift
+    (padding, pooling, reshaping) pass their input's shift on; others have none.
+    """
+    import keras
+
+    if isinstance(layer, keras.layers.ReLU):
+        cap = layer.max_value
+        if cap is not None and np.isfinite(float(cap)) and not float(layer.negative_slope or 0.0) \
+                and not float(layer.threshold or 0.0):
+            return min(float(cap), peak) / 2 if peak > 0 else float(cap) / 2
+        return 0.0
+    passes = (keras.layers.ZeroPadding2D, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+              keras.layers.MaxPooling2D, keras.layers.Dropout, keras.layers.Flatten, keras.layers.Reshape)
+    return previous if isinstance(layer, passes) else 0.0
 
 
 def _forward(layer: Any):
@@ -236,14 +266,16 @@ def _round_layer(layer: Any, wf: np.ndarray, bias: np.ndarray, clip: float | Non
 
 def adaround(
     model: Any, faces: np.ndarray, calibration: np.ndarray, spec: InputSpec, *, symmetric_activations: bool,
-    iterations: int = 1000, reg_weight: float = 0.01, seed: int = 0, learn_bias: bool = True,
+    centred_activations: bool = False, iterations: int = 1000, reg_weight: float = 0.01, seed: int = 0,
+    learn_bias: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """A copy of ``model`` whose conv/dense weights are AdaRounded onto their per-channel int8 grid.
 
     ``faces`` (real uint8 training faces) drive the reconstruction; ``calibration`` (the faces
     the converter calibrates on) sets the activation ranges the simulated int8 model uses,
     quantised per tensor as the target format does (``symmetric_activations`` for QDQ ONNX/TensorRT,
-    asymmetric for TFLite). With ``learn_bias`` each layer's bias is fitted with its rounding.
+    asymmetric for TFLite), with ReLU6 outputs centred first if ``centred_activations`` (what the
+    QDQ export does by default). With ``learn_bias`` each layer's bias is fitted with its rounding.
     Raises :class:`AdaRoundUnsupported` for a model that is not one chain.
     """
     import keras
@@ -255,7 +287,8 @@ def adaround(
             _output_op(layer, _folded(layer)[3])
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
-    scheme = ActivationScheme(symmetric_activations)
+    scheme = ActivationScheme(symmetric_activations, centred_activations)
+    centre = 0.0
     probe = keras.Model(model.inputs, [layer.output for layer in layers[1:]])
     calib_x = preprocess_faces(calibration, spec)
     ranges = {layer.name: (float(np.min(o)), float(np.max(o)))
@@ -290,12 +323,14 @@ def adaround(
                      per_layer[layer.name]["error_nearest"], per_layer[layer.name]["error_adaround"],
                      100 * per_layer[layer.name]["flipped"], time.time() - t0)
         x = np.concatenate([np.asarray(twin(x[i : i + 256], training=False)) for i in range(0, len(x), 256)])
+        centre = _centre_after(layer, centre, ranges[layer.name][1]) if scheme.centred else 0.0
         if _requantised(layer):
-            x = scheme.fake_quant(x, *ranges[layer.name])
+            x = scheme.fake_quant(x, *ranges[layer.name], centre=centre)
     errors = [(s["error_nearest"], s["error_adaround"]) for s in per_layer.values()]
     record = {"applied": True, "faces": int(len(faces)), "iterations": iterations, "reg_weight": reg_weight,
               "seed": seed, "learn_bias": learn_bias,
-              "activations": "int8 symmetric" if symmetric_activations else "int8 asymmetric",
+              "activations": ("int8 symmetric" if symmetric_activations else "int8 asymmetric")
+              + (", ReLU6 outputs centred" if centred_activations else ""),
               "layers": len(per_layer), "seconds": round(time.time() - t0, 1),
               "mean_error_ratio": float(np.mean([a / n for n, a in errors if n > 0])) if errors else 1.0,
               "flipped": float(np.mean([s["flipped"] for s in per_layer.values()])) if per_layer else 0.0}

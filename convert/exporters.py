@@ -23,6 +23,7 @@ class ExportOptions:
     opset: int = 13
     onnx_calibration: str = "minmax"  # minmax, entropy or percentile
     onnx_symmetric: bool = True  # symmetric activations: what TensorRT needs from the QDQ model
+    onnx_centre: bool = True  # symmetric QDQ: centre ReLU6 outputs on zero first (twice as fine a grid)
     trt_int8_route: str = "qdq"  # qdq (TensorRT 10) or entropy (TensorRT 8.x calibrator)
     trt_max_batch: int = 32
     condition_int8_head: bool = True  # INT8 only: replace head inputs int8 cannot resolve by their mean
@@ -73,14 +74,16 @@ def export(
 
         if matches_fp32_onnx:
             return quantize_onnx_int8(built[("onnx", "fp32")], path, calibration, spec, options.onnx_calibration,
-                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec))
+                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec),
+                                      centre=options.onnx_centre)
         from .onnx_export import export_onnx
 
         with tempfile.TemporaryDirectory(prefix="edgefer-int8-src-") as tmp:
             source = Path(tmp) / "conditioned_fp32.onnx"
             export_onnx(model, spec, source, opset=options.opset, metadata=onnx_metadata(meta, spec))
             return quantize_onnx_int8(source, path, calibration, spec, options.onnx_calibration,
-                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec))
+                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec),
+                                      centre=options.onnx_centre)
     if fmt.name == "tensorrt":
         from .tensorrt_build import build_engine
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from edgefer.runtime.preprocess import InputSpec, preprocess_faces
 
+from .onnx_centre import centre_bounded_activations
+
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
@@ -48,14 +50,41 @@ def float_op_types(path: Path) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def _calibrated_maxima(model: Any, calibration: np.ndarray, spec: InputSpec, input_name: str) -> dict[str, float]:
+    """The largest value each Clip output takes on the calibration faces (what MinMax calibration will see)."""
+    import onnx
+    import onnxruntime as ort
+
+    names = [n.output[0] for n in model.graph.node if n.op_type == "Clip"]
+    if not names:
+        return {}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    known = {o.name for o in probe.graph.output}
+    for name in names:
+        if name not in known:
+            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    peaks = dict.fromkeys(names, -np.inf)
+    for i in range(0, len(calibration), 32):
+        outputs = session.run(names, {input_name: preprocess_faces(calibration[i : i + 32], spec)})
+        for name, value in zip(names, outputs):
+            peaks[name] = max(peaks[name], float(np.max(value)))
+    return peaks
+
+
 def quantize_onnx_int8(
     fp32_path: Path, path: Path, calibration: np.ndarray, spec: InputSpec, method: str = "minmax",
     symmetric_activations: bool = True, per_channel: bool = True, metadata: dict[str, str] | None = None,
+    centre: bool = True,
 ) -> dict[str, Any]:
     """Write the QDQ INT8 version of ``fp32_path`` to ``path``; returns what the manifest records.
 
     ``calibration`` holds real (N, H, W) uint8 faces, never random data. ``metadata`` is
-    copied into the quantised model's ``metadata_props`` (the quantiser drops them).
+    copied into the quantised model's ``metadata_props`` (the quantiser drops them). With
+    symmetric activations and ``centre``, bounded activations (ReLU6) are first centred on
+    zero (:mod:`.onnx_centre`) so that their int8 grid is twice as fine: each on the middle of
+    the range it takes on the calibration faces, which is also the range calibration gives it.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -70,6 +99,12 @@ def quantize_onnx_int8(
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference + graph optimisation first, as onnxruntime recommends for static quantisation.
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        centred = None
+        if symmetric_activations and centre:
+            graph = onnx.load(str(prepared))
+            ceilings = _calibrated_maxima(graph, calibration, spec, input_name)
+            centred = centre_bounded_activations(graph, per_channel, ceilings).to_dict()
+            onnx.save(graph, str(prepared))
         # Histogram calibrators stack per-batch outputs, so they need equal batches: feed one face at a time.
         quantize_static(
             str(prepared), str(path), _reader(calibration, spec, input_name, 32 if method == "minmax" else 1),
@@ -88,6 +123,7 @@ def quantize_onnx_int8(
     onnx.save(proto, str(path))
     return {
         "quantization": {"format": "QDQ", "method": method, "activations": "int8 symmetric" if symmetric_activations
-                         else "int8 asymmetric", "weights": "int8 symmetric" + (" per-channel" if per_channel else "")},
+                         else "int8 asymmetric", "weights": "int8 symmetric" + (" per-channel" if per_channel else ""),
+                         "centred_activations": centred},
         "float_ops": [op for op, n in float_op_types(path).items() for _ in range(n)],
     }

@@ -33,6 +33,9 @@ class Parity:
     # disagrees on: disagreements far below the typical margin are near-ties that rounding tips over.
     margin_median: float | None = None
     disagreement_margin_median: float | None = None
+    # Root-mean-square difference of the artifact's scores from the reference's, over all faces and
+    # classes: how much quantisation moves the scores, which agreement alone shows only through ties.
+    score_rms_error: float | None = None
 
     @property
     def drop_points(self) -> float:
@@ -85,9 +88,10 @@ def check_parity(
     """Run ``artifact`` with the runtime backend on ``images`` and compare with the reference's (N, classes) scores."""
     clf = EmotionClassifier(artifact)
     try:
-        pred = clf.predict_dataset(images).argmax(1)
+        scores = clf.predict_dataset(images)
     finally:
         clf.close()
+    pred = scores.argmax(1)
     ref_pred = ref_scores.argmax(1)
     margins = top2_margins(ref_scores)
     differ = pred != ref_pred
@@ -97,4 +101,5 @@ def check_parity(
         summary["macro_f1"], float((~differ).mean()), max_drop_points, min_agreement, reference,
         margin_median=float(np.median(margins)) if len(margins) else None,
         disagreement_margin_median=float(np.median(margins[differ])) if differ.any() else None,
+        score_rms_error=float(np.sqrt(np.mean(np.square(scores - ref_scores)))) if len(scores) else None,
     )

@@ -203,7 +203,8 @@ def _adarounded(int8_model: Any, targets: list[tuple[ExportFormat, str]], train:
     """Per INT8 format named in ``options.adaround``, ``int8_model`` AdaRounded for its activation quantisation.
 
     TFLite quantises activations asymmetrically, the QDQ ONNX model (and the TensorRT engine
-    built from it) symmetrically unless ``--onnx-asymmetric``, so each gets its own rounding.
+    built from it) symmetrically (ReLU6 outputs centred) unless ``--onnx-asymmetric``, so each
+    gets its own rounding.
     """
     formats = {fmt.name for fmt, precision in targets if precision == "int8" and fmt.name in options.adaround}
     for name in sorted(set(options.adaround) - formats):
@@ -217,11 +218,13 @@ def _adarounded(int8_model: Any, targets: list[tuple[ExportFormat, str]], train:
     rounded: dict[str, tuple[Any, dict[str, Any]]] = {}
     for name in sorted(formats):
         symmetric = name == "onnx" and options.onnx_symmetric
+        centred = symmetric and options.onnx_centre
         log.info("AdaRound for %s INT8 (%s activations) on %d faces, %d iterations per layer", name,
-                 "symmetric" if symmetric else "asymmetric", len(faces), options.adaround_iterations)
+                 ("centred " if centred else "") + ("symmetric" if symmetric else "asymmetric"), len(faces),
+                 options.adaround_iterations)
         try:
             rounded[name] = adaround(int8_model, faces, calibration, spec, symmetric_activations=symmetric,
-                                     iterations=options.adaround_iterations, seed=seed)
+                                     centred_activations=centred, iterations=options.adaround_iterations, seed=seed)
         except AdaRoundUnsupported as exc:
             raise ConversionError(f"--adaround {name}: {exc}; convert without --adaround") from None
     return rounded

@@ -49,12 +49,18 @@ def _margins(parity: dict[str, Any]) -> str:
     return f"{fmt(parity.get('disagreement_margin_median'))} / {fmt(parity['margin_median'])}"
 
 
+def _rms(parity: dict[str, Any]) -> str:
+    value = parity.get("score_rms_error")  # absent from reports written before it was recorded
+    return "–" if value is None else f"{value:.4f}"
+
+
 def report_table(report: dict[str, Any], source: str = "") -> str:
     """One markdown table: each artifact's size, accuracy, drop and agreement vs the Keras model.
 
     *margin differ / all* is the Keras model's median top-1 minus top-2 score on the faces the
     artifact disagrees on and on all faces: a small first number means the disagreements are near-ties.
     *weights* says how an INT8 artifact's weights were rounded: to nearest, or learned (AdaRound).
+    *RMS Δscore* is the root-mean-square difference of its scores from the Keras model's.
     """
     fp32 = {a["format"]: a["size_bytes"] for a in report["artifacts"] if a["precision"] == "fp32"}
     gate = report.get("gate", {})
@@ -68,8 +74,8 @@ def report_table(report: dict[str, Any], source: str = "") -> str:
            else ""),
         "",
         "| artifact | format | precision | size KiB | vs fp32 | accuracy % | Δ vs Keras (points) | agreement % "
-        "| margin differ / all | weights | float ops | gate |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| margin differ / all | RMS Δscore | weights | float ops | gate |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for a in report["artifacts"]:
         p = a["parity"]
@@ -81,7 +87,7 @@ def report_table(report: dict[str, Any], source: str = "") -> str:
         lines.append(
             f"| {Path(a['path']).name} | {a['format']} | {a['precision']} | {a['size_bytes'] / 1024:.1f} | {ratio} "
             f"| {p['artifact_accuracy'] * 100:.2f} | {-p['drop_points'] + 0.0:+.2f} | {p['agreement'] * 100:.2f} "
-            f"| {_margins(p)} | {rounding} | {float_ops} | {'pass' if p['passed'] else 'FAIL'} |"
+            f"| {_margins(p)} | {_rms(p)} | {rounding} | {float_ops} | {'pass' if p['passed'] else 'FAIL'} |"
         )
     return "\n".join(lines) + "\n"
 

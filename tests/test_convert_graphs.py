@@ -85,6 +85,10 @@ def test_parity_holds_for_every_artifact(which, hybrid_run, rbf_run):
         assert p["passed"] and p["agreement"] >= 0.98 and p["drop_points"] <= 1.0, a["path"]
         assert p["margin_median"] > 0
         assert (p["disagreement_margin_median"] is None) == (p["agreement"] == 1.0), a["path"]
+        # fp32 artifacts reproduce the scores; quantised ones move them, but far less than the typical margin.
+        if a["precision"] == "fp32":
+            assert p["score_rms_error"] < 1e-3, a["path"]
+        assert 0 <= p["score_rms_error"] < p["margin_median"], a["path"]
 
 
 def test_rbf_head_equals_scikit_learn_and_survives_conversion(rbf_run, faces):
@@ -198,6 +202,7 @@ def test_table_command_writes_markdown_from_the_reports(hybrid_run, rbf_run, tmp
         assert f"| {name} |" in text
     assert text.count("| pass |") == 12
     assert "margin differ / all" in text and " / " in text.split("| hybrid_fp32.tflite |")[1].splitlines()[0]
+    assert "| RMS Δscore |" in text and "| 0.0000 |" in text.split("| hybrid_fp32.tflite |")[1].splitlines()[0]
     missing = subprocess.run([sys.executable, "-m", "edgefer.convert.table", str(tmp_path / "none")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "neither a conversion report" in missing.stderr
