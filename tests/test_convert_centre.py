@@ -27,14 +27,14 @@ def _graph(rng: np.random.Generator, on_grid: bool, tail: str = "gemm"):
         w = rng.normal(0, 0.5, shape).astype(np.float32)
         return int8_grid(w, axis).astype(np.float32) if on_grid else w
 
-    inits = [
-        numpy_helper.from_array(weights(4, 3, 3, 3), "w1"), numpy_helper.from_array(rng.normal(0, 1, 4).astype(np.float32), "b1"),
-        numpy_helper.from_array(weights(4, 1, 3, 3), "w2"), numpy_helper.from_array(rng.normal(0, 1, 4).astype(np.float32), "b2"),
-        numpy_helper.from_array(weights(4, 1, 3, 3), "w4"), numpy_helper.from_array(rng.normal(0, 1, 4).astype(np.float32), "b4"),
-        numpy_helper.from_array(weights(4, 7, axis=1), "w3"), numpy_helper.from_array(np.zeros(7, np.float32), "b3"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "zero"), numpy_helper.from_array(np.array(6.0, np.float32), "six"),
-        numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64), "pads"),
-    ]
+    def bias(n):
+        return rng.normal(0, 1, n).astype(np.float32)
+
+    arrays = {"w1": weights(4, 3, 3, 3), "b1": bias(4), "w2": weights(4, 1, 3, 3), "b2": bias(4),
+              "w4": weights(4, 1, 3, 3), "b4": bias(4), "w3": weights(4, 7, axis=1), "b3": np.zeros(7, np.float32),
+              "zero": np.array(0.0, np.float32), "six": np.array(6.0, np.float32),
+              "pads": np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64)}
+    inits = [numpy_helper.from_array(value, name) for name, value in arrays.items()]
     nodes = [
         helper.make_node("Conv", ["face", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
         helper.make_node("Clip", ["c1", "zero", "six"], ["r1"]),
