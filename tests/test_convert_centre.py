@@ -165,15 +165,16 @@ def test_centred_fake_quant_halves_the_step_of_a_relu6_output():
 
 @pytest.mark.parametrize("centre", [True, False])
 def test_symmetric_qdq_conversion_centres_the_relu6_outputs_and_records_it(tiny_run, synthetic_data, tmp_path, centre):
-    """The tiny MobileNet of conftest through `edgefer convert --to onnx:int8` (``--no-onnx-centring``: False)."""
+    """The tiny MobileNet of conftest through `edgefer convert --to onnx:int8 [--no-onnx-centring]`."""
     from onnx import numpy_helper
 
-    from edgefer.convert.exporters import ExportOptions
-    from edgefer.convert.run import run_conversion
+    from edgefer.cli import main
     from edgefer.runtime.manifest import Manifest
 
-    run_conversion(tiny_run / "model.keras", tmp_path, synthetic_data, synthetic_data, ["onnx:int8"], name="m",
-                   num_calib=40, max_drop_points=100.0, min_agreement=0.0, options=ExportOptions(onnx_centre=centre))
+    flags = [] if centre else ["--no-onnx-centring"]
+    assert main(["convert", "--model", str(tiny_run / "model.keras"), "--out", str(tmp_path), "--name", "m",
+                 "--to", "onnx:int8", "--calib-data", str(synthetic_data), "--calib-faces", "40",
+                 "--val-data", str(synthetic_data), "--max-drop", "100", "--min-agreement", "0", *flags]) == 0
     record = Manifest.load(tmp_path / "m_int8.onnx").extra["quantization"]["centred_activations"]
     proto = onnx.load(str(tmp_path / "m_int8.onnx"))
     init = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
