@@ -107,9 +107,9 @@ def _clip_bounds(g: _Graph, node: Any) -> tuple[float, float] | None:
     if node.op_type != "Clip" or len(node.input) != 3:
         return None
     lo, hi = g.const(node.input[1]), g.const(node.input[2])
-    if lo is None or hi is None or lo.size != 1 or hi.size != 1:
+    if lo is None or hi is None or lo.size != 1 or hi.size != 1 or not np.isfinite([lo.item(), hi.item()]).all():
         return None
-    return float(lo), float(hi)
+    return float(lo.item()), float(hi.item())
 
 
 def _absorbers(g: _Graph, tensor: str, seen: list[tuple[Any, str]]) -> str | None:
@@ -256,7 +256,7 @@ def centre_bounded_activations(model: Any, per_channel: bool = True,
         bounds = _clip_bounds(g, clip)
         name = clip.output[0]
         if bounds is None:
-            report.skipped[name] = "its bounds are not constants"
+            report.skipped[name] = "its bounds are not finite constants"
             continue
         lo, hi = bounds
         if ceilings and name in ceilings and lo < ceilings[name] < hi:

@@ -145,6 +145,19 @@ def test_a_calibrated_ceiling_below_the_clip_bound_centres_on_the_middle_of_the_
         (-2.0, 2.0), (-3.0, 3.0), (-3.0, 3.0)]
 
 
+def test_an_unbounded_clip_is_left_alone(x):
+    from onnx import numpy_helper
+
+    model = _graph(np.random.default_rng(0), on_grid=True)
+    model.graph.initializer.append(numpy_helper.from_array(np.array(np.inf, np.float32), "inf"))
+    clip = next(n for n in model.graph.node if n.op_type == "Clip" and n.output[0] == "r2")
+    clip.input[2] = "inf"
+    before = _run(model, x)
+    report = centre_bounded_activations(model)
+    assert "r2" not in report.centred and "finite" in report.skipped["r2"]
+    np.testing.assert_allclose(_run(model, x), before, rtol=1e-5, atol=1e-4)
+
+
 def test_a_clip_that_feeds_a_residual_add_is_left_alone_with_the_reason(x):
     model = _graph(np.random.default_rng(0), on_grid=True, tail="add")
     before = _run(model, x)
