@@ -145,18 +145,16 @@ def _absorbers(g: _Graph, tensor: str, seen: list[tuple[Any, str]]) -> str | Non
     return None
 
 
-def _producer_bias(g: _Graph, clip: Any) -> tuple[Any, str | None] | str:
-    """The Conv/Gemm that makes the Clip's input and the name of its own bias (None: it has none)."""
+def _producer(g: _Graph, clip: Any) -> Any | str:
+    """The Conv/Gemm whose own bias can absorb a shift of the Clip's input; else why not."""
     node = g.producer.get(clip.input[0])
     if node is None or node.op_type not in ("Conv", "Gemm") or g.const(node.input[1]) is None:
         return "its input is not made by a Conv or Gemm with constant weights"
     if len(g.consumers.get(clip.input[0], [])) != 1:
         return "its input also feeds other ops"
-    if len(node.input) > 2 and node.input[2]:
-        if g.const(node.input[2]) is None or g.shared(node.input[2]):
-            return "its producer's bias is not its own constant"
-        return node, node.input[2]
-    return node, None
+    if len(node.input) > 2 and node.input[2] and (g.const(node.input[2]) is None or g.shared(node.input[2])):
+        return "its producer's bias is not its own constant"
+    return node
 
 
 def _out_channels_bias(g: _Graph, node: Any) -> np.ndarray:
@@ -264,16 +262,15 @@ def centre_bounded_activations(model: Any, per_channel: bool = True,
         shift = (lo + hi) / 2
         if lo >= hi or abs(shift) < 1e-12:
             continue
-        found = _producer_bias(g, clip)
-        if isinstance(found, str):
-            report.skipped[name] = found
+        producer = _producer(g, clip)
+        if isinstance(producer, str):
+            report.skipped[name] = producer
             continue
         absorbers: list[tuple[Any, str]] = []
         why = _absorbers(g, name, absorbers)
         if why:
             report.skipped[name] = why
             continue
-        producer, _ = found
         # The producer's output moves by -shift, so its bias does (for Gemm, scaled by beta).
         beta = float(_attr(producer, "beta", 1.0)) if producer.op_type == "Gemm" else 1.0
         if beta == 0.0:
