@@ -120,6 +120,14 @@ def _folded(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     return kernel * shaped, bias, bn_scale, last
 
 
+def _plain_relu(layer: Any) -> bool:
+    """A ReLU layer with no negative slope and no threshold (``min(max(x, 0), max_value)``)."""
+    import keras
+
+    return (isinstance(layer, keras.layers.ReLU) and not float(layer.negative_slope or 0.0)
+            and not float(layer.threshold or 0.0))
+
+
 def _output_op(layer: Any, last: Any) -> tuple[Any, float | None]:
     """The op whose output the rounding reconstructs (a following ReLU, else ``last``) and its clip."""
     import keras
@@ -132,7 +140,7 @@ def _output_op(layer: Any, last: Any) -> tuple[Any, float | None]:
     if activation not in (None, keras.activations.linear):
         raise AdaRoundUnsupported(f"layer {layer.name!r} has a {activation.__name__} activation")
     relu = _next_is(last, keras.layers.ReLU)
-    if relu is None or float(relu.negative_slope or 0.0) != 0.0 or float(relu.threshold or 0.0) != 0.0:
+    if relu is None or not _plain_relu(relu):
         return last, None
     return relu, float(relu.max_value) if relu.max_value is not None else np.inf
 
@@ -160,8 +168,7 @@ def _centre_after(layer: Any, previous: float, peak: float) -> float:
 
     if isinstance(layer, keras.layers.ReLU):
         cap = layer.max_value
-        if cap is not None and np.isfinite(float(cap)) and not float(layer.negative_slope or 0.0) \
-                and not float(layer.threshold or 0.0):
+        if _plain_relu(layer) and cap is not None and np.isfinite(float(cap)):
             return min(float(cap), peak) / 2 if peak > 0 else float(cap) / 2
         return 0.0
     passes = (keras.layers.ZeroPadding2D, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,

@@ -82,12 +82,18 @@ class _Graph:
         """Whether an initializer feeds more than one input (editing it would change the others)."""
         return len(self.consumers.get(name, [])) > 1
 
+    def own_bias(self, node: Any) -> bool:
+        """Whether a Conv/Gemm has no bias, or one that is a constant only it reads (so it can be edited)."""
+        if len(node.input) < 3 or not node.input[2]:
+            return True
+        return self.const(node.input[2]) is not None and not self.shared(node.input[2])
+
     def new_const(self, base: str, value: np.ndarray) -> str:
         self._count += 1
         name = f"{base}__centred{self._count}"
-        tensor = self._np.from_array(np.asarray(value), name)
-        self.graph.initializer.append(tensor)
-        self.init[name] = tensor
+        self.graph.initializer.append(self._np.from_array(np.asarray(value), name))
+        # protobuf's append stores a copy: keep the graph's own message so set_const edits reach it.
+        self.init[name] = self.graph.initializer[-1]
         return name
 
     def set_const(self, name: str, value: np.ndarray) -> None:
@@ -133,12 +139,11 @@ def _absorbers(g: _Graph, tensor: str, seen: list[tuple[Any, str]]) -> str | Non
         elif node.op_type == "Conv" and node.input[0] == tensor and g.const(node.input[1]) is not None:
             if _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
                 return f"feeds a Conv with auto_pad ({node.name or node.output[0]})"
-            if len(node.input) > 2 and (g.const(node.input[2]) is None or g.shared(node.input[2])):
+            if not g.own_bias(node):
                 return f"feeds a Conv whose bias is not its own constant ({node.name or node.output[0]})"
             seen.append((node, tensor))
         elif (node.op_type == "Gemm" and node.input[0] == tensor and not _attr(node, "transA", 0)
-              and g.const(node.input[1]) is not None
-              and (len(node.input) < 3 or (g.const(node.input[2]) is not None and not g.shared(node.input[2])))):
+              and g.const(node.input[1]) is not None and g.own_bias(node)):
             seen.append((node, tensor))
         else:
             return f"feeds {node.op_type} ({node.name or node.output[0]}), which cannot absorb a shift"
@@ -152,7 +157,7 @@ def _producer(g: _Graph, clip: Any) -> Any | str:
         return "its input is not made by a Conv or Gemm with constant weights"
     if len(g.consumers.get(clip.input[0], [])) != 1:
         return "its input also feeds other ops"
-    if len(node.input) > 2 and node.input[2] and (g.const(node.input[2]) is None or g.shared(node.input[2])):
+    if not g.own_bias(node):
         return "its producer's bias is not its own constant"
     return node
 
@@ -171,7 +176,11 @@ def _set_bias(g: _Graph, node: Any, bias: np.ndarray) -> None:
     if len(node.input) > 2 and node.input[2]:
         g.set_const(node.input[2], bias.astype(dtype))
         return
-    node.input.append(g.new_const(f"{node.output[0]}_bias", bias.astype(dtype)))
+    name = g.new_const(f"{node.output[0]}_bias", bias.astype(dtype))
+    if len(node.input) > 2:  # an empty optional bias input ("")
+        node.input[2] = name
+    else:
+        node.input.append(name)
 
 
 def int8_grid(w: np.ndarray, axis: int | None) -> np.ndarray:

@@ -145,6 +145,17 @@ def test_a_calibrated_ceiling_below_the_clip_bound_centres_on_the_middle_of_the_
         (-2.0, 2.0), (-3.0, 3.0), (-3.0, 3.0)]
 
 
+def test_a_conv_with_an_empty_optional_bias_gets_one_of_its_own(x):
+    model = _graph(np.random.default_rng(0), on_grid=True)
+    last_conv = [n for n in model.graph.node if n.op_type == "Conv"][2]
+    last_conv.input[2] = ""  # ONNX's "no bias": the conv must gain one in that slot, not a 4th input
+    before = _run(model, x)
+    assert centre_bounded_activations(model).to_dict()["centred"] == 3
+    onnx.checker.check_model(model)
+    assert len(last_conv.input) == 3 and last_conv.input[2]
+    np.testing.assert_allclose(_run(model, x), before, rtol=1e-5, atol=1e-4)
+
+
 def test_an_unbounded_clip_is_left_alone(x):
     from onnx import numpy_helper
 
