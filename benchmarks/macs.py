@@ -46,26 +46,38 @@ def int8_peak(flags: Sequence[str], machine: str, mhz: float | None, cores: int)
             "formula": "macs_per_cycle_per_core x mhz x 1e6 x cores"}
 
 
-def _tflite_macs(path: Path) -> int:
+def tflite_op_macs(path: str | Path) -> list[tuple[str, int]]:
+    """``(op name, multiply-accumulates)`` of each operator of a ``.tflite`` model, in execution order.
+
+    Counted for the model's own batch (one face for the shipped models); ops without
+    multiply-accumulates (PAD, MEAN, ...) count 0.
+    """
     from edgefer.runtime.backends.litert import _interpreter_class
 
     interp = _interpreter_class()(model_path=str(path))
     shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interp.get_tensor_details()}
-    batch = max(1, int(interp.get_input_details()[0]["shape"][0]))
-    total = 0
+    counts = []
     for op in interp._get_ops_details():  # the only way LiteRT exposes its graph from Python
         name, ins, outs = op["op_name"], list(op["inputs"]), list(op["outputs"])
-        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or not outs:
-            continue
-        out_elems = math.prod(shapes[outs[0]])
-        weights = shapes[ins[1]]
-        if name == "CONV_2D":
-            total += out_elems * weights[1] * weights[2] * weights[3]
-        elif name == "DEPTHWISE_CONV_2D":
-            total += out_elems * weights[1] * weights[2]
-        else:
-            total += out_elems * weights[1]
-    return total // batch
+        macs = 0
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and outs:
+            out_elems = math.prod(shapes[outs[0]])
+            weights = shapes[ins[1]]
+            if name == "CONV_2D":
+                macs = out_elems * weights[1] * weights[2] * weights[3]
+            elif name == "DEPTHWISE_CONV_2D":
+                macs = out_elems * weights[1] * weights[2]
+            else:
+                macs = out_elems * weights[1]
+        counts.append((name, macs))
+    return counts
+
+
+def _tflite_macs(path: Path) -> int:
+    from edgefer.runtime.backends.litert import _interpreter_class
+
+    batch = max(1, int(_interpreter_class()(model_path=str(path)).get_input_details()[0]["shape"][0]))
+    return sum(macs for _, macs in tflite_op_macs(path)) // batch
 
 
 def _onnx_macs(path: Path) -> int:

@@ -45,6 +45,10 @@ class LiteRTBackend:
     def __init__(self) -> None:
         self._interp: Any = None  # the vendor's Interpreter once loaded
         self._batch = 0
+        # Input and output details, read once per (re)allocation: the interpreter builds
+        # fresh dicts on every get_*_details call, a measurable cost per one-face call.
+        self._in: dict[str, Any] = {}
+        self._out: dict[str, Any] = {}
 
     def load(self, path: Path, manifest: Manifest, threads: int | None = None) -> None:
         Interpreter = _interpreter_class()
@@ -53,33 +57,39 @@ class LiteRTBackend:
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"LiteRT could not load {path}: {exc}") from None
-        inp = self._interp.get_input_details()[0]
-        out = self._interp.get_output_details()[0]
-        check_input(manifest, tuple(inp["shape"]), path)
-        check_output(manifest, int(out["shape"][-1]), path)
-        self._batch = int(inp["shape"][0])
+        self._read_details()
+        check_input(manifest, tuple(self._in["shape"]), path)
+        check_output(manifest, int(self._out["shape"][-1]), path)
+
+    def _read_details(self) -> None:
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+        self._batch = int(self._in["shape"][0])
 
     def _resize(self, n: int) -> None:
-        inp = self._interp.get_input_details()[0]
-        self._interp.resize_tensor_input(inp["index"], [n, *inp["shape"][1:]], strict=False)
+        self._interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]], strict=False)
         self._interp.allocate_tensors()
-        self._batch = n
+        self._read_details()
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if self._interp is None:
             raise RuntimeError("LiteRTBackend.infer called before load")
         n = batch.shape[0]
         if n == 0:
-            return np.zeros((0, self._interp.get_output_details()[0]["shape"][-1]), np.float32)
+            return np.zeros((0, self._out["shape"][-1]), np.float32)
         if n != self._batch:
             self._resize(n)
-        inp = self._interp.get_input_details()[0]
-        out = self._interp.get_output_details()[0]
+        inp, out = self._in, self._out
         x = batch
         if inp["dtype"] in (np.int8, np.uint8):
             scale, zero = inp["quantization"]
             info = np.iinfo(inp["dtype"])
-            x = np.clip(np.round(batch / scale + zero), info.min, info.max).astype(inp["dtype"])
+            # One float32 temporary, rounded and clipped in place.
+            q = np.divide(batch, scale, dtype=np.float32)
+            q += zero
+            np.rint(q, out=q)
+            np.clip(q, info.min, info.max, out=q)
+            x = q
         self._interp.set_tensor(inp["index"], x.astype(inp["dtype"], copy=False))
         self._interp.invoke()
         y = self._interp.get_tensor(out["index"])

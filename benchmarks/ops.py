@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Per-operator latency of a ``.tflite`` classifier: where the model-alone time goes.
+
+    python benchmarks/ops.py                                   # shipped INT8 model, 16 faces per call, 1 thread
+    python benchmarks/ops.py --model m.tflite --batch 1 --threads 4 --json pi5-ops.json
+
+The model is cut into one single-operator model per operator (with the flatbuffer
+schema LiteRT ships, so no TensorFlow is needed on the device); each is timed alone
+through the same interpreter and delegate (XNNPACK) as the whole model, on random
+inputs of the operator's own type and shape with the batch axis set to ``--batch``.
+Each operator's multiply-accumulates and time give its rate in MACs per cycle, to set
+beside the CPU's int8 peak (:mod:`benchmarks.macs`): it shows which kinds of operator
+keep the classifier from its MACs / int8-peak bound. The sum of the operators'
+times is compared with the whole model's time on the same batch; the difference is
+what running them one after another adds (interpreter, cache misses between ops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and an uninstalled checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.stats import summarize  # noqa: E402
+
+SCHEMA = "edgefer-ops/1"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "runtime" / "models" / "default_int8.tflite"
+
+
+def _flatbuffer_utils():
+    try:
+        from ai_edge_litert.tools import flatbuffer_utils
+    except ImportError:
+        raise RuntimeError("per-operator profiling cuts the model with LiteRT's flatbuffer tools: "
+                           "pip install ai-edge-litert flatbuffers") from None
+    return flatbuffer_utils
+
+
+def split_operators(path: str | Path) -> list[tuple[str, bytes]]:
+    """``(op name, single-operator .tflite bytes)`` for each operator of the model's main subgraph.
+
+    Each model keeps the whole tensor table and weights (unused tensors cost nothing at run
+    time); its inputs are the operator's non-constant inputs and its outputs the operator's.
+    """
+    fu = _flatbuffer_utils()
+    model = fu.read_model(str(path))
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"{path}: {len(model.subgraphs)} subgraphs; per-operator profiling handles one")
+    graph = model.subgraphs[0]
+    operators, inputs, outputs, signatures = graph.operators, graph.inputs, graph.outputs, model.signatureDefs
+    model.signatureDefs = []  # they name the whole model's inputs and outputs
+
+    def constant(index: int) -> bool:
+        data = model.buffers[graph.tensors[index].buffer].data
+        return data is not None and len(data) > 0
+
+    cut = []
+    try:
+        for op in operators:
+            graph.operators = [op]
+            graph.inputs = [int(i) for i in op.inputs if i >= 0 and not constant(int(i))]
+            graph.outputs = [int(o) for o in op.outputs]
+            cut.append((fu.opcode_to_name(model, op.opcodeIndex), bytes(fu.convert_object_to_bytearray(model))))
+    finally:
+        graph.operators, graph.inputs, graph.outputs, model.signatureDefs = operators, inputs, outputs, signatures
+    return cut
+
+
+def _random_input(detail: dict[str, Any], shape: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, int(info.max) + 1, size=tuple(shape), dtype=dtype)
+    return rng.standard_normal(tuple(shape)).astype(dtype)
+
+
+def time_model(content: bytes, batch: int, threads: int, warmup: int, iterations: int,
+               seed: int = 0, clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Milliseconds per ``invoke`` of a .tflite model on random inputs with the batch axis set to ``batch``."""
+    from edgefer.runtime.backends.litert import _interpreter_class
+
+    interp = _interpreter_class()(model_content=content, num_threads=threads)
+    details = interp.get_input_details()
+    for detail in details:
+        shape = [int(d) for d in detail["shape"]]
+        if shape and shape[0] != batch:
+            interp.resize_tensor_input(detail["index"], [batch, *shape[1:]])
+    interp.allocate_tensors()
+    rng = np.random.default_rng(seed)
+    for detail in interp.get_input_details():
+        interp.set_tensor(detail["index"], _random_input(detail, detail["shape"], rng))
+    for _ in range(warmup):
+        interp.invoke()
+    samples = []
+    for _ in range(iterations):
+        t0 = clock()
+        interp.invoke()
+        samples.append((clock() - t0) * 1e3)
+    return samples
+
+
+def macs_per_cycle(macs: int, ms_per_face: float, mhz: float | None, threads: int) -> float | None:
+    """Multiply-accumulates each core completes per clock cycle at that per-face time."""
+    if not mhz or ms_per_face <= 0:
+        return None
+    return macs / (ms_per_face * 1e-3 * mhz * 1e6 * threads)
+
+
+def by_kind(ops: Sequence[dict[str, Any]], mhz: float | None, threads: int) -> dict[str, dict[str, Any]]:
+    """Per operator kind: count, MACs, summed per-face p50 time, shares of the total and MACs per cycle."""
+    groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "macs": 0, "per_face_ms": 0.0})
+    for op in ops:
+        group = groups[op["op"]]
+        group["count"] += 1
+        group["macs"] += op["macs"]
+        group["per_face_ms"] += op["per_face_p50_ms"]
+    total_ms = sum(g["per_face_ms"] for g in groups.values())
+    total_macs = sum(g["macs"] for g in groups.values())
+    out = {}
+    for kind, group in sorted(groups.items(), key=lambda kv: -kv[1]["per_face_ms"]):
+        rate = macs_per_cycle(group["macs"], group["per_face_ms"], mhz, threads) if group["macs"] else None
+        out[kind] = {**group, "per_face_ms": round(group["per_face_ms"], 4),
+                     "time_share": round(group["per_face_ms"] / total_ms, 4) if total_ms else None,
+                     "macs_share": round(group["macs"] / total_macs, 4) if total_macs else None,
+                     "macs_per_cycle": round(rate, 1) if rate is not None else None}
+    return out
+
+
+def bound_analysis(kinds: dict[str, dict[str, Any]], peak: dict[str, Any], whole_ms: float,
+                   factor: float = 2.0) -> dict[str, Any]:
+    """How far the measured kinds of operator leave the model from MACs / int8 peak, and what would close it.
+
+    ``whole_ms`` is the whole model's per-face p50 on the same batch. For each kind with
+    MACs, ``ratio_if_kind_at_peak`` is the ratio the model would reach if that kind alone
+    ran at the int8 peak and everything else (the rest of the time, overhead included) stayed
+    as measured; ``ratio_if_all_at_peak`` puts every kind with MACs at the peak at once.
+    """
+    rate = peak.get("macs_per_second")
+    macs = sum(k["macs"] for k in kinds.values())
+    if not rate or not macs:
+        return {"why": "MAC count or int8 peak unknown"}
+    bound_ms = macs / rate * 1e3
+    summed = sum(k["per_face_ms"] for k in kinds.values())
+    out: dict[str, Any] = {
+        "bound_ms": round(bound_ms, 4), "limit_ms": round(factor * bound_ms, 4),
+        "whole_model_ms": round(whole_ms, 4), "ratio_to_bound": round(whole_ms / bound_ms, 2),
+        "ops_summed_ms": round(summed, 4), "between_ops_ms": round(whole_ms - summed, 4),
+        "ratio_if_kind_at_peak": {},
+    }
+    for kind, k in kinds.items():
+        if k["macs"]:
+            at_peak = whole_ms - k["per_face_ms"] + k["macs"] / rate * 1e3
+            out["ratio_if_kind_at_peak"][kind] = round(at_peak / bound_ms, 2)
+    # Every operator with MACs at the peak: what is left over the bound is ops without MACs and the time between ops.
+    rest = whole_ms - sum(k["per_face_ms"] for k in kinds.values() if k["macs"])
+    out["ratio_if_all_at_peak"] = round((rest + bound_ms) / bound_ms, 2)
+    return out
+
+
+def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations: int,
+            command: str = "") -> dict[str, Any]:
+    """Time every operator of ``model`` alone and the whole model, per face, on ``batch`` faces per call.
+
+    ``command`` is recorded so that the result says how to regenerate it.
+    """
+    from benchmarks.device import cpu_flags, cpuinfo_fields, device_info
+    from benchmarks.macs import int8_peak, tflite_op_macs
+    from edgefer.runtime.manifest import sha256_of
+
+    info = device_info()
+    mhz = info["cpu_max_mhz"]
+    counts = tflite_op_macs(model)
+    ops = []
+    for index, ((name, content), (counted_name, macs)) in enumerate(zip(split_operators(model), counts)):
+        if name != counted_name:
+            raise RuntimeError(f"{model}: operator {index} is {name} in the flatbuffer but {counted_name} "
+                               "in the interpreter; cannot attribute its MACs")
+        entry: dict[str, Any] = {"index": index, "op": name, "macs": macs}
+        try:
+            stats = summarize(time_model(content, batch, threads, warmup, iterations))
+        except (RuntimeError, ValueError) as exc:  # one operator that cannot run alone must not end the profile
+            entry["error"] = str(exc)
+            entry["per_face_p50_ms"] = 0.0
+        else:
+            entry["stats"] = stats
+            entry["per_face_p50_ms"] = round(stats["p50_ms"] / batch, 5)
+            rate = macs_per_cycle(macs, stats["p50_ms"] / batch, mhz, threads) if macs else None
+            entry["macs_per_cycle"] = round(rate, 1) if rate is not None else None
+        ops.append(entry)
+    whole = summarize(time_model(Path(model).read_bytes(), batch, threads, warmup, iterations))
+    kinds = by_kind(ops, mhz, threads)
+    cpuinfo = Path("/proc/cpuinfo")
+    peak = int8_peak(cpu_flags(cpuinfo_fields(cpuinfo.read_text() if cpuinfo.exists() else "")),
+                     info["machine"], mhz, threads)
+    return {
+        "schema": SCHEMA, "command": command,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "device": info, "model": str(model), "sha256": sha256_of(model),
+        "batch": batch, "threads": threads, "warmup": warmup, "iterations": iterations,
+        "whole_model": {"stats": whole, "per_face_p50_ms": round(whole["p50_ms"] / batch, 5)},
+        "int8_peak": peak, "ops": ops, "by_kind": kinds,
+        "analysis": bound_analysis(kinds, peak, whole["p50_ms"] / batch),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The per-kind table and the bound analysis of a :func:`profile` result."""
+    batch, analysis = result["batch"], result["analysis"]
+    lines = [(f"{Path(result['model']).name}, {batch} face(s) per call, {result['threads']} thread(s): "
+              f"whole model {result['whole_model']['per_face_p50_ms'] * 1e3:.1f} us per face (p50)"), "",
+             "| op | count | MACs (M) | MACs share | us per face | time share | MACs per cycle |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, k in result["by_kind"].items():
+        rate = "—" if k["macs_per_cycle"] is None else f"{k['macs_per_cycle']:.1f}"
+        lines.append(f"| {kind} | {k['count']} | {k['macs'] / 1e6:.2f} | {k['macs_share']:.1%} | "
+                     f"{k['per_face_ms'] * 1e3:.1f} | {k['time_share']:.1%} | {rate} |")
+    peak = result["int8_peak"]
+    if "bound_ms" in analysis:
+        lines += ["", (f"int8 peak {peak['macs_per_cycle_per_core']} MACs per cycle per core ({peak['why']}); "
+                       f"bound {analysis['bound_ms'] * 1e3:.1f} us per face, measured {analysis['ratio_to_bound']}x; "
+                       f"operators alone sum to {analysis['ops_summed_ms'] * 1e3:.1f} us.")]
+        lines += [f"- if {kind} ran at the int8 peak: {ratio}x"
+                  for kind, ratio in analysis["ratio_if_kind_at_peak"].items()]
+        lines.append(f"- if every operator with MACs ran at the int8 peak: {analysis['ratio_if_all_at_peak']}x")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help=".tflite model (default: the shipped INT8 model)")
+    p.add_argument("--batch", type=int, default=16, help="faces per call")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    p.add_argument("--warmup", type=int, default=20, help="untimed calls first, per operator")
+    p.add_argument("--iterations", type=int, default=200, help="timed calls per operator")
+    p.add_argument("--json", help="write the full result here")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    model = Path(args.model)
+    if model.suffix != ".tflite" or not model.is_file():
+        print(f"ops.py: {model} is not a .tflite file; per-operator profiling reads LiteRT models "
+              "(convert one with `edgefer convert --to tflite:int8`)", file=sys.stderr)
+        return 2
+    if args.batch < 1 or args.threads < 1 or args.iterations < 1 or args.warmup < 0:
+        print("ops.py: --batch, --threads and --iterations must be at least 1, --warmup at least 0", file=sys.stderr)
+        return 2
+    try:
+        result = profile(model, args.batch, args.threads, args.warmup, args.iterations,
+                         shlex.join(["python", "benchmarks/ops.py", *(sys.argv[1:] if argv is None else argv)]))
+    except (RuntimeError, ValueError) as exc:
+        print(f"ops.py: {exc}", file=sys.stderr)
+        return 1
+    print(markdown(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

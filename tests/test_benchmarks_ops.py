@@ -1,0 +1,93 @@
+"""benchmarks/ops.py: the single-operator cut is exact, the aggregation is right, the CLI writes its JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import ops
+from benchmarks.macs import count_macs, tflite_op_macs
+
+pytest.importorskip("ai_edge_litert", reason="per-operator profiling needs ai-edge-litert (the litert extra)")
+
+SHIPPED = Path(__file__).resolve().parents[1] / "runtime" / "models" / "default_int8.tflite"
+
+
+def test_each_single_operator_model_reproduces_its_operator_in_the_whole_model():
+    from ai_edge_litert.interpreter import Interpreter
+
+    whole = Interpreter(model_path=str(SHIPPED), experimental_preserve_all_tensors=True)
+    whole.allocate_tensors()
+    inp = whole.get_input_details()[0]
+    rng = np.random.default_rng(1)
+    whole.set_tensor(inp["index"], rng.integers(-128, 128, size=inp["shape"], dtype=np.int8))
+    whole.invoke()
+
+    cut = ops.split_operators(SHIPPED)
+    assert [name for name, _ in cut] == [name for name, _ in tflite_op_macs(SHIPPED)]
+    for name, content in cut:
+        single = Interpreter(model_content=content)
+        single.allocate_tensors()
+        for detail in single.get_input_details():  # the cut keeps the tensor table, so indices match
+            single.set_tensor(detail["index"], whole.get_tensor(detail["index"]))
+        single.invoke()
+        for detail in single.get_output_details():
+            np.testing.assert_array_equal(single.get_tensor(detail["index"]), whole.get_tensor(detail["index"]),
+                                          err_msg=f"{name} output {detail['index']}")
+
+
+def test_by_kind_sums_and_shares():
+    op_list = [{"op": "CONV_2D", "macs": 300, "per_face_p50_ms": 0.003},
+               {"op": "CONV_2D", "macs": 500, "per_face_p50_ms": 0.001},
+               {"op": "DEPTHWISE_CONV_2D", "macs": 200, "per_face_p50_ms": 0.004},
+               {"op": "PAD", "macs": 0, "per_face_p50_ms": 0.002}]
+    kinds = ops.by_kind(op_list, mhz=1000.0, threads=1)
+    assert list(kinds) == ["CONV_2D", "DEPTHWISE_CONV_2D", "PAD"]  # most time first
+    conv = kinds["CONV_2D"]
+    assert conv["count"] == 2 and conv["macs"] == 800 and conv["per_face_ms"] == pytest.approx(0.004)
+    assert conv["time_share"] == pytest.approx(0.4) and conv["macs_share"] == pytest.approx(0.8)
+    # 800 MACs in 4 us at 1 GHz: 4,000 cycles
+    assert conv["macs_per_cycle"] == pytest.approx(0.2)
+    assert kinds["PAD"]["macs_per_cycle"] is None
+
+
+def test_bound_analysis_says_what_each_kind_at_peak_would_give():
+    kinds = {"CONV_2D": {"macs": 900, "per_face_ms": 0.006}, "DEPTHWISE_CONV_2D": {"macs": 100, "per_face_ms": 0.003}}
+    peak = {"macs_per_second": 1e9}  # 1,000 MACs: bound 1 us
+    out = ops.bound_analysis(kinds, peak, whole_ms=0.010)
+    assert out["bound_ms"] == pytest.approx(0.001) and out["ratio_to_bound"] == pytest.approx(10.0)
+    assert out["between_ops_ms"] == pytest.approx(0.001)
+    # CONV_2D at peak: 10 - 6 + 0.9 = 4.9 us; DEPTHWISE at peak: 10 - 3 + 0.1 = 7.1 us
+    assert out["ratio_if_kind_at_peak"] == {"CONV_2D": pytest.approx(4.9), "DEPTHWISE_CONV_2D": pytest.approx(7.1)}
+    # both at peak: 10 - 9 + 1 = 2 us
+    assert out["ratio_if_all_at_peak"] == pytest.approx(2.0)
+    assert "why" in ops.bound_analysis(kinds, {"macs_per_second": None}, 0.01)
+
+
+def test_macs_per_cycle_needs_a_clock():
+    assert ops.macs_per_cycle(2300, 0.001, 2300.0, 1) == pytest.approx(1.0)
+    assert ops.macs_per_cycle(2300, 0.001, None, 1) is None
+
+
+def test_cli_profiles_the_shipped_model(tmp_path, capsys):
+    out = tmp_path / "ops.json"
+    assert ops.main(["--model", str(SHIPPED), "--batch", "2", "--iterations", "2", "--warmup", "0",
+                     "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["schema"] == ops.SCHEMA and result["batch"] == 2 and "--batch 2" in result["command"]
+    assert len(result["ops"]) == len(tflite_op_macs(SHIPPED))
+    assert all("error" not in op and op["stats"]["count"] == 2 for op in result["ops"])
+    assert sum(op["macs"] for op in result["ops"]) == count_macs(SHIPPED)
+    assert sum(k["count"] for k in result["by_kind"].values()) == len(result["ops"])
+    assert result["whole_model"]["stats"]["count"] == 2
+    assert "| CONV_2D |" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_model_it_cannot_cut(tmp_path, capsys):
+    onnx_path = tmp_path / "m.onnx"
+    onnx_path.write_bytes(b"not a model")
+    assert ops.main(["--model", str(onnx_path)]) == 2
+    assert "not a .tflite file" in capsys.readouterr().err
