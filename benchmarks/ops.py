@@ -8,6 +8,8 @@ The model is cut into one single-operator model per operator (with the flatbuffe
 schema LiteRT ships, so no TensorFlow is needed on the device); each is timed alone
 through the same interpreter and delegate (XNNPACK) as the whole model, on random
 inputs of the operator's own type and shape with the batch axis set to ``--batch``.
+The operators and the whole model take turns over ten rounds, so a change in CPU
+speed during the run (a shared or thermally throttled core) shifts them all alike.
 Each operator's multiply-accumulates and time give its rate in MACs per cycle, to set
 beside the CPU's int8 peak (:mod:`benchmarks.macs`): it shows which kinds of operator
 keep the classifier from its MACs / int8-peak bound. The sum of the operators'
@@ -60,9 +62,11 @@ def split_operators(path: str | Path) -> list[tuple[str, bytes]]:
     operators, inputs, outputs, signatures = graph.operators, graph.inputs, graph.outputs, model.signatureDefs
     model.signatureDefs = []  # they name the whole model's inputs and outputs
 
+    data = [buffer.data for buffer in model.buffers]
+
     def constant(index: int) -> bool:
-        data = model.buffers[graph.tensors[index].buffer].data
-        return data is not None and len(data) > 0
+        held = data[graph.tensors[index].buffer]
+        return held is not None and len(held) > 0
 
     cut = []
     try:
@@ -70,9 +74,15 @@ def split_operators(path: str | Path) -> list[tuple[str, bytes]]:
             graph.operators = [op]
             graph.inputs = [int(i) for i in op.inputs if i >= 0 and not constant(int(i))]
             graph.outputs = [int(o) for o in op.outputs]
+            # Only this operator's weights travel with it (one copy of all of them per operator adds up).
+            own = {graph.tensors[int(i)].buffer for i in [*op.inputs, *op.outputs] if i >= 0}
+            for index, buffer in enumerate(model.buffers):
+                buffer.data = data[index] if index in own else None
             cut.append((fu.opcode_to_name(model, op.opcodeIndex), bytes(fu.convert_object_to_bytearray(model))))
     finally:
         graph.operators, graph.inputs, graph.outputs, model.signatureDefs = operators, inputs, outputs, signatures
+        for buffer, kept in zip(model.buffers, data):
+            buffer.data = kept
     return cut
 
 
@@ -84,29 +94,44 @@ def _random_input(detail: dict[str, Any], shape: Sequence[int], rng: np.random.G
     return rng.standard_normal(tuple(shape)).astype(dtype)
 
 
-def time_model(content: bytes, batch: int, threads: int, warmup: int, iterations: int,
-               seed: int = 0, clock: Callable[[], float] = time.perf_counter) -> list[float]:
-    """Milliseconds per ``invoke`` of a .tflite model on random inputs with the batch axis set to ``batch``."""
-    from edgefer.runtime.backends.litert import _interpreter_class
+class Timed:
+    """One .tflite model ready to invoke on random inputs with the batch axis set to ``batch``."""
 
-    interp = _interpreter_class()(model_content=content, num_threads=threads)
-    details = interp.get_input_details()
-    for detail in details:
-        shape = [int(d) for d in detail["shape"]]
-        if shape and shape[0] != batch:
-            interp.resize_tensor_input(detail["index"], [batch, *shape[1:]])
-    interp.allocate_tensors()
-    rng = np.random.default_rng(seed)
-    for detail in interp.get_input_details():
-        interp.set_tensor(detail["index"], _random_input(detail, detail["shape"], rng))
-    for _ in range(warmup):
-        interp.invoke()
-    samples = []
-    for _ in range(iterations):
-        t0 = clock()
-        interp.invoke()
-        samples.append((clock() - t0) * 1e3)
-    return samples
+    def __init__(self, content: bytes, batch: int, threads: int, seed: int = 0) -> None:
+        from edgefer.runtime.backends.litert import _interpreter_class
+
+        self.interp = _interpreter_class()(model_content=content, num_threads=threads)
+        for detail in self.interp.get_input_details():
+            shape = [int(d) for d in detail["shape"]]
+            if shape and shape[0] != batch:
+                self.interp.resize_tensor_input(detail["index"], [batch, *shape[1:]])
+        self.interp.allocate_tensors()
+        rng = np.random.default_rng(seed)
+        for detail in self.interp.get_input_details():
+            self.interp.set_tensor(detail["index"], _random_input(detail, detail["shape"], rng))
+        self.samples_ms: list[float] = []
+
+    def run(self, calls: int, clock: Callable[[], float] = time.perf_counter, record: bool = True) -> None:
+        """``calls`` invokes, each timed into ``samples_ms`` when ``record``."""
+        for _ in range(calls):
+            t0 = clock()
+            self.interp.invoke()
+            if record:
+                self.samples_ms.append((clock() - t0) * 1e3)
+
+
+def time_round_robin(models: Sequence[Timed], warmup: int, iterations: int, rounds: int = 10) -> None:
+    """Time every model in turn, ``rounds`` times over, so that a change of CPU speed hits them all alike.
+
+    Each model gets ``warmup`` untimed calls, then ``iterations`` timed calls spread over the rounds.
+    """
+    for model in models:
+        model.run(warmup, record=False)
+    rounds = max(1, min(rounds, iterations))
+    for r in range(rounds):
+        calls = iterations // rounds + (1 if r < iterations % rounds else 0)
+        for model in models:
+            model.run(calls)
 
 
 def macs_per_cycle(macs: int, ms_per_face: float, mhz: float | None, threads: int) -> float | None:
@@ -180,24 +205,31 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
     info = device_info()
     mhz = info["cpu_max_mhz"]
     counts = tflite_op_macs(model)
-    ops = []
+    ops: list[dict[str, Any]] = []
+    timed: list[Timed] = []
     for index, ((name, content), (counted_name, macs)) in enumerate(zip(split_operators(model), counts)):
         if name != counted_name:
             raise RuntimeError(f"{model}: operator {index} is {name} in the flatbuffer but {counted_name} "
                                "in the interpreter; cannot attribute its MACs")
         entry: dict[str, Any] = {"index": index, "op": name, "macs": macs}
         try:
-            stats = summarize(time_model(content, batch, threads, warmup, iterations))
+            timed.append(Timed(content, batch, threads))
         except (RuntimeError, ValueError) as exc:  # one operator that cannot run alone must not end the profile
             entry["error"] = str(exc)
-            entry["per_face_p50_ms"] = 0.0
-        else:
-            entry["stats"] = stats
-            entry["per_face_p50_ms"] = round(stats["p50_ms"] / batch, 5)
-            rate = macs_per_cycle(macs, stats["p50_ms"] / batch, mhz, threads) if macs else None
-            entry["macs_per_cycle"] = round(rate, 1) if rate is not None else None
         ops.append(entry)
-    whole = summarize(time_model(Path(model).read_bytes(), batch, threads, warmup, iterations))
+    whole_model = Timed(Path(model).read_bytes(), batch, threads)
+    time_round_robin([*timed, whole_model], warmup, iterations)
+    runs = iter(timed)
+    for entry in ops:
+        if "error" in entry:
+            entry["per_face_p50_ms"] = 0.0
+            continue
+        stats = summarize(next(runs).samples_ms, digits=5)  # a small op takes a few microseconds
+        entry["stats"] = stats
+        entry["per_face_p50_ms"] = round(stats["p50_ms"] / batch, 5)
+        rate = macs_per_cycle(entry["macs"], stats["p50_ms"] / batch, mhz, threads) if entry["macs"] else None
+        entry["macs_per_cycle"] = round(rate, 1) if rate is not None else None
+    whole = summarize(whole_model.samples_ms, digits=5)
     kinds = by_kind(ops, mhz, threads)
     cpuinfo = Path("/proc/cpuinfo")
     peak = int8_peak(cpu_flags(cpuinfo_fields(cpuinfo.read_text() if cpuinfo.exists() else "")),

@@ -91,3 +91,23 @@ def test_cli_refuses_a_model_it_cannot_cut(tmp_path, capsys):
     onnx_path.write_bytes(b"not a model")
     assert ops.main(["--model", str(onnx_path)]) == 2
     assert "not a .tflite file" in capsys.readouterr().err
+
+
+def test_round_robin_spreads_the_timed_calls_over_rounds_in_turn():
+    calls: list[tuple[str, int, bool]] = []
+
+    class Fake:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def run(self, n: int, record: bool = True) -> None:
+            calls.append((self.name, n, record))
+
+    ops.time_round_robin([Fake("a"), Fake("b")], warmup=3, iterations=7, rounds=3)  # type: ignore[list-item]
+    assert calls[:2] == [("a", 3, False), ("b", 3, False)]
+    assert calls[2:] == [("a", 3, True), ("b", 3, True), ("a", 2, True), ("b", 2, True), ("a", 2, True), ("b", 2, True)]
+
+
+def test_each_cut_carries_only_its_own_weights():
+    sizes = [len(content) for _, content in ops.split_operators(SHIPPED)]
+    assert max(sizes) < SHIPPED.stat().st_size / 2  # the largest layer (1024x1024) is about a third of the model
