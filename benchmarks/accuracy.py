@@ -45,7 +45,9 @@ def evaluate(models: Sequence[str], data: str, threads: int | None, limit_per_cl
     rows = []
     for model in models:
         summary = run_eval(model, data, None, threads, limit_per_class)
-        summary["precision"] = Manifest.load(model, verify=False).precision
+        manifest = Manifest.load(model, verify=False)
+        summary["precision"] = manifest.precision
+        summary["sha256"] = manifest.sha256  # which artifact these figures belong to
         rows.append(summary)
     return rows
 
