@@ -51,8 +51,9 @@ def _flatbuffer_utils():
 def split_operators(path: str | Path) -> list[tuple[str, bytes]]:
     """``(op name, single-operator .tflite bytes)`` for each operator of the model's main subgraph.
 
-    Each model keeps the whole tensor table and weights (unused tensors cost nothing at run
-    time); its inputs are the operator's non-constant inputs and its outputs the operator's.
+    Each model keeps the whole tensor table, so tensor indices match the original model's
+    (unused tensors cost nothing at run time), but only the operator's own weights; its
+    inputs are the operator's non-constant inputs and its outputs the operator's.
     """
     fu = _flatbuffer_utils()
     model = fu.read_model(str(path))
