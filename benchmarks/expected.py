@@ -94,6 +94,21 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+MD_BEGIN = "<!-- expected-table:begin (python benchmarks/expected.py ... --markdown FILE) -->"
+MD_END = "<!-- expected-table:end -->"
+
+
+def write_markdown_block(path: Path, table: str) -> None:
+    """Replace the table between the expected-table markers of ``path`` (a README) with ``table``."""
+    text = path.read_text()
+    if MD_BEGIN not in text or MD_END not in text:
+        raise ValueError(f"{path} has no expected-table markers: add a line {MD_BEGIN} and a line {MD_END} "
+                         "where the table goes")
+    head, rest = text.split(MD_BEGIN, 1)
+    _, tail = rest.split(MD_END, 1)
+    path.write_text(f"{head}{MD_BEGIN}\n{table.rstrip()}\n{MD_END}{tail}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="benchmarks/expected.py", description=__doc__,
@@ -101,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("base", help="latency.py result (litert run with a pipeline part) to scale from")
     p.add_argument("--measured", nargs="*", default=[], help="latency.py results measured on the devices themselves")
     p.add_argument("--json", help="write the table's data here")
+    p.add_argument("--markdown", nargs="*", default=[], metavar="FILE",
+                   help="also rewrite the table between the expected-table markers of these files")
     args = p.parse_args(argv)
     try:
         (base,) = load_results([args.base])
@@ -115,12 +132,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += [measured_row(res, r) for res in measured for r in res["runs"] if r.get("pipeline")]
     done = {r["device"] for r in rows}
     rows += [estimate(run, base["device"], t) for t in TARGETS if t.name not in done]
-    print(markdown(rows))
+    table = markdown(rows)
+    print(table)
     if args.json:
         Path(args.json).write_text(json.dumps({
             "schema": "edgefer-expected/1", "command": "python benchmarks/expected.py " + shlex.join(argv),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "base": args.base,
             "base_note": base.get("note"), "rows": rows}, indent=1) + "\n")
+    try:
+        for path in args.markdown:
+            write_markdown_block(Path(path), table)
+    except (OSError, ValueError) as exc:
+        print(f"expected.py: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -151,3 +151,32 @@ def test_expected_table_scales_a_measured_run(results, tmp_path, capsys):
     assert all(pi4["stages_mean_ms"][s] >= pi5["stages_mean_ms"][s] for s in pi4["stages_mean_ms"])
     assert "| Raspberry Pi 5 | estimated |" in capsys.readouterr().out
     assert expected.main([str(results["onnx"])]) == 2  # no litert run to scale from
+
+
+def test_expected_table_rewrites_only_the_marked_block(results, tmp_path, capsys):
+    from benchmarks import expected
+
+    doc = tmp_path / "README.md"
+    doc.write_text(f"# Board\n\nbefore\n{expected.MD_BEGIN}\nold table\n{expected.MD_END}\nafter\n")
+    out = tmp_path / "expected.json"
+    assert expected.main([str(results["litert"]), "--json", str(out), "--markdown", str(doc)]) == 0
+    text = doc.read_text()
+    assert "old table" not in text and "| Raspberry Pi 5 | estimated |" in text
+    assert text.startswith("# Board\n\nbefore\n") and text.endswith(f"{expected.MD_END}\nafter\n")
+    unmarked = tmp_path / "plain.md"
+    unmarked.write_text("no markers\n")
+    out.unlink()
+    assert expected.main([str(results["litert"]), "--json", str(out), "--markdown", str(unmarked)]) == 2
+    assert "no expected-table markers" in capsys.readouterr().err
+    assert out.exists() and unmarked.read_text() == "no markers\n"  # the JSON is kept, the file untouched
+
+
+@pytest.mark.parametrize("doc", ["devices/README.md", "devices/expected-performance.md"])
+def test_committed_expected_tables_match_expected_json(doc):
+    from benchmarks import expected
+
+    root = Path(__file__).resolve().parents[1]
+    rows = json.loads((root / "benchmarks" / "results" / "expected.json").read_text())["rows"]
+    text = (root / doc).read_text()
+    block = text.split(expected.MD_BEGIN, 1)[1].split(expected.MD_END, 1)[0]
+    assert block.strip() == expected.markdown(rows), f"{doc}: rerun the command in benchmarks/results/expected.json"
