@@ -274,7 +274,7 @@ def _round_layer(layer: Any, wf: np.ndarray, bias: np.ndarray, clip: float | Non
 def adaround(
     model: Any, faces: np.ndarray, calibration: np.ndarray, spec: InputSpec, *, symmetric_activations: bool,
     centred_activations: bool = False, iterations: int = 1000, reg_weight: float = 0.01, seed: int = 0,
-    learn_bias: bool = True,
+    learn_bias: bool = True, float_head: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """A copy of ``model`` whose conv/dense weights are AdaRounded onto their per-channel int8 grid.
 
@@ -283,6 +283,7 @@ def adaround(
     quantised per tensor as the target format does (``symmetric_activations`` for QDQ ONNX/TensorRT,
     asymmetric for TFLite), with ReLU6 outputs centred first if ``centred_activations`` (what the
     QDQ export does by default). With ``learn_bias`` each layer's bias is fitted with its rounding.
+    With ``float_head`` the model's last layer (a head the target keeps in float) is left as it is.
     Raises :class:`AdaRoundUnsupported` for a model that is not one chain.
     """
     import keras
@@ -307,6 +308,8 @@ def adaround(
     per_layer: dict[str, dict[str, float]] = {}
     t0 = time.time()
     for layer, twin in zip(layers[1:], clone.layers[1:]):
+        if float_head and layer is model.layers[-1]:
+            break  # nothing after the head, and the head itself is not rounded
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
             folded, old_bias, bn_scale, last = _folded(layer)
             op, clip = _output_op(layer, last)
@@ -335,7 +338,7 @@ def adaround(
             x = scheme.fake_quant(x, *ranges[layer.name], centre=centre)
     errors = [(s["error_nearest"], s["error_adaround"]) for s in per_layer.values()]
     record = {"applied": True, "faces": int(len(faces)), "iterations": iterations, "reg_weight": reg_weight,
-              "seed": seed, "learn_bias": learn_bias,
+              "seed": seed, "learn_bias": learn_bias, "float_head": float_head,
               "activations": ("int8 symmetric" if symmetric_activations else "int8 asymmetric")
               + (", ReLU6 outputs centred" if centred_activations else ""),
               "layers": len(per_layer), "seconds": round(time.time() - t0, 1),

@@ -37,6 +37,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         io_dtype=args.io_dtype, float_fallback=not args.strict_int8, opset=args.opset,
         onnx_calibration=args.onnx_calibration, onnx_symmetric=not args.onnx_asymmetric,
         onnx_centre=not args.no_onnx_centring,
+        onnx_float_head=not args.onnx_int8_head,
         trt_int8_route=args.trt_int8, trt_max_batch=args.trt_max_batch,
         condition_int8_head=not args.no_int8_conditioning,
         adaround=tuple(args.adaround), adaround_iterations=args.adaround_iterations,
@@ -98,6 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-onnx-centring", action="store_true",
                    help="symmetric QDQ model: keep ReLU6 outputs in [0, 6] instead of centring them on zero "
                         "(centring halves their int8 step at the cost of explicit Pad nodes before padded convs)")
+    q.add_argument("--onnx-int8-head", action="store_true",
+                   help="quantise the QDQ model's linear head too (its inputs INT8-conditioned, as in TFLite) "
+                        "instead of keeping it in float with its inputs equalised per channel")
     t = p.add_argument_group("TensorRT (built on the GPU device that will run the engine)")
     t.add_argument("--trt-int8", choices=("qdq", "entropy"), default="qdq",
                    help="INT8 engine from the QDQ ONNX model (TensorRT 10) "

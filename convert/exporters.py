@@ -24,6 +24,7 @@ class ExportOptions:
     onnx_calibration: str = "minmax"  # minmax, entropy or percentile
     onnx_symmetric: bool = True  # symmetric activations: what TensorRT needs from the QDQ model
     onnx_centre: bool = True  # symmetric QDQ: centre ReLU6 outputs on zero first (twice as fine a grid)
+    onnx_float_head: bool = True  # QDQ: keep the linear head in float, its input channels equalised
     trt_int8_route: str = "qdq"  # qdq (TensorRT 10) or entropy (TensorRT 8.x calibrator)
     trt_max_batch: int = 32
     condition_int8_head: bool = True  # INT8 only: replace head inputs int8 cannot resolve by their mean
@@ -51,13 +52,14 @@ def onnx_metadata(meta: dict[str, Any], spec: InputSpec) -> dict[str, str]:
 def export(
     model: Any, fmt: ExportFormat, precision: str, path: Path, spec: InputSpec, meta: dict[str, Any],
     calibration: np.ndarray, built: dict[tuple[str, str], Path], options: ExportOptions,
-    matches_fp32_onnx: bool = True,
+    matches_fp32_onnx: bool = True, float_head: bool = False,
 ) -> dict[str, Any]:
     """Write ``path``; returns manifest fields (``input_quantization``, ``float_ops``, ``tensorrt``...).
 
     ``built`` maps (format, precision) to artifacts already written in this run, which
     ONNX INT8 and TensorRT build from. ``matches_fp32_onnx`` is False when ``model`` is the
-    INT8-conditioned copy: ONNX INT8 is then quantised from its own fp32 export.
+    INT8-conditioned or head-equalised copy: ONNX INT8 is then quantised from its own fp32
+    export, keeping the head in float when ``float_head``.
     """
     if fmt.name == "tflite":
         from .tflite import export_tflite
@@ -75,7 +77,7 @@ def export(
         if matches_fp32_onnx:
             return quantize_onnx_int8(built[("onnx", "fp32")], path, calibration, spec, options.onnx_calibration,
                                       options.onnx_symmetric, metadata=onnx_metadata(meta, spec),
-                                      centre=options.onnx_centre)
+                                      centre=options.onnx_centre, float_head=float_head)
         from .onnx_export import export_onnx
 
         with tempfile.TemporaryDirectory(prefix="edgefer-int8-src-") as tmp:
@@ -83,7 +85,7 @@ def export(
             export_onnx(model, spec, source, opset=options.opset, metadata=onnx_metadata(meta, spec))
             return quantize_onnx_int8(source, path, calibration, spec, options.onnx_calibration,
                                       options.onnx_symmetric, metadata=onnx_metadata(meta, spec),
-                                      centre=options.onnx_centre)
+                                      centre=options.onnx_centre, float_head=float_head)
     if fmt.name == "tensorrt":
         from .tensorrt_build import build_engine
 

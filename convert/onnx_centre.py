@@ -194,18 +194,22 @@ def int8_grid(w: np.ndarray, axis: int | None) -> np.ndarray:
     return np.clip(np.round(w / scale), -127, 127) * scale
 
 
-def _weight_sum(g: _Graph, node: Any, per_channel: bool) -> np.ndarray:
-    """Per output: the sum of the int8-rounded weights one input position meets (what a shift adds)."""
+def _weight_sum(g: _Graph, node: Any, per_channel: bool, rounded: bool = True) -> np.ndarray:
+    """Per output: the sum of the weights one input position meets (what a shift adds).
+
+    The weights are taken as int8 will round them, unless ``rounded`` is False (a node the
+    quantiser leaves in float).
+    """
     w = g.value(node.input[1])
     if node.op_type == "Conv":
-        q = int8_grid(w, 0 if per_channel else None).astype(np.float64)
+        q = (int8_grid(w, 0 if per_channel else None) if rounded else w).astype(np.float64)
         return q.reshape(q.shape[0], -1).sum(axis=1)
     trans_b = _attr(node, "transB", 0)
-    q = int8_grid(w, (0 if trans_b else 1) if per_channel else None).astype(np.float64)
+    q = (int8_grid(w, (0 if trans_b else 1) if per_channel else None) if rounded else w).astype(np.float64)
     return float(_attr(node, "alpha", 1.0)) * (q.sum(axis=1) if trans_b else q.sum(axis=0))
 
 
-def _absorb(g: _Graph, node: Any, tensor: str, shift: float, per_channel: bool) -> None:
+def _absorb(g: _Graph, node: Any, tensor: str, shift: float, per_channel: bool, rounded: bool = True) -> None:
     """Make ``node`` compute the same output from its input shifted by ``-shift``."""
     from onnx import helper
 
@@ -218,7 +222,7 @@ def _absorb(g: _Graph, node: Any, tensor: str, shift: float, per_channel: bool) 
     beta = float(_attr(node, "beta", 1.0)) if node.op_type == "Gemm" else 1.0
     if node.op_type == "Gemm" and beta == 0.0:
         raise ValueError(f"Gemm {node.name!r} ignores its bias (beta 0); cannot centre its input")
-    _set_bias(g, node, _out_channels_bias(g, node) + shift * _weight_sum(g, node, per_channel) / beta)
+    _set_bias(g, node, _out_channels_bias(g, node) + shift * _weight_sum(g, node, per_channel, rounded) / beta)
     pads = list(_attr(node, "pads", []) or [])
     if node.op_type == "Conv" and any(pads):
         # Zero padding of the original input is -shift padding of the centred one.
@@ -246,8 +250,8 @@ def _drop_unused(g: _Graph) -> None:
     g.graph.initializer.extend(keep)
 
 
-def centre_bounded_activations(model: Any, per_channel: bool = True,
-                               ceilings: dict[str, float] | None = None) -> CentreReport:
+def centre_bounded_activations(model: Any, per_channel: bool = True, ceilings: dict[str, float] | None = None,
+                               float_nodes: frozenset[str] = frozenset()) -> CentreReport:
     """Rewrite ``model`` (an fp32 ``onnx.ModelProto``, opset >= 11) in place; see the module docstring.
 
     ``per_channel`` says how the quantiser will round the weights (symmetric int8 per output
@@ -256,6 +260,8 @@ def centre_bounded_activations(model: Any, per_channel: bool = True,
     whose ceiling is below its upper bound is centred on the middle of ``[lo, ceiling]`` and
     clipped there, which is where MinMax calibration would saturate it anyway (the last ReLU6
     of the shipped MobileNet peaks at 3.5, so it gets a step of 1.75/127 instead of 3/127).
+    ``float_nodes`` names nodes the quantiser will leave in float (a float head): a shift
+    they absorb is summed over their weights as they are.
     """
     g = _Graph(model)
     report = CentreReport()
@@ -289,7 +295,7 @@ def centre_bounded_activations(model: Any, per_channel: bool = True,
         clip.input[1] = g.new_const(f"{name}_min", np.array(lo - shift, np.float32))
         clip.input[2] = g.new_const(f"{name}_max", np.array(hi - shift, np.float32))
         for node, tensor in absorbers:
-            _absorb(g, node, tensor, shift, per_channel)
+            _absorb(g, node, tensor, shift, per_channel, rounded=node.name not in float_nodes)
         report.centred[name] = shift
     _drop_unused(g)
     if report.skipped:

@@ -73,10 +73,26 @@ def _calibrated_maxima(model: Any, calibration: np.ndarray, spec: InputSpec, inp
     return peaks
 
 
+def head_nodes(graph: Any) -> list[Any]:
+    """The nodes of the final linear layer (Gemm, or MatMul and its bias Add) that make the graph's output."""
+    producers = {out: node for node in graph.node for out in node.output}
+    constants = {init.name for init in graph.initializer}
+    node = producers.get(graph.output[0].name)
+    if node is None:
+        return []
+    if node.op_type in ("Gemm", "MatMul"):
+        return [node]
+    if node.op_type == "Add" and any(i in constants for i in node.input):
+        inner = next((producers.get(i) for i in node.input if i not in constants), None)
+        if inner is not None and inner.op_type == "MatMul":
+            return [node, inner]
+    return []
+
+
 def quantize_onnx_int8(
     fp32_path: Path, path: Path, calibration: np.ndarray, spec: InputSpec, method: str = "minmax",
     symmetric_activations: bool = True, per_channel: bool = True, metadata: dict[str, str] | None = None,
-    centre: bool = True,
+    centre: bool = True, float_head: bool = False,
 ) -> dict[str, Any]:
     """Write the QDQ INT8 version of ``fp32_path`` to ``path``; returns what the manifest records.
 
@@ -85,6 +101,8 @@ def quantize_onnx_int8(
     symmetric activations and ``centre``, bounded activations (ReLU6) are first centred on
     zero (:mod:`.onnx_centre`) so that their int8 grid is twice as fine: each on the middle of
     the range it takes on the calibration faces, which is also the range calibration gives it.
+    With ``float_head`` the final linear layer is left in float (its input is still quantised):
+    what :mod:`.equalise` prepares the model for.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -99,12 +117,21 @@ def quantize_onnx_int8(
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference + graph optimisation first, as onnxruntime recommends for static quantisation.
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepared))
+        excluded: list[str] = []
+        if float_head:
+            head = head_nodes(graph.graph)
+            if not head:
+                raise ValueError(f"{fp32_path}: no final Gemm or MatMul(+Add) makes the output, so there is no "
+                                 "head to keep in float; convert with --onnx-int8-head")
+            for i, node in enumerate(head):
+                node.name = node.name or f"edgefer_head_{i}"  # nodes_to_exclude matches by name
+            excluded = [node.name for node in head]
         centred = None
         if symmetric_activations and centre:
-            graph = onnx.load(str(prepared))
             ceilings = _calibrated_maxima(graph, calibration, spec, input_name)
-            centred = centre_bounded_activations(graph, per_channel, ceilings).to_dict()
-            onnx.save(graph, str(prepared))
+            centred = centre_bounded_activations(graph, per_channel, ceilings, frozenset(excluded)).to_dict()
+        onnx.save(graph, str(prepared))
         # Histogram calibrators stack per-batch outputs, so they need equal batches: feed one face at a time.
         quantize_static(
             str(prepared), str(path), _reader(calibration, spec, input_name, 32 if method == "minmax" else 1),
@@ -113,6 +140,7 @@ def quantize_onnx_int8(
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                               "percentile": CalibrationMethod.Percentile}[method],
             extra_options={"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True},
+            nodes_to_exclude=excluded,
         )
     proto = onnx.load(str(path))
     del proto.metadata_props[:]
@@ -124,6 +152,6 @@ def quantize_onnx_int8(
     return {
         "quantization": {"format": "QDQ", "method": method, "activations": "int8 symmetric" if symmetric_activations
                          else "int8 asymmetric", "weights": "int8 symmetric" + (" per-channel" if per_channel else ""),
-                         "centred_activations": centred},
+                         "centred_activations": centred, "float_nodes": excluded},
         "float_ops": [op for op, n in float_op_types(path).items() for _ in range(n)],
     }

@@ -197,14 +197,37 @@ def _int8_model(model: Any, targets: list[tuple[ExportFormat, str]], calibration
     return int8_model, record
 
 
-def _adarounded(int8_model: Any, targets: list[tuple[ExportFormat, str]], train: FaceDataset,
-                calibration: np.ndarray, spec: InputSpec, options: ExportOptions,
-                seed: int) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """Per INT8 format named in ``options.adaround``, ``int8_model`` AdaRounded for its activation quantisation.
+def _onnx_int8_model(model: Any, int8_model: Any, targets: list[tuple[ExportFormat, str]],
+                     calibration: np.ndarray, spec: InputSpec,
+                     options: ExportOptions) -> tuple[Any, dict[str, Any] | None]:
+    """The model the QDQ ONNX INT8 artifact is quantised from, and the head equalisation record.
+
+    With ``options.onnx_float_head`` (the default) that is ``model`` with its head inputs
+    equalised (:mod:`.equalise`), the head then staying in float; where the model cannot be
+    equalised (e.g. the hybrid's concatenated head), the INT8-conditioned ``int8_model``.
+    """
+    if not options.onnx_float_head or not any(f.name == "onnx" and p == "int8" for f, p in targets):
+        return int8_model, None
+    from .equalise import equalise_head_input
+
+    equalised, record = equalise_head_input(model, calibration, spec)
+    if not record["applied"]:
+        log.warning("ONNX INT8: head kept in int8 (%s)", record.get("reason", "no channel needed scaling"))
+        return int8_model, record
+    log.info("ONNX INT8: head kept in float, %d of %d head inputs scaled up to a common peak (at most x%.4g)",
+             record["scaled_channels"], record["channels"], record["max_scale"])
+    return equalised, record
+
+
+def _adarounded(sources: dict[str, Any], targets: list[tuple[ExportFormat, str]], train: FaceDataset,
+                calibration: np.ndarray, spec: InputSpec, options: ExportOptions, seed: int,
+                float_heads: frozenset[str] = frozenset()) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Per INT8 format named in ``options.adaround``, its source model AdaRounded for its activation quantisation.
 
     TFLite quantises activations asymmetrically, the QDQ ONNX model (and the TensorRT engine
     built from it) symmetrically (ReLU6 outputs centred) unless ``--onnx-asymmetric``, so each
-    gets its own rounding.
+    gets its own rounding. ``sources`` maps format names to the model each is exported from;
+    formats in ``float_heads`` keep their head in float, so it is not rounded.
     """
     formats = {fmt.name for fmt, precision in targets if precision == "int8" and fmt.name in options.adaround}
     for name in sorted(set(options.adaround) - formats):
@@ -223,8 +246,9 @@ def _adarounded(int8_model: Any, targets: list[tuple[ExportFormat, str]], train:
                  ("centred " if centred else "") + ("symmetric" if symmetric else "asymmetric"), len(faces),
                  options.adaround_iterations)
         try:
-            rounded[name] = adaround(int8_model, faces, calibration, spec, symmetric_activations=symmetric,
-                                     centred_activations=centred, iterations=options.adaround_iterations, seed=seed)
+            rounded[name] = adaround(sources[name], faces, calibration, spec, symmetric_activations=symmetric,
+                                     centred_activations=centred, iterations=options.adaround_iterations, seed=seed,
+                                     float_head=name in float_heads)
         except AdaRoundUnsupported as exc:
             raise ConversionError(f"--adaround {name}: {exc}; convert without --adaround") from None
     return rounded
@@ -313,13 +337,16 @@ def run_conversion(
     keras_scores = predict_batches(model, val.images, spec)
     calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
     int8_model, conditioning = _int8_model(model, targets, calibration, spec, options)
-    rounded = _adarounded(int8_model, targets, train, calibration, spec, options, seed)
+    onnx_int8_model, equalisation = _onnx_int8_model(model, int8_model, targets, calibration, spec, options)
+    float_heads = frozenset({"onnx"} if onnx_int8_model is not int8_model else set())
+    sources = {"tflite": int8_model, "onnx": onnx_int8_model}
+    rounded = _adarounded(sources, targets, train, calibration, spec, options, seed, float_heads)
 
     report = ConversionReport({
         "model": str(model_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
         "keras_accuracy": float((keras_scores.argmax(1) == val.labels).mean()),
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
-        "calibration": calib_record, "int8_conditioning": conditioning,
+        "calibration": calib_record, "int8_conditioning": conditioning, "onnx_head_equalisation": equalisation,
         "adaround": {name: record for name, (_, record) in rounded.items()} or None,
         "graph": graph, "svm": meta.get("svm"), "artifacts": [],
     }, out_dir, name, report_path)
@@ -329,10 +356,14 @@ def run_conversion(
         t0 = time.time()
         try:
             int8 = precision == "int8"
-            source = (rounded[fmt.name][0] if fmt.name in rounded else int8_model) if int8 else model
+            source = (rounded[fmt.name][0] if fmt.name in rounded else sources.get(fmt.name, int8_model)) \
+                if int8 else model
+            float_head = int8 and fmt.name in float_heads
             fields = export(source, fmt, precision, path, spec, meta, calibration, built,
-                            options, matches_fp32_onnx=source is model)
-            if int8 and conditioning is not None:
+                            options, matches_fp32_onnx=source is model, float_head=float_head)
+            if float_head:
+                fields["head_equalisation"] = equalisation
+            elif int8 and conditioning is not None:
                 fields["int8_conditioning"] = conditioning
             if int8 and fmt.name in rounded:
                 fields["adaround"] = rounded[fmt.name][1]

@@ -215,3 +215,39 @@ def test_symmetric_qdq_conversion_centres_the_relu6_outputs_and_records_it(tiny_
         assert any(n.op_type == "Pad" for n in proto.graph.node)
     else:
         assert record is None and clips == [(0.0, 6.0)] * 27
+
+
+def test_a_float_head_absorbs_the_shift_with_its_weights_as_they_are(x):
+    """A Gemm the quantiser leaves in float: the centred fp32 graph is then exact at the head."""
+    model = _graph(np.random.default_rng(0), on_grid=False)
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    gemm.name = "head"
+    w3 = _values(model, "w3").astype(np.float64)
+    centre_bounded_activations(model, float_nodes=frozenset({"head"}))
+    # b3 was zero: the head's bias is now exactly 3 * the float column sums of its weights.
+    np.testing.assert_allclose(_values(model, gemm.input[2]), 3 * w3.sum(0), rtol=1e-6)
+    rounded = _graph(np.random.default_rng(0), on_grid=False)
+    centre_bounded_activations(rounded)
+    head = next(n for n in rounded.graph.node if n.op_type == "Gemm")
+    np.testing.assert_allclose(_values(rounded, head.input[2]), 3 * int8_grid(w3, 1).astype(np.float64).sum(0),
+                               rtol=1e-6)
+
+
+def test_head_nodes_finds_the_final_linear_layer():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgefer.convert.onnx_quant import head_nodes
+
+    def graph(nodes, inits):
+        return helper.make_graph(nodes, "g", [helper.make_tensor_value_info("f", TensorProto.FLOAT, [None, 4])],
+                                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 7])],
+                                 [numpy_helper.from_array(np.zeros(s, np.float32), n) for n, s in inits.items()])
+
+    gemm = graph([helper.make_node("Gemm", ["f", "w", "b"], ["y"], name="g")], {"w": (4, 7), "b": (7,)})
+    assert [n.name for n in head_nodes(gemm)] == ["g"]
+    matmul_add = graph([helper.make_node("MatMul", ["f", "w"], ["m"], name="mm"),
+                        helper.make_node("Add", ["m", "b"], ["y"], name="add")], {"w": (4, 7), "b": (7,)})
+    assert [n.name for n in head_nodes(matmul_add)] == ["add", "mm"]
+    softmax = graph([helper.make_node("Gemm", ["f", "w", "b"], ["z"]), helper.make_node("Softmax", ["z"], ["y"])],
+                    {"w": (4, 7), "b": (7,)})
+    assert head_nodes(softmax) == []
