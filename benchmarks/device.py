@@ -60,6 +60,11 @@ def cpu_flags(fields: dict[str, str]) -> list[str]:
     return sorted(set((fields.get("flags") or fields.get("Features") or "").split()))
 
 
+def local_cpu_flags() -> list[str]:
+    """This machine's ISA feature flags, from ``/proc/cpuinfo`` (none where it cannot be read)."""
+    return cpu_flags(cpuinfo_fields(_read("/proc/cpuinfo") or ""))
+
+
 def cpu_max_mhz(fields: dict[str, str]) -> tuple[float | None, str]:
     """The highest CPU clock this machine states, and where it came from."""
     khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")

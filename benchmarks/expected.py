@@ -28,6 +28,7 @@ if __package__ in (None, ""):
 
 from benchmarks.compare import load_results  # noqa: E402
 from benchmarks.macs import INT8_RATES  # noqa: E402
+from edgefer.train.results_table import splice_into_readme  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -98,17 +99,6 @@ MD_BEGIN = "<!-- expected-table:begin (python benchmarks/expected.py ... --markd
 MD_END = "<!-- expected-table:end -->"
 
 
-def write_markdown_block(path: Path, table: str) -> None:
-    """Replace the table between the expected-table markers of ``path`` (a README) with ``table``."""
-    text = path.read_text()
-    if MD_BEGIN not in text or MD_END not in text:
-        raise ValueError(f"{path} has no expected-table markers: add a line {MD_BEGIN} and a line {MD_END} "
-                         "where the table goes")
-    head, rest = text.split(MD_BEGIN, 1)
-    _, tail = rest.split(MD_END, 1)
-    path.write_text(f"{head}{MD_BEGIN}\n{table.rstrip()}\n{MD_END}{tail}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="benchmarks/expected.py", description=__doc__,
@@ -141,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "base_note": base.get("note"), "rows": rows}, indent=1) + "\n")
     try:
         for path in args.markdown:
-            write_markdown_block(Path(path), table)
+            splice_into_readme(Path(path), table, MD_BEGIN, MD_END, "expected-table")
     except (OSError, ValueError) as exc:
         print(f"expected.py: error: {exc}", file=sys.stderr)
         return 2

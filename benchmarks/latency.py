@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and an unins
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.compare import RESULT_SCHEMA, load_results, markdown_table, plot_distribution  # noqa: E402
-from benchmarks.device import conditions, cpu_flags, cpuinfo_fields, device_info  # noqa: E402
+from benchmarks.device import conditions, device_info, local_cpu_flags  # noqa: E402
 from benchmarks.memory import peak_rss_mib  # noqa: E402
 from benchmarks.frames import parse_size  # noqa: E402
 
@@ -124,9 +124,8 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     except (RuntimeError, ValueError, KeyError, IndexError) as exc:
         macs, run["macs_error"] = None, str(exc)
     info = device_info()
-    fields = cpuinfo_fields(Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
     cores = args.threads or info["usable_cores"] or info["cores"] or 1
-    peak = int8_peak(cpu_flags(fields), info["machine"], info["cpu_max_mhz"], cores)
+    peak = int8_peak(local_cpu_flags(), info["machine"], info["cpu_max_mhz"], cores)
     run["macs"] = macs
     run["int8_peak"] = peak
     if manifest.precision == "int8":

@@ -199,7 +199,7 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
 
     ``command`` is recorded so that the result says how to regenerate it.
     """
-    from benchmarks.device import cpu_flags, cpuinfo_fields, device_info
+    from benchmarks.device import device_info, local_cpu_flags
     from benchmarks.macs import int8_peak, tflite_op_macs
     from edgefer.runtime.manifest import sha256_of
 
@@ -232,9 +232,7 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
         entry["macs_per_cycle"] = round(rate, 1) if rate is not None else None
     whole = summarize(whole_model.samples_ms, digits=5)
     kinds = by_kind(ops, mhz, threads)
-    cpuinfo = Path("/proc/cpuinfo")
-    peak = int8_peak(cpu_flags(cpuinfo_fields(cpuinfo.read_text() if cpuinfo.exists() else "")),
-                     info["machine"], mhz, threads)
+    peak = int8_peak(local_cpu_flags(), info["machine"], mhz, threads)
     return {
         "schema": SCHEMA, "command": command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

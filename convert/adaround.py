@@ -120,7 +120,7 @@ def _folded(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     return kernel * shaped, bias, bn_scale, last
 
 
-def _plain_relu(layer: Any) -> bool:
+def plain_relu(layer: Any) -> bool:
     """A ReLU layer with no negative slope and no threshold (``min(max(x, 0), max_value)``)."""
     import keras
 
@@ -140,7 +140,7 @@ def _output_op(layer: Any, last: Any) -> tuple[Any, float | None]:
     if activation not in (None, keras.activations.linear):
         raise AdaRoundUnsupported(f"layer {layer.name!r} has a {activation.__name__} activation")
     relu = _next_is(last, keras.layers.ReLU)
-    if relu is None or not _plain_relu(relu):
+    if relu is None or not plain_relu(relu):
         return last, None
     return relu, float(relu.max_value) if relu.max_value is not None else np.inf
 
@@ -168,7 +168,7 @@ def _centre_after(layer: Any, previous: float, peak: float) -> float:
 
     if isinstance(layer, keras.layers.ReLU):
         cap = layer.max_value
-        if _plain_relu(layer) and cap is not None and np.isfinite(float(cap)):
+        if plain_relu(layer) and cap is not None and np.isfinite(float(cap)):
             return min(float(cap), peak) / 2 if peak > 0 else float(cap) / 2
         return 0.0
     passes = (keras.layers.ZeroPadding2D, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,

@@ -25,6 +25,8 @@ import numpy as np
 
 from edgefer.runtime.preprocess import InputSpec
 
+from .adaround import plain_relu
+
 #: A channel whose calibration peak is below this is treated as dead and left alone.
 DEAD = 1e-6
 
@@ -41,7 +43,7 @@ def _producer_chain(model: Any) -> tuple[Any, Any] | str:
         if len(op._outbound_nodes) != 1:
             return f"{op.name} feeds more than the head"
         op = op.input._keras_history.operation
-    if not isinstance(op, keras.layers.ReLU) or op.negative_slope or op.threshold:
+    if not plain_relu(op):
         return f"the head's input comes from {type(op).__name__} {op.name!r}, not a (capped) ReLU"
     relu = op
     op = relu.input._keras_history.operation

@@ -74,18 +74,19 @@ def export(
     if fmt.name == "onnx" and precision == "int8":
         from .onnx_quant import quantize_onnx_int8
 
+        def quantize(fp32: Path) -> dict[str, Any]:
+            return quantize_onnx_int8(fp32, path, calibration, spec, options.onnx_calibration, options.onnx_symmetric,
+                                      metadata=onnx_metadata(meta, spec), centre=options.onnx_centre,
+                                      float_head=float_head)
+
         if matches_fp32_onnx:
-            return quantize_onnx_int8(built[("onnx", "fp32")], path, calibration, spec, options.onnx_calibration,
-                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec),
-                                      centre=options.onnx_centre, float_head=float_head)
+            return quantize(built[("onnx", "fp32")])
         from .onnx_export import export_onnx
 
         with tempfile.TemporaryDirectory(prefix="edgefer-int8-src-") as tmp:
             source = Path(tmp) / "conditioned_fp32.onnx"
             export_onnx(model, spec, source, opset=options.opset, metadata=onnx_metadata(meta, spec))
-            return quantize_onnx_int8(source, path, calibration, spec, options.onnx_calibration,
-                                      options.onnx_symmetric, metadata=onnx_metadata(meta, spec),
-                                      centre=options.onnx_centre, float_head=float_head)
+            return quantize(source)
     if fmt.name == "tensorrt":
         from .tensorrt_build import build_engine
 

@@ -146,14 +146,15 @@ README_BEGIN = "<!-- results-table:begin (python -m edgefer.train.results_table 
 README_END = "<!-- results-table:end -->"
 
 
-def splice_into_readme(readme: Path, table: str) -> None:
-    """Replace the README's block between the results-table markers with ``table``."""
+def splice_into_readme(readme: Path, table: str, begin: str = README_BEGIN, end: str = README_END,
+                       what: str = "results-table") -> None:
+    """Replace the README's block between the ``begin`` and ``end`` marker lines (``what`` markers) with ``table``."""
     text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme} has no results-table markers ({README_BEGIN} ... {README_END})")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_BEGIN}\n{table.rstrip()}\n{README_END}{tail}")
+    if begin not in text or end not in text:
+        raise ValueError(f"{readme} has no {what} markers: add a line {begin} and a line {end} where the table goes")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{begin}\n{table.rstrip()}\n{end}{tail}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
