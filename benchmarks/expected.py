@@ -8,7 +8,8 @@ Each device's figures are *estimates* until its own ``latency.py`` result replac
 them: the classifier scales with the int8 peak (MACs per cycle x clock x cores,
 :mod:`benchmarks.macs`), every other stage (decode, Haar, resize, tracking) with
 single-core speed (clock x an assumed per-clock speed relative to the measuring
-CPU). Pass the ``latency.py`` JSON of a real device with ``--measured`` and its
+CPU; the measuring CPU's clock is the one its int8 peak measurement found, since a
+VM reports only a nominal one). Pass the ``latency.py`` JSON of a real device with ``--measured`` and its
 row is marked measured instead.
 """
 
@@ -61,7 +62,8 @@ def estimate(run: dict[str, Any], device: dict[str, Any], target: Target) -> dic
     threads = run["int8_peak"]["cores"]
     peak_there = _rate(target.int8_flag) * target.mhz * 1e6 * min(threads, target.cores)
     classifier_factor = peak_here / peak_there
-    other_factor = device["cpu_max_mhz"] / (target.mhz * target.per_clock_vs_x86)
+    # The clock the measuring core ran at: measured with the int8 peak where it was, else the reported one.
+    other_factor = (run["int8_peak"].get("mhz") or device["cpu_max_mhz"]) / (target.mhz * target.per_clock_vs_x86)
     stages = run["pipeline"]["stages"]
     scaled = {s: round(stages[s]["mean_ms"] * (classifier_factor if s == "infer" else other_factor), 2)
               for s in ("read", "detect", "preprocess", "infer", "postprocess")}

@@ -88,6 +88,7 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     """Benchmark one backend in this process."""
     from benchmarks.harness import PipelineSetup, bench_model
     from benchmarks.macs import classifier_bound, count_macs, int8_peak
+    from benchmarks.peak import measure_int8_peak
     from edgefer.runtime.classifier import EmotionClassifier
     from edgefer.runtime.cli import detector_config
 
@@ -125,7 +126,8 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
         macs, run["macs_error"] = None, str(exc)
     info = device_info()
     cores = args.threads or info["usable_cores"] or info["cores"] or 1
-    peak = int8_peak(local_cpu_flags(), info["machine"], info["cpu_max_mhz"], cores)
+    flags = local_cpu_flags()
+    peak = int8_peak(flags, info["machine"], info["cpu_max_mhz"], cores, measure_int8_peak(flags, info["machine"]))
     run["macs"] = macs
     run["int8_peak"] = peak
     if manifest.precision == "int8":

@@ -1,14 +1,14 @@
 """Multiply-accumulates of a classifier artifact and the CPU's int8 peak: the classifier's lower bound.
 
-The bound is ``MACs / (int8 MACs per cycle per core x clock x cores)``, with
-``cores`` the inference threads; the target is a measured per-face time within
-twice that. It is checked twice: for one face per call (latency, where per-layer
-overhead dominates a 24 M-MAC model) and for a batch of faces per call (the
-per-face cost when a frame's faces, or several frames, share a call). The per-cycle figures
-are the widest int8 multiply-accumulate instruction each ISA offers times the
-vector pipes that issue it, so the bound is optimistic (memory traffic, depthwise
-layers and framework overhead are ignored).
-"""
+The bound is ``MACs / int8 peak``. The peak is one core's measured int8 rate
+(:mod:`benchmarks.peak`: the widest int8 multiply-accumulate instruction, issued back
+to back) x ``cores``, the inference threads; without a C compiler it falls back to the
+table's MACs per cycle per core x the reported clock x cores, marked as such. The
+target is a measured per-face time within twice the bound. It is checked twice: for
+one face per call (latency, where per-layer overhead dominates a 24 M-MAC model) and
+for a batch of faces per call (the per-face cost when a frame's faces, or several
+frames, share a call). The bound is optimistic: memory traffic, depthwise layers and
+framework overhead are ignored."""
 
 from __future__ import annotations
 
@@ -36,14 +36,33 @@ def int8_rate(flags: Sequence[str], machine: str) -> tuple[int | None, str]:
     return None, f"no int8 rate known for {machine} with these flags"
 
 
-def int8_peak(flags: Sequence[str], machine: str, mhz: float | None, cores: int) -> dict[str, Any]:
-    """The CPU's int8 peak in MACs per second on ``cores`` cores, and how it was computed."""
+def int8_peak(flags: Sequence[str], machine: str, mhz: float | None, cores: int,
+              measured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CPU's int8 peak in MACs per second on ``cores`` cores, and how it was obtained.
+
+    ``measured`` is :func:`benchmarks.peak.measure_int8_peak`'s result: when it has a rate,
+    the peak is that rate x ``cores`` and ``mhz`` the clock the core really ran at (the
+    rate over the table's MACs per cycle). Otherwise the table's MACs per cycle x the
+    reported clock ``mhz``, marked as such: a CPU that boosts past its reported clock (or
+    a VM reporting a nominal one) makes that bound lenient.
+    """
     rate, why = int8_rate(flags, machine)
+    per_core = (measured or {}).get("macs_per_second_per_core")
+    if per_core:
+        return {"source": "measured", "macs_per_second": per_core * cores, "cores": cores,
+                "macs_per_cycle_per_core": rate, "mhz": round(per_core / rate / 1e6, 1) if rate else None,
+                "reported_mhz": mhz, "why": why, "measured": measured,
+                "formula": "measured int8 MACs per second of one core x cores; "
+                           "mhz = that / macs_per_cycle_per_core (the clock the core ran at)"}
+    fallback = {"source": "table x reported clock",
+                "caveat": "the reported clock may be nominal: a CPU that boosts makes this bound lenient"}
+    if measured and measured.get("error"):
+        fallback["measure_error"] = measured["error"]
     if rate is None or not mhz:
-        return {"macs_per_second": None, "why": why if rate is None else "clock unknown"}
+        return {"macs_per_second": None, "why": why if rate is None else "clock unknown", **fallback}
     return {"macs_per_cycle_per_core": rate, "mhz": mhz, "cores": cores,
             "macs_per_second": rate * mhz * 1e6 * cores, "why": why,
-            "formula": "macs_per_cycle_per_core x mhz x 1e6 x cores"}
+            "formula": "macs_per_cycle_per_core x mhz x 1e6 x cores", **fallback}
 
 
 def tflite_op_macs(path: str | Path) -> list[tuple[str, int]]:

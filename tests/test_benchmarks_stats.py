@@ -86,6 +86,16 @@ def test_int8_rates_and_bound():
     assert int8_peak(["avx2"], "x86_64", None, 2)["macs_per_second"] is None
 
 
+def test_measured_int8_peak_sets_the_bound_and_the_clock():
+    measured = {"macs_per_second_per_core": 384e9, "instruction": "vpdpbusd zmm"}
+    peak = int8_peak(["avx512_vnni"], "x86_64", 2300.0, 2, measured)
+    assert peak["source"] == "measured" and peak["macs_per_second"] == 768e9
+    assert peak["mhz"] == 3000.0 and peak["reported_mhz"] == 2300.0  # 384 G / 128 MACs per cycle
+    failed = int8_peak(["avx512_vnni"], "x86_64", 2300.0, 1, {"error": "no C compiler"})
+    assert failed["macs_per_second"] == 128 * 2300e6 and failed["measure_error"] == "no C compiler"
+    assert "lenient" in failed["caveat"]
+
+
 def test_face_matching_counts_only_lost_peer_faces():
     assert same_face([0, 0, 10, 10], [4, 4, 20, 20]) and not same_face([0, 0, 10, 10], [50, 50, 10, 10])
     ours = [[[10, 10, 50, 50]], [], [[100, 100, 40, 40]]]

@@ -1,0 +1,92 @@
+"""The CPU's int8 peak, measured: build ``native/int8_peak.c`` with the system C compiler and run it.
+
+The table in :mod:`benchmarks.macs` gives int8 MACs per cycle; multiplied by the clock
+``/proc/cpuinfo`` reports it is only as good as that clock, and a VM (or a CPU that
+boosts) reports its nominal one: on the 2-core Xeon these benchmarks ran on, 2.3 GHz
+nominal against about 3.0 GHz real, which made the bound a third too lenient. So the
+peak is measured instead: one core issues the widest int8 multiply-accumulate
+instruction in independent chains, and the best of five timed passes is its peak.
+Where no compiler exists (or the build fails) the caller falls back to the table and
+says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+SOURCE = Path(__file__).resolve().parent / "native" / "int8_peak.c"
+
+# (cpuinfo flag, machine, macro of int8_peak.c, compiler flags): the best present one is measured,
+# in the order of benchmarks.macs.INT8_RATES.
+VARIANTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("avx512_vnni", "x86_64", "EDGEFER_AVX512_VNNI", ("-mavx512f", "-mavx512vnni")),
+    ("avx_vnni", "x86_64", "EDGEFER_AVX_VNNI", ("-mavxvnni",)),
+    ("avx2", "x86_64", "EDGEFER_AVX2", ("-mavx2",)),
+    ("asimddp", "aarch64", "EDGEFER_DOTPROD", ("-march=armv8.2-a+dotprod",)),
+    ("asimd", "aarch64", "EDGEFER_NEON", ()),
+)
+
+
+def variant(flags: Sequence[str], machine: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """``(flag, macro, compiler flags)`` of the best int8 instruction this CPU has, or None."""
+    present = set(flags)
+    arch = "aarch64" if machine in ("aarch64", "arm64") else machine
+    for flag, isa_machine, macro, cflags in VARIANTS:
+        if isa_machine == arch and flag in present:
+            return flag, macro, cflags
+    return None
+
+
+def compiler() -> str | None:
+    """The C compiler to build with: ``$CC``, else cc, gcc or clang on the PATH."""
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def parse_output(text: str) -> tuple[float, str]:
+    """``(MACs per second, instruction)`` from the program's one line of output."""
+    parts = text.split()
+    if len(parts) < 3:
+        raise ValueError(f"unexpected int8_peak output: {text!r}")
+    rate = float(parts[0])
+    if not rate > 0:
+        raise ValueError(f"int8_peak measured a non-positive rate: {text!r}")
+    return rate, " ".join(parts[1:-1])
+
+
+def measure_int8_peak(flags: Sequence[str], machine: str, seconds: float = 0.2,
+                      timeout: float = 60.0) -> dict[str, Any]:
+    """Measure one core's int8 peak; ``{"macs_per_second_per_core": ...}`` or ``{"error": why}``."""
+    chosen = variant(flags, machine)
+    if chosen is None:
+        return {"error": f"no int8 instruction known for {machine} with these CPU flags"}
+    flag, macro, cflags = chosen
+    cc = compiler()
+    if cc is None:
+        return {"error": "no C compiler (set CC, or install gcc) to build benchmarks/native/int8_peak.c"}
+    with tempfile.TemporaryDirectory(prefix="edgefer-peak-") as tmp:
+        exe = Path(tmp) / "int8_peak"
+        build = [cc, "-O2", f"-D{macro}", *cflags, str(SOURCE), "-o", str(exe)]
+        try:
+            done = subprocess.run(build, capture_output=True, text=True, timeout=timeout)
+            if done.returncode != 0:
+                return {"error": f"{' '.join(build)} failed: {done.stderr.strip()[-400:]}"}
+            ran = subprocess.run([str(exe), str(seconds)], capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return {"error": f"int8_peak could not be built or run: {exc}"}
+        if ran.returncode != 0:
+            return {"error": f"int8_peak exited {ran.returncode}: {ran.stderr.strip()[-400:]}"}
+        try:
+            rate, instruction = parse_output(ran.stdout)
+        except ValueError as exc:
+            return {"error": str(exc)}
+    return {"macs_per_second_per_core": rate, "instruction": instruction, "flag": flag,
+            "build": " ".join([Path(cc).name, "-O2", f"-D{macro}", *cflags]),
+            "method": "independent chains of the instruction on one core, best of 5 timed passes"}
