@@ -85,6 +85,9 @@ def export_tflite(
 ) -> dict[str, Any]:
     """Write ``model`` as TFLite at ``precision`` (fp32, fp16, dynamic, int8).
 
+    Dynamic-range models keep their depthwise convolutions and head in float
+    (:mod:`.tflite_weights`; ``float_weights`` counts them).
+
     INT8 is full-integer with ``io_dtype`` (int8 or uint8) input and output, calibrated on
     ``calibration``: real (N, H, W) uint8 faces passed through :func:`preprocess_faces`
     exactly as the runtime will feed the model. Returns the I/O quantisation and the ops
@@ -104,6 +107,11 @@ def export_tflite(
         strict = precision == "int8" and not float_fallback
         hint = " (drop --strict-int8 to let ops without int8 kernels run in float)" if strict else ""
         raise ValueError(f"TFLite {precision} conversion failed{hint}: {str(exc).strip()[-800:]}") from None
+    float_weights: dict[str, int] = {}
+    if precision == "dynamic":
+        from .tflite_weights import dequantize_weights
+
+        data, float_weights = dequantize_weights(data)
     path.write_bytes(data)
     quant = io_quantization(path)
     in_float = float_ops(path) if precision == "int8" else []
@@ -115,4 +123,7 @@ def export_tflite(
                 "drop --strict-int8 to allow that float fallback"
             )
         log.warning("TFLite int8 %s: %s run in float (no int8 kernel)", path.name, ", ".join(sorted(set(in_float))))
-    return {"input_quantization": quant["input"], "output_quantization": quant["output"], "float_ops": in_float}
+    fields = {"input_quantization": quant["input"], "output_quantization": quant["output"], "float_ops": in_float}
+    if float_weights:
+        fields["float_weights"] = float_weights
+    return fields
