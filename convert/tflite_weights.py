@@ -5,10 +5,10 @@ A dynamic-range model keeps every large weight tensor in int8 and runs each op a
 (XNNPACK runs them as int8 GEMMs on dynamically quantised rows), but not two others:
 
 - ``DEPTHWISE_CONV_2D``: XNNPACK takes no hybrid depthwise convolution, so it falls back
-  to TFLite's own kernel, which ran at 2 MACs per cycle on the benchmark machine and
-  took 60 % of the model's time (``benchmarks/ops.py``); in float XNNPACK runs it
-  about five times faster, and the depthwise layers hold 3 % of the MACs and 1 % of
-  the weights.
+  to TFLite's own kernel: ``benchmarks/ops.py`` on the shipped model's dynamic-range
+  TFLite before this change found it at about 2 MACs per cycle, 60 % of the model's
+  time, on the 2-core benchmark machine. XNNPACK runs it in float about five times
+  faster, and the depthwise layers hold 3 % of the MACs and 1 % of the weights.
 - ``FULLY_CONNECTED``: the folded-SVM head, 7 x 1024 weights whose large values move
   the scores most when rounded, for 0.03 % of the MACs.
 
