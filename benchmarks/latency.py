@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and an unins
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.compare import RESULT_SCHEMA, load_results, markdown_table, plot_distribution  # noqa: E402
-from benchmarks.device import conditions, device_info, local_cpu_flags  # noqa: E402
+from benchmarks.device import conditions, device_info  # noqa: E402
 from benchmarks.memory import peak_rss_mib  # noqa: E402
 from benchmarks.frames import parse_size  # noqa: E402
 
@@ -87,8 +87,8 @@ def _source(args: argparse.Namespace) -> str | None:
 def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     """Benchmark one backend in this process."""
     from benchmarks.harness import PipelineSetup, bench_model
-    from benchmarks.macs import classifier_bound, count_macs, int8_peak
-    from benchmarks.peak import measure_int8_peak
+    from benchmarks.macs import classifier_bound, count_macs
+    from benchmarks.peak import local_int8_peak
     from edgefer.runtime.classifier import EmotionClassifier
     from edgefer.runtime.cli import detector_config
 
@@ -126,8 +126,7 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
         macs, run["macs_error"] = None, str(exc)
     info = device_info()
     cores = args.threads or info["usable_cores"] or info["cores"] or 1
-    flags = local_cpu_flags()
-    peak = int8_peak(flags, info["machine"], info["cpu_max_mhz"], cores, measure_int8_peak(flags, info["machine"]))
+    peak = local_int8_peak(info, cores)
     run["macs"] = macs
     run["int8_peak"] = peak
     if manifest.precision == "int8":

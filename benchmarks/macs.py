@@ -26,12 +26,18 @@ INT8_RATES: tuple[tuple[str, str, int, str], ...] = (
 )
 
 
-def int8_rate(flags: Sequence[str], machine: str) -> tuple[int | None, str]:
-    """int8 MACs per cycle per core for the best ISA extension in ``flags``."""
+def best_int8_flag(flags: Sequence[str], machine: str) -> str | None:
+    """The first flag of :data:`INT8_RATES` this CPU (``flags``, ``machine``) has: its widest int8 instruction."""
     present = set(flags)
     arch = "aarch64" if machine in ("aarch64", "arm64") else machine
-    for flag, isa_machine, rate, why in INT8_RATES:
-        if isa_machine == arch and flag in present:
+    return next((flag for flag, isa_machine, _, _ in INT8_RATES if isa_machine == arch and flag in present), None)
+
+
+def int8_rate(flags: Sequence[str], machine: str) -> tuple[int | None, str]:
+    """int8 MACs per cycle per core for the best ISA extension in ``flags``."""
+    best = best_int8_flag(flags, machine)
+    for flag, _, rate, why in INT8_RATES:
+        if flag == best:
             return rate, f"{flag}: {why}"
     return None, f"no int8 rate known for {machine} with these flags"
 
@@ -73,7 +79,10 @@ def tflite_op_macs(path: str | Path) -> list[tuple[str, int]]:
     """
     from edgefer.runtime.backends.litert import _interpreter_class
 
-    interp = _interpreter_class()(model_path=str(path))
+    return _op_macs(_interpreter_class()(model_path=str(path)))
+
+
+def _op_macs(interp: Any) -> list[tuple[str, int]]:
     shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interp.get_tensor_details()}
     counts = []
     for op in interp._get_ops_details():  # the only way LiteRT exposes its graph from Python
@@ -95,8 +104,9 @@ def tflite_op_macs(path: str | Path) -> list[tuple[str, int]]:
 def _tflite_macs(path: Path) -> int:
     from edgefer.runtime.backends.litert import _interpreter_class
 
-    batch = max(1, int(_interpreter_class()(model_path=str(path)).get_input_details()[0]["shape"][0]))
-    return sum(macs for _, macs in tflite_op_macs(path)) // batch
+    interp = _interpreter_class()(model_path=str(path))
+    batch = max(1, int(interp.get_input_details()[0]["shape"][0]))
+    return sum(macs for _, macs in _op_macs(interp)) // batch
 
 
 def _onnx_macs(path: Path) -> int:

@@ -39,15 +39,6 @@ SCHEMA = "edgefer-ops/1"
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "runtime" / "models" / "default_int8.tflite"
 
 
-def _flatbuffer_utils():
-    try:
-        from ai_edge_litert.tools import flatbuffer_utils
-    except ImportError:
-        raise RuntimeError("per-operator profiling cuts the model with LiteRT's flatbuffer tools: "
-                           "pip install ai-edge-litert flatbuffers") from None
-    return flatbuffer_utils
-
-
 def split_operators(path: str | Path) -> list[tuple[str, bytes]]:
     """``(op name, single-operator .tflite bytes)`` for each operator of the model's main subgraph.
 
@@ -55,7 +46,9 @@ def split_operators(path: str | Path) -> list[tuple[str, bytes]]:
     (unused tensors cost nothing at run time), but only the operator's own weights; its
     inputs are the operator's non-constant inputs and its outputs the operator's.
     """
-    fu = _flatbuffer_utils()
+    from edgefer.runtime.backends.litert import flatbuffer_tools
+
+    _, fu = flatbuffer_tools()
     model = fu.read_model(str(path))
     if len(model.subgraphs) != 1:
         raise ValueError(f"{path}: {len(model.subgraphs)} subgraphs; per-operator profiling handles one")
@@ -199,14 +192,13 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
 
     ``command`` is recorded so that the result says how to regenerate it.
     """
-    from benchmarks.device import device_info, local_cpu_flags
-    from benchmarks.macs import int8_peak, tflite_op_macs
-    from benchmarks.peak import measure_int8_peak
+    from benchmarks.device import device_info
+    from benchmarks.macs import tflite_op_macs
+    from benchmarks.peak import local_int8_peak
     from edgefer.runtime.manifest import sha256_of
 
     info = device_info()
-    flags = local_cpu_flags()
-    peak = int8_peak(flags, info["machine"], info["cpu_max_mhz"], threads, measure_int8_peak(flags, info["machine"]))
+    peak = local_int8_peak(info, threads)
     mhz = peak.get("mhz")  # the clock the core ran at when the peak was measured
     counts = tflite_op_macs(model)
     ops: list[dict[str, Any]] = []
@@ -294,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = profile(model, args.batch, args.threads, args.warmup, args.iterations,
                          shlex.join(["python", "benchmarks/ops.py", *(sys.argv[1:] if argv is None else argv)]))
-    except (RuntimeError, ValueError) as exc:
+    except (ImportError, RuntimeError, ValueError) as exc:  # ImportError: LiteRT or its flatbuffer tools missing
         print(f"ops.py: {exc}", file=sys.stderr)
         return 1
     print(markdown(result))

@@ -19,27 +19,28 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from benchmarks.device import local_cpu_flags
+from benchmarks.macs import best_int8_flag, int8_peak
+
 SOURCE = Path(__file__).resolve().parent / "native" / "int8_peak.c"
 
-# (cpuinfo flag, machine, macro of int8_peak.c, compiler flags): the best present one is measured,
-# in the order of benchmarks.macs.INT8_RATES.
-VARIANTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("avx512_vnni", "x86_64", "EDGEFER_AVX512_VNNI", ("-mavx512f", "-mavx512vnni")),
-    ("avx_vnni", "x86_64", "EDGEFER_AVX_VNNI", ("-mavxvnni",)),
-    ("avx2", "x86_64", "EDGEFER_AVX2", ("-mavx2",)),
-    ("asimddp", "aarch64", "EDGEFER_DOTPROD", ("-march=armv8.2-a+dotprod",)),
-    ("asimd", "aarch64", "EDGEFER_NEON", ()),
-)
+# cpuinfo flag -> (macro of int8_peak.c, compiler flags), for each int8 instruction of
+# benchmarks.macs.INT8_RATES, whose order decides which one a CPU is measured with.
+BUILDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "avx512_vnni": ("EDGEFER_AVX512_VNNI", ("-mavx512f", "-mavx512vnni")),
+    "avx_vnni": ("EDGEFER_AVX_VNNI", ("-mavxvnni",)),
+    "avx2": ("EDGEFER_AVX2", ("-mavx2",)),
+    "asimddp": ("EDGEFER_DOTPROD", ("-march=armv8.2-a+dotprod",)),
+    "asimd": ("EDGEFER_NEON", ()),
+}
 
 
 def variant(flags: Sequence[str], machine: str) -> tuple[str, str, tuple[str, ...]] | None:
     """``(flag, macro, compiler flags)`` of the best int8 instruction this CPU has, or None."""
-    present = set(flags)
-    arch = "aarch64" if machine in ("aarch64", "arm64") else machine
-    for flag, isa_machine, macro, cflags in VARIANTS:
-        if isa_machine == arch and flag in present:
-            return flag, macro, cflags
-    return None
+    flag = best_int8_flag(flags, machine)
+    if flag is None or flag not in BUILDS:
+        return None
+    return (flag, *BUILDS[flag])
 
 
 def compiler() -> str | None:
@@ -90,3 +91,12 @@ def measure_int8_peak(flags: Sequence[str], machine: str, seconds: float = 0.2,
     return {"macs_per_second_per_core": rate, "instruction": instruction, "flag": flag,
             "build": " ".join([Path(cc).name, "-O2", f"-D{macro}", *cflags]),
             "method": "independent chains of the instruction on one core, best of 5 timed passes"}
+
+
+def local_int8_peak(info: dict[str, Any], cores: int) -> dict[str, Any]:
+    """This machine's int8 peak on ``cores`` cores (:func:`benchmarks.macs.int8_peak`), measured where it can be.
+
+    ``info`` is :func:`benchmarks.device.device_info`'s description of this machine.
+    """
+    flags = local_cpu_flags()
+    return int8_peak(flags, info["machine"], info["cpu_max_mhz"], cores, measure_int8_peak(flags, info["machine"]))

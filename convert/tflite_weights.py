@@ -25,23 +25,15 @@ import numpy as np
 FLOAT_WEIGHT_OPS = ("DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
-def _litert_schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-        from ai_edge_litert.tools import flatbuffer_utils
-    except ImportError:
-        raise RuntimeError("rewriting TFLite weights needs LiteRT's flatbuffer tools: "
-                           "pip install ai-edge-litert flatbuffers") from None
-    return schema, flatbuffer_utils
-
-
 def dequantize_weights(data: bytes, op_names: Sequence[str] = FLOAT_WEIGHT_OPS) -> tuple[bytes, dict[str, int]]:
     """``data`` with the int8 weights (input 1) of every ``op_names`` operator stored as float32.
 
     Returns the new model and how many operators of each name were changed. Operators
     whose weights are already float (TFLite leaves small tensors unquantised) are kept.
     """
-    schema, fu = _litert_schema()
+    from edgefer.runtime.backends.litert import flatbuffer_tools
+
+    schema, fu = flatbuffer_tools()
     model = fu.read_model_from_bytearray(bytearray(data))
     changed: dict[str, int] = {}
     for graph in model.subgraphs:

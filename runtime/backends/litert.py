@@ -37,6 +37,17 @@ def _interpreter_class():
         ) from None
 
 
+def flatbuffer_tools() -> tuple[Any, Any]:
+    """LiteRT's flatbuffer schema and ``flatbuffer_utils``, to read and rewrite ``.tflite`` files without TensorFlow."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils
+    except ImportError:
+        raise BackendUnavailable("reading or rewriting a .tflite graph needs LiteRT's flatbuffer tools: "
+                                 "pip install 'edgefer[litert]' (ai-edge-litert) flatbuffers") from None
+    return schema, flatbuffer_utils
+
+
 class LiteRTBackend:
     """Runs TFLite models; quantises int8/uint8 inputs and dequantises outputs itself."""
 
