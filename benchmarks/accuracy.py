@@ -21,8 +21,8 @@ if __package__ in (None, ""):  # run as a script from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def shipped_artifacts() -> list[str]:
-    """The shipped model of every backend installed here."""
+def shipped_artifacts() -> list[tuple[str, str | None]]:
+    """``(model, backend)``: the shipped model of every backend installed here."""
     from edgefer.runtime.backends import BACKEND_NAMES
     from edgefer.runtime.classifier import backend_installed, default_model
     from edgefer.runtime.manifest import ModelError
@@ -31,20 +31,21 @@ def shipped_artifacts() -> list[str]:
     for name in BACKEND_NAMES:
         try:
             if backend_installed(name):
-                found.append(str(default_model(name)))
+                found.append((str(default_model(name)), name))
         except (KeyError, ModelError):
             continue
     return found
 
 
-def evaluate(models: Sequence[str], data: str, threads: int | None, limit_per_class: int | None) -> list[dict[str, Any]]:
-    """One evaluation per artifact: accuracy, macro-F1, per-class figures, confusion matrix."""
+def evaluate(models: Sequence[tuple[str, str | None]], data: str, threads: int | None,
+             limit_per_class: int | None) -> list[dict[str, Any]]:
+    """One evaluation per (artifact, backend; None: the format's own): accuracy, macro-F1, per-class, confusion."""
     from edgefer.runtime.commands import run_eval
     from edgefer.runtime.manifest import Manifest
 
     rows = []
-    for model in models:
-        summary = run_eval(model, data, None, threads, limit_per_class)
+    for model, backend in models:
+        summary = run_eval(model, data, backend, threads, limit_per_class)
         manifest = Manifest.load(model, verify=False)
         summary["precision"] = manifest.precision
         summary["sha256"] = manifest.sha256  # which artifact these figures belong to
@@ -66,12 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="class-folder dataset of cropped faces (<data>/<class>/*.jpg)")
     p.add_argument("--model", action="append", help="artifact to evaluate (repeat); default: every shipped one")
+    p.add_argument("--backend", help="run every --model with this backend (default: each format's own)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--json", help="write all evaluations here")
     args = p.parse_args(argv)
     try:
-        models = args.model or shipped_artifacts()
+        models = [(m, args.backend) for m in args.model] if args.model else shipped_artifacts()
         if not models:
             raise ValueError("no shipped model for any installed backend; pass --model PATH")
         rows = evaluate(models, args.data, args.threads, args.limit_per_class)

@@ -22,7 +22,7 @@ def default_model(backend: str | None = None) -> Path:
     candidates = [backend] if backend else [n for n in ("litert", "onnx") if backend_installed(n)] or ["litert"]
     for name in candidates:
         for fmt in FORMATS.values():
-            if fmt.backend == name:
+            if name in fmt.backends:
                 found = sorted(_MODELS_DIR.glob(f"default*{fmt.suffix}"))
                 if found:
                     return found[0]
@@ -35,6 +35,10 @@ def backend_installed(name: str) -> bool:
     """Whether the vendor library of a backend can be imported (without importing it)."""
     import importlib.util
 
+    if name == "native":  # reads the file with LiteRT's schema, builds its engine with a C compiler
+        from .backends.native_build import has_compiler
+
+        return importlib.util.find_spec("ai_edge_litert") is not None and has_compiler()
     modules = {
         "litert": ("ai_edge_litert", "tflite_runtime"),
         "onnx": ("onnxruntime",),
@@ -64,8 +68,9 @@ class EmotionClassifier:
         except ValueError as exc:
             raise ModelError(str(exc)) from None
         name = backend or fmt.backend
-        if name != fmt.backend:
-            raise ModelError(f"backend {name!r} cannot run {path} ({fmt.name}); use --backend {fmt.backend}")
+        if name not in fmt.backends:
+            raise ModelError(f"backend {name!r} cannot run {path} ({fmt.name}); use --backend "
+                             f"{' or '.join(fmt.backends)}")
         self.path = path
         self.manifest = Manifest.load(path)
         self.backend: Backend = create_backend(name)

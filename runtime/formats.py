@@ -23,6 +23,12 @@ class ExportFormat:
     default_precision: str
     build_needs: str
     portable: bool = True  # False: the artifact only runs on the machine (GPU + library version) that built it
+    other_backends: tuple[str, ...] = ()  # backends that also run it (``--backend NAME``)
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Every backend that runs this format, the default one first."""
+        return (self.backend, *self.other_backends)
 
     def check_precision(self, precision: str) -> str:
         """``precision`` if this format has it; otherwise an error listing the ones it has."""
@@ -44,6 +50,8 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             "tflite", ".tflite", "litert", ("fp32", "fp16", "dynamic", "int8"), "pip install 'edgefer[litert]'",
             "int8", "pip install 'edgefer[train-cpu]' (tensorflow, ai-edge-litert)",
+            # edgefer's own engine for the int8 precision: a C compiler on the device, LiteRT to read the file.
+            other_backends=("native",),
         ),
         ExportFormat(
             "onnx", ".onnx", "onnx", ("fp32", "int8"), "pip install 'edgefer[onnx]'",

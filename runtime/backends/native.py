@@ -1,0 +1,145 @@
+"""Native backend: the INT8 ``.tflite`` run by edgefer's own engine (``native_int8.c``).
+
+The engine is compiled on first use with the machine's C compiler and cached (see
+``native_build``). It is fast where the CPU has AVX-512 VNNI; elsewhere it runs the same
+integer arithmetic through plain C loops. It runs one thread. LiteRT's flatbuffer
+schema (``edgefer[litert]``) is used to read the model.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..manifest import Manifest, ModelError
+from . import check_input, check_output
+from .native_plan import GEMM, Plan, read_plan
+
+_SLACK = 64
+_INT_FIELDS = ("kind", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "pb", "pr", "k4",
+               "in_zp", "out_zp", "lo", "hi")
+
+
+class _OpStruct(ctypes.Structure):
+    # Mirrors op_t in native_int8.c; load() checks the two sizes agree.
+    _fields_ = [*((name, ctypes.c_int32) for name in _INT_FIELDS), ("mean_scale", ctypes.c_float),
+                *((name, ctypes.c_void_p) for name in ("w8", "wf", "bias", "scale", "src", "dst", "scratch"))]
+
+
+def _pointer(array: np.ndarray | None) -> int | None:
+    return None if array is None else int(array.ctypes.data)
+
+
+def _share_buffers(plan: Plan, n: int) -> dict[int, np.ndarray]:
+    """A uint8 view per activation, tensors whose lifetimes do not overlap sharing memory.
+
+    Fewer, reused buffers keep a batch's activations in L2 between operators. An operator
+    never writes into a buffer it reads (its output's buffer was free before it ran).
+    """
+    first = {plan.input: -1}
+    last = {plan.output: len(plan.ops)}
+    for i, op in enumerate(plan.ops):
+        first.setdefault(op.dst, i)
+        last[op.src] = max(last.get(op.src, -1), i)
+    order = sorted(plan.tensors, key=lambda t: first.get(t, -1))
+    pools: list[list[int]] = []  # tensors per shared buffer, in lifetime order
+    for t in order:
+        start = first.get(t, -1)
+        pool = next((p for p in pools if last.get(p[-1], len(plan.ops)) < start), None)
+        if pool is None:
+            pools.append([t])
+        else:
+            pool.append(t)
+    views: dict[int, np.ndarray] = {}
+    for pool in pools:
+        # _SLACK bytes past the end: the engine's 16-byte copies may read or write that far beyond.
+        memory = np.empty(max(n * plan.tensors[t].size for t in pool) + _SLACK, np.uint8)
+        for t in pool:
+            views[t] = memory[: n * plan.tensors[t].size + _SLACK]
+    return views
+
+
+class NativeBackend:
+    """Runs full-integer TFLite models (MobileNet-style operator set) through the native engine."""
+
+    name = "native"
+
+    def __init__(self) -> None:
+        self._lib: Any = None
+        self._plan: Plan | None = None
+        self._batch = 0
+        self._buffers: dict[int, np.ndarray] = {}
+        self._scratch: list[np.ndarray | None] = []
+        self._structs: Any = None
+        self.vnni = False
+
+    def load(self, path: Path, manifest: Manifest, threads: int | None = None) -> None:
+        from .native_build import load_library
+
+        plan = read_plan(Path(path))
+        self._lib = load_library()
+        if self._lib.edgefer_native_op_size() != ctypes.sizeof(_OpStruct):
+            raise ModelError("the native engine and native.py disagree on op_t's layout: rebuild the engine")
+        self.vnni = bool(self._lib.edgefer_native_vnni())
+        if not self.vnni:
+            warnings.warn("the native engine has vector kernels for AVX-512 VNNI only; on this CPU it runs "
+                          "plain C loops, far slower than --backend litert", stacklevel=2)
+        if threads and threads > 1:
+            warnings.warn(f"the native backend runs one thread; --threads {threads} is ignored", stacklevel=2)
+        first, last = plan.tensors[plan.input], plan.tensors[plan.output]
+        check_input(manifest, (None, *first.shape), path)
+        check_output(manifest, int(last.shape[-1]), path)
+        self._plan = plan
+        self._batch = 0
+
+    def _allocate(self, n: int) -> None:
+        plan = self._plan
+        assert plan is not None
+        self._buffers = _share_buffers(plan, n)
+        sizes = [n * op.scratch_per_image + op.scratch_fixed for op in plan.ops]
+        self._scratch = [np.empty(size + _SLACK, np.uint8) if size else None for size in sizes]
+        structs = (_OpStruct * len(plan.ops))()
+        for s, op, scratch in zip(structs, plan.ops, self._scratch):
+            s.kind = op.kind
+            for key, value in op.geometry.items():
+                setattr(s, key, int(value))
+            s.mean_scale = op.mean_scale
+            for key in ("w8", "wf", "bias", "scale"):
+                setattr(s, key, _pointer(op.arrays.get(key)))
+            s.src, s.dst = _pointer(self._buffers[op.src]), _pointer(self._buffers[op.dst])
+            s.scratch = _pointer(scratch)
+            if op.kind == GEMM and not s.k4:
+                raise ModelError(f"{op.name}: GEMM without a reduction length")
+        self._structs = structs
+        self._batch = n
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        if self._plan is None:
+            raise RuntimeError("NativeBackend.infer called before load")
+        plan = self._plan
+        first, last = plan.tensors[plan.input], plan.tensors[plan.output]
+        n = batch.shape[0]
+        if n == 0:
+            return np.zeros((0, last.shape[-1]), np.float32)
+        if n != self._batch:
+            self._allocate(n)
+        x = np.ascontiguousarray(batch, np.float32)
+        if x.size != n * first.size:
+            raise ValueError(f"batch of shape {batch.shape} does not match the model's input {first.shape}")
+        self._lib.edgefer_native_quantize(x.ctypes.data, x.size, float(first.scale), first.zero_point - 128,
+                                          self._buffers[plan.input].ctypes.data)
+        self._lib.edgefer_native_run(ctypes.addressof(self._structs), len(plan.ops), n)
+        y = self._buffers[plan.output][: n * last.size].reshape(n, -1).astype(np.float32)
+        y -= last.zero_point
+        y *= np.float32(last.scale)
+        return y
+
+    def close(self) -> None:
+        self._plan = None
+        self._buffers = {}
+        self._scratch = []
+        self._structs = None

@@ -1,0 +1,155 @@
+"""The native INT8 engine: packing, buffer sharing, and outputs identical to LiteRT's (XNNPACK) on real models."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgefer.runtime.backends import BackendUnavailable, create_backend
+from edgefer.runtime.backends.native_build import has_compiler
+from edgefer.runtime.backends.native_plan import pack_gemm
+from edgefer.runtime.classifier import EmotionClassifier
+from edgefer.runtime.manifest import Manifest, ModelError
+
+SHIPPED = Path(__file__).resolve().parents[1] / "runtime" / "models" / "default_int8.tflite"
+
+needs_engine = pytest.mark.skipif(
+    not has_compiler() or importlib.util.find_spec("ai_edge_litert") is None,
+    reason="the native backend needs a C compiler (gcc/clang or $CC) and ai-edge-litert to read .tflite files",
+)
+
+
+def test_pack_gemm_layout():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (40, 10), dtype=np.int8)  # 40 outputs: two blocks of 32, K padded to 12
+    packed, k4 = pack_gemm(w)
+    assert k4 == 3
+    blocks = packed.reshape(2, k4, 32, 4)
+    for n in range(64):
+        for k in range(12):
+            expected = w[n, k] if n < 40 and k < 10 else 0
+            assert blocks[n // 32, k // 4, n % 32, k % 4] == expected
+
+
+def _reference(backend: str, model: Path, batch: np.ndarray) -> np.ndarray:
+    b = create_backend(backend)
+    b.load(model, Manifest.load(model), 1)
+    try:
+        return b.infer(batch)
+    finally:
+        b.close()
+
+
+def _faces(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    # The runtime's input range ([-1, 1] after its normalisation) and a little beyond, which must clamp.
+    return np.random.default_rng(seed).uniform(-1.1, 1.1, (n, *shape)).astype(np.float32)
+
+
+@needs_engine
+@pytest.mark.parametrize("portable", [False, True], ids=["vector", "portable-c"])
+def test_shipped_model_matches_litert_exactly(portable, monkeypatch, tmp_path):
+    """Same integer arithmetic and rounding as XNNPACK: the scores are identical, not just close."""
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
+    if portable:
+        monkeypatch.setenv("EDGEFER_NATIVE_PORTABLE", "1")
+    native = create_backend("native")
+    with pytest.warns(UserWarning, match="plain C loops") if portable else contextlib.nullcontext():
+        native.load(SHIPPED, Manifest.load(SHIPPED), 1)
+    try:
+        for n, seed in ((1, 0), (5, 1), (16, 2)) if not portable else ((2, 3),):
+            batch = _faces(n, (48, 48, 3), seed)
+            np.testing.assert_array_equal(native.infer(batch), _reference("litert", SHIPPED, batch))
+        assert native.infer(np.zeros((0, 48, 48, 3), np.float32)).shape == (0, 7)
+    finally:
+        native.close()
+
+
+@needs_engine
+def test_tiny_model_matches_litert(tiny_artifacts, monkeypatch, tmp_path):
+    """alpha 0.25: 8- and 16-channel layers take the engine's masked-store and scalar depthwise paths."""
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
+    model = next(tiny_artifacts.glob("*int8.tflite"))
+    batch = _faces(7, (32, 32, 3), 4)
+    native = create_backend("native")
+    native.load(model, Manifest.load(model), None)
+    try:
+        np.testing.assert_array_equal(native.infer(batch), _reference("litert", model, batch))
+    finally:
+        native.close()
+
+
+@needs_engine
+def test_classifier_runs_native_and_rejects_it_for_onnx(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
+    clf = EmotionClassifier(SHIPPED, backend="native")
+    try:
+        face = np.full((60, 60), 128, np.uint8)
+        result = clf.classify([face, face])
+        assert result.scores.shape == (2, 7)
+        np.testing.assert_array_equal(result.scores[0], result.scores[1])
+    finally:
+        clf.close()
+    onnx = SHIPPED.with_name("default_fp32.onnx")
+    with pytest.raises(ModelError, match="cannot run .*use --backend onnx"):
+        EmotionClassifier(onnx, backend="native")
+
+
+@needs_engine
+def test_float_model_and_unknown_operator_are_refused_clearly(tmp_path):
+    tf = pytest.importorskip("tensorflow", reason="building a float .tflite needs TensorFlow")
+    keras = tf.keras
+    from edgefer.runtime.backends.native_plan import read_plan
+
+    def tflite(name, *layers):
+        inputs = keras.Input((8, 8, 3), batch_size=1)
+        x = inputs
+        for layer in layers:
+            x = layer(x)
+        path = tmp_path / name
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, x)).convert())
+        return path
+
+    conv = tflite("conv.tflite", keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7))
+    with pytest.raises(ModelError, match="operator 0 .*full-integer.*--backend litert"):
+        read_plan(conv)
+    flat = tflite("flat.tflite", keras.layers.Flatten(), keras.layers.Dense(7))
+    with pytest.raises(ModelError, match="operator 0 \\(RESHAPE\\): the native backend has no RESHAPE.*--backend litert"):
+        read_plan(flat)
+
+
+def test_share_buffers_never_overlaps_live_tensors():
+    from edgefer.runtime.backends.native import _share_buffers
+    from edgefer.runtime.backends.native_plan import GEMM, Op, Plan, Tensor
+
+    # a chain 0 -> 1 -> 2 -> 3 plus a skip read of tensor 1 by the last op's sibling
+    tensors = {i: Tensor(i, (4, 4, 8 * (i + 1)), 1.0, 128) for i in range(5)}
+    ops = [Op(GEMM, 0, 1, "a"), Op(GEMM, 1, 2, "b"), Op(GEMM, 2, 3, "c"), Op(GEMM, 1, 4, "d")]
+    plan = Plan(ops, tensors, 0, 4, 0)
+    views = _share_buffers(plan, 3)
+    live = {0: (-1, 0), 1: (0, 3), 2: (1, 2), 3: (2, 2), 4: (3, 4)}
+
+    def shares(a, b):
+        return np.shares_memory(views[a], views[b])
+
+    for a in tensors:
+        assert views[a].size >= 3 * tensors[a].size
+        for b in tensors:
+            if a < b and shares(a, b):
+                (sa, ea), (sb, eb) = live[a], live[b]
+                assert ea < sb or eb < sa, f"tensors {a} and {b} share memory while both live"
+    for op in ops:
+        assert not shares(op.src, op.dst)
+
+
+def test_missing_compiler_names_what_to_install(monkeypatch):
+    from edgefer.runtime.backends import native_build
+
+    monkeypatch.setenv("CC", "")
+    monkeypatch.setenv("PATH", "")
+    assert not native_build.has_compiler()
+    with pytest.raises(BackendUnavailable, match="C compiler.*gcc"):
+        native_build.compiler()
