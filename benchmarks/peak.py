@@ -12,8 +12,6 @@ says so.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -44,11 +42,10 @@ def variant(flags: Sequence[str], machine: str) -> tuple[str, str, tuple[str, ..
 
 
 def compiler() -> str | None:
-    """The C compiler to build with: ``$CC``, else cc, gcc or clang on the PATH."""
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return name
-    return None
+    """The C compiler to build with: the one the native backend uses (``$CC``, cc, gcc or clang)."""
+    from edgefer.runtime.backends.native_build import find_compiler
+
+    return find_compiler()
 
 
 def parse_output(text: str) -> tuple[float, str]:

@@ -25,16 +25,24 @@ def _arch_flags() -> tuple[tuple[str, ...], ...]:
     return ((),) if os.environ.get("EDGEFER_NATIVE_PORTABLE") == "1" else _ARCH_FLAGS
 
 
-def has_compiler() -> bool:
-    """Whether ``compiler()`` would find one."""
-    return any(name and shutil.which(name) for name in (os.environ.get("CC"), "cc", "gcc", "clang"))
-
-
-def compiler() -> str:
-    """``$CC``, else cc, gcc or clang on the PATH; an error naming what to install otherwise."""
+def find_compiler() -> str | None:
+    """``$CC``, else cc, gcc or clang on the PATH, else None."""
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if name and shutil.which(name):
             return name
+    return None
+
+
+def has_compiler() -> bool:
+    """Whether a C compiler is on the PATH (or named by ``$CC``)."""
+    return find_compiler() is not None
+
+
+def compiler() -> str:
+    """``find_compiler()``, or an error naming what to install."""
+    found = find_compiler()
+    if found:
+        return found
     raise BackendUnavailable("the native backend compiles runtime/backends/native_int8.c on first use and "
                              "needs a C compiler: install gcc (apt install gcc) or set CC")
 
