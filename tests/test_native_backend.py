@@ -128,7 +128,7 @@ def test_share_buffers_never_overlaps_live_tensors():
     # a chain 0 -> 1 -> 2 -> 3 plus a skip read of tensor 1 by the last op's sibling
     tensors = {i: Tensor(i, (4, 4, 8 * (i + 1)), 1.0, 128) for i in range(5)}
     ops = [Op(GEMM, 0, 1, "a"), Op(GEMM, 1, 2, "b"), Op(GEMM, 2, 3, "c"), Op(GEMM, 1, 4, "d")]
-    plan = Plan(ops, tensors, 0, 4, 0)
+    plan = Plan(ops, tensors, 0, 4)
     views = _share_buffers(plan, 3)
     live = {0: (-1, 0), 1: (0, 3), 2: (1, 2), 3: (2, 2), 4: (3, 4)}
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..manifest import Manifest, ModelError
 from . import check_input, check_output
-from .native_plan import GEMM, Plan, read_plan
+from .native_plan import Plan, read_plan
 
 _SLACK = 64
 _INT_FIELDS = ("kind", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "pb", "pr", "k4",
@@ -112,8 +112,6 @@ class NativeBackend:
                 setattr(s, key, _pointer(op.arrays.get(key)))
             s.src, s.dst = _pointer(self._buffers[op.src]), _pointer(self._buffers[op.dst])
             s.scratch = _pointer(scratch)
-            if op.kind == GEMM and not s.k4:
-                raise ModelError(f"{op.name}: GEMM without a reduction length")
         self._structs = structs
         self._batch = n
 

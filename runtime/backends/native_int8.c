@@ -38,11 +38,12 @@ typedef struct {
   float mean_scale;    /* MEAN: in_scale / (out_scale * h * w) */
   const int8_t *w8;    /* GEMM: packed [oc/32][k4][32][4]; DW: [kh*kw][c] */
   const float *wf;     /* DW: weights as float [kh*kw][c] */
-  const int32_t *bias; /* GEMM: bias - in_zp * sum(w), padded to 32; DW: bias */
+  const int32_t *bias; /* bias - in_zp * sum(w) (GEMM: padded to 32) */
   const float *scale;  /* per output channel (padded to 32 for GEMM) */
   const uint8_t *src;
   uint8_t *dst;
-  void *scratch;       /* GEMM: im2col rows; DW: padded fp32 input */
+  void *scratch;       /* GEMM: im2col rows (NULL: the input is the A matrix); DW: ring of fp32 rows;
+                          MEAN: per-channel sums */
 } op_t;
 
 int edgefer_native_vnni(void) { return EDGEFER_VNNI; }
@@ -176,7 +177,7 @@ static void run_gemm(const op_t *op, int n) {
   const int M = n * op->oh * op->ow;
   const uint8_t *a = op->src;
   int lda = op->c;
-  if (op->k4 * 4 != op->c || op->kh != 1 || op->kw != 1 || op->sh != 1 || op->sw != 1 || op->pt || op->pl) {
+  if (op->scratch) { /* native_plan.py gives scratch exactly to the convolutions that need patches */
     im2col(op, n, (uint8_t *)op->scratch);
     a = (const uint8_t *)op->scratch;
     lda = op->k4 * 4;

@@ -57,7 +57,6 @@ class Plan:
     tensors: dict[int, Tensor]
     input: int
     output: int
-    macs_per_image: int
 
 
 def _quant(tensor: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +150,6 @@ def read_plan(path: Path) -> Plan:
         return tensors[index]
 
     ops: list[Op] = []
-    macs = 0
     for position, op in enumerate(graph.operators):
         name = fu.opcode_to_name(model, op.opcodeIndex)
         where = f"{path}: operator {position} ({name})"
@@ -201,7 +199,6 @@ def read_plan(path: Path) -> Plan:
             geometry = dict(h=h, w=wd, c=c, oh=oh, ow=ow, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw,
                             pt=pt, pl=pl, pb=pb, pr=pr, in_zp=x.zero_point, out_zp=y.zero_point, lo=lo, hi=hi)
             if name == "DEPTHWISE_CONV_2D":
-                macs += oh * ow * oc * kh * kw
                 if kh > 16:
                     raise ModelError(f"{where}: kernel height {kh}; the native backend runs up to 16")
                 taps = w.reshape(kh * kw, oc)
@@ -216,13 +213,13 @@ def read_plan(path: Path) -> Plan:
                               scratch_fixed=4 * (kh + 1) * (wd + pl + pr) * c))
             else:
                 flat = w.reshape(oc, -1)
-                macs += oh * ow * oc * flat.shape[1]
                 packed, k4 = pack_gemm(flat)
                 # u8 activations carry +zero point: sum((x - z) w) = sum(x w) - z sum(w), folded into the bias.
                 adjusted = b - x.zero_point * flat.astype(np.int64).sum(axis=1)
                 if np.abs(adjusted).max(initial=0) >= 2**31:
                     raise ModelError(f"{where}: bias overflows int32 after folding the input zero point")
                 geometry["k4"] = k4
+                # The one place that decides: the engine builds im2col rows exactly when it is given scratch.
                 direct = kh == kw == sh == sw == 1 and pt == pl == 0 and c == 4 * k4
                 ops.append(Op(GEMM, x.index, y.index, name, geometry,
                               {"w8": packed, "bias": _pad32(adjusted, np.int32), "scale": _pad32(scale, np.float32)},
@@ -260,4 +257,4 @@ def read_plan(path: Path) -> Plan:
     first, last = int(graph.inputs[0]), int(graph.outputs[0])
     if first not in tensors or last not in tensors:
         raise ModelError(f"{path}: the graph's input or output is not an int8 activation of its operators")
-    return Plan(ops, tensors, first, last, macs)
+    return Plan(ops, tensors, first, last)
