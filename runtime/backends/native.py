@@ -27,7 +27,15 @@ _INT_FIELDS = ("kind", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", 
 class _OpStruct(ctypes.Structure):
     # Mirrors op_t in native_int8.c; load() checks the two sizes agree.
     _fields_ = [*((name, ctypes.c_int32) for name in _INT_FIELDS), ("mean_scale", ctypes.c_float),
-                *((name, ctypes.c_void_p) for name in ("w8", "wf", "bias", "scale", "src", "dst", "scratch"))]
+                *((name, ctypes.c_void_p) for name in ("w8", "taps", "bias", "scale", "src", "dst", "scratch"))]
+
+
+def _aligned(size: int) -> np.ndarray:
+    """``size`` bytes starting on a 64-byte boundary (a cache line: the engine's vector loads and
+    stores never split one, and stores forward to the loads that follow them)."""
+    raw = np.empty(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + size]
 
 
 def _pointer(array: np.ndarray | None) -> int | None:
@@ -57,7 +65,7 @@ def _share_buffers(plan: Plan, n: int) -> dict[int, np.ndarray]:
     views: dict[int, np.ndarray] = {}
     for pool in pools:
         # _SLACK bytes past the end: the engine's 16-byte copies may read or write that far beyond.
-        memory = np.empty(max(n * plan.tensors[t].size for t in pool) + _SLACK, np.uint8)
+        memory = _aligned(max(n * plan.tensors[t].size for t in pool) + _SLACK)
         for t in pool:
             views[t] = memory[: n * plan.tensors[t].size + _SLACK]
     return views
@@ -101,14 +109,14 @@ class NativeBackend:
         assert plan is not None
         self._buffers = _share_buffers(plan, n)
         sizes = [n * op.scratch_per_image + op.scratch_fixed for op in plan.ops]
-        self._scratch = [np.empty(size + _SLACK, np.uint8) if size else None for size in sizes]
+        self._scratch = [_aligned(size + _SLACK) if size else None for size in sizes]
         structs = (_OpStruct * len(plan.ops))()
         for s, op, scratch in zip(structs, plan.ops, self._scratch):
             s.kind = op.kind
             for key, value in op.geometry.items():
                 setattr(s, key, int(value))
             s.mean_scale = op.mean_scale
-            for key in ("w8", "wf", "bias", "scale"):
+            for key in ("w8", "taps", "bias", "scale"):
                 setattr(s, key, _pointer(op.arrays.get(key)))
             s.src, s.dst = _pointer(self._buffers[op.src]), _pointer(self._buffers[op.dst])
             s.scratch = _pointer(scratch)

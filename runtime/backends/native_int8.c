@@ -33,16 +33,17 @@ typedef struct {
   int32_t h, w, c;     /* input per image (NHWC) */
   int32_t oh, ow, oc;  /* output per image */
   int32_t kh, kw, sh, sw, pt, pl, pb, pr;
-  int32_t k4;          /* GEMM: reduction length / 4 (padded); DW: 1 if fp32 sums with the bias stay exact */
+  int32_t k4;          /* GEMM: reduction length / 4 (padded) */
   int32_t in_zp, out_zp, lo, hi; /* uint8 domain */
   float mean_scale;    /* MEAN: in_scale / (out_scale * h * w) */
-  const int8_t *w8;    /* GEMM: packed [oc/32][k4][32][4]; DW: [kh*kw][c] */
-  const float *wf;     /* DW: weights as float [kh*kw][c] */
-  const int32_t *bias; /* bias - in_zp * sum(w) (GEMM: padded to 32) */
-  const float *scale;  /* per output channel (padded to 32 for GEMM) */
+  const int8_t *w8;    /* GEMM: packed [oc/32][k4][32][4]; DW: packed [c/16][kh][16][4] */
+  const int8_t *taps;  /* DW: weights as [kh*kw][c] */
+  const int32_t *bias; /* bias - in_zp * sum(w), padded (GEMM: to 32, DW: to 16) */
+  const float *scale;  /* per output channel, padded as the bias */
   const uint8_t *src;
   uint8_t *dst;
-  void *scratch;       /* GEMM: im2col rows (NULL: the input is the A matrix); DW: ring of fp32 rows;
+  void *scratch;       /* GEMM: im2col rows (NULL: the input is the A matrix); DW: kh + 1 interleaved rows
+                          (ow * c * 4 bytes each), then c int32 sums;
                           MEAN: per-channel sums */
 } op_t;
 
@@ -185,138 +186,125 @@ static void run_gemm(const op_t *op, int n) {
   gemm(M, op->oc, op->k4, a, lda, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst);
 }
 
-/* ---------- depthwise: fp32 FMA over input rows converted once each ----------
- * sum((x - z) * w) = sum(x * w) - z * sum(w): the engine folds z * sum(w) into the bias, so a
- * row is just x as float, and a padded tap holds z (a real 0). Each output row reads kh input
- * rows from a ring of converted rows that stays in L1. */
+/* ---------- depthwise: integer, exact ----------
+ * sum((x - z) * w) = sum(x * w) - z * sum(w): native_plan.py folds z * sum(w) into the bias, so the
+ * engine reads x as stored and a padded tap holds z (a real 0). */
 
-static void fill(float *p, int count, float value) {
-  int i = 0;
-#if EDGEFER_VNNI
-  for (; i + 16 <= count; i += 16) _mm512_storeu_ps(p + i, _mm512_set1_ps(value));
-#endif
-  for (; i < count; i++) p[i] = value;
-}
-
-static void convert_row(const op_t *op, const uint8_t *src, float *row) {
+/* Any kernel, any channel count: plain loops, accumulators for one pixel's C channels in scratch. */
+static void run_dw_generic(const op_t *op, int n) {
   const int C = op->c;
-  float *p = row;
-  fill(p, op->pl * C, (float)op->in_zp);
-  p += op->pl * C;
-  int i = 0;
-#if EDGEFER_VNNI
-  for (; i + 16 <= op->w * C; i += 16)
-    _mm512_storeu_ps(p + i, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + i)))));
-#endif
-  for (; i < op->w * C; i++) p[i] = (float)src[i];
-  fill(p + op->w * C, op->pr * C, (float)op->in_zp);
-}
-
-static void dw_row(const op_t *op, const float *const *rows, uint8_t *out) {
-  const int C = op->c;
-  for (int ox = 0; ox < op->ow; ox++)
-    for (int c = 0; c < C; c++) {
-      float acc = 0.0f;
-      for (int ky = 0; ky < op->kh; ky++)
-        for (int kx = 0; kx < op->kw; kx++)
-          acc += rows[ky][((size_t)ox * op->sw + kx) * C + c] * op->wf[(size_t)(ky * op->kw + kx) * C + c];
-      out[(size_t)ox * C + c] = requant((int32_t)acc + op->bias[c], op->scale[c], op->out_zp, op->lo, op->hi);
-    }
-}
-
-/* Any kernel size and channel count: whole rows (all channels) in the ring. */
-static void run_dw_rows(const op_t *op, int n) {
-  const int C = op->c, wp = op->w + op->pl + op->pr, kh = op->kh;
-  float *ring = (float *)op->scratch; /* kh converted rows, then one row of the padding value */
-  float *pad_row = ring + (size_t)kh * wp * C;
-  const float *rows[16];
-  int held[16];
-  fill(pad_row, wp * C, (float)op->in_zp);
-  for (int b = 0; b < n; b++) {
-    for (int k = 0; k < kh; k++) held[k] = -1;
-    for (int oy = 0; oy < op->oh; oy++) {
-      for (int ky = 0; ky < kh; ky++) {
-        const int y = oy * op->sh + ky - op->pt;
-        if (y < 0 || y >= op->h) { rows[ky] = pad_row; continue; }
-        float *slot = ring + (size_t)(y % kh) * wp * C;
-        if (held[y % kh] != y) {
-          convert_row(op, op->src + (size_t)(b * op->h + y) * op->w * C, slot);
-          held[y % kh] = y;
-        }
-        rows[ky] = slot;
+  int32_t *acc = (int32_t *)((uint8_t *)op->scratch + (size_t)(op->kh + 1) * op->ow * op->c * 4);
+  for (int b = 0; b < n; b++)
+    for (int oy = 0; oy < op->oh; oy++)
+      for (int ox = 0; ox < op->ow; ox++) {
+        for (int c = 0; c < C; c++) acc[c] = op->bias[c];
+        for (int ky = 0; ky < op->kh; ky++)
+          for (int kx = 0; kx < op->kw; kx++) {
+            const int y = oy * op->sh + ky - op->pt, x = ox * op->sw + kx - op->pl;
+            const int8_t *w = op->taps + (size_t)(ky * op->kw + kx) * C;
+            if (y < 0 || y >= op->h || x < 0 || x >= op->w) {
+              for (int c = 0; c < C; c++) acc[c] += op->in_zp * w[c];
+            } else {
+              const uint8_t *s = op->src + ((size_t)(b * op->h + y) * op->w + x) * C;
+              for (int c = 0; c < C; c++) acc[c] += s[c] * w[c];
+            }
+          }
+        uint8_t *out = op->dst + ((size_t)(b * op->oh + oy) * op->ow + ox) * C;
+        for (int c = 0; c < C; c++) out[c] = requant(acc[c], op->scale[c], op->out_zp, op->lo, op->hi);
       }
-      dw_row(op, rows, op->dst + (size_t)(b * op->oh + oy) * op->ow * C);
+}
+
+#if EDGEFER_VNNI
+/* One kernel row's input for every output column, taps side by side per channel:
+ * [ow][c/16][16 channels][4 taps] bytes, so one VPDPBUSD against the packed weights ([16][4])
+ * adds that kernel row's products for 16 channels. Taps outside the image read pad (c bytes of
+ * the zero point); taps past kw read anything, their weights being 0. */
+static void dw_interleave(const op_t *op, const uint8_t *src_row, const uint8_t *pad, __m512i perm, uint8_t *out) {
+  const int C = op->c;
+  for (int ox = 0; ox < op->ow; ox++, out += (size_t)C * 4) {
+    const int x0 = ox * op->sw - op->pl;
+    const uint8_t *p[4];
+    for (int kx = 0; kx < 4; kx++) {
+      const int x = x0 + (kx < op->kw ? kx : 0);
+      p[kx] = x >= 0 && x < op->w ? src_row + (size_t)x * C : pad;
+    }
+    for (int c = 0; c < C; c += 16) {
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[0] + c)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[1] + c)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[2] + c)), 2);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[3] + c)), 3);
+      _mm512_storeu_si512(out + (size_t)c * 4, _mm512_permutexvar_epi8(perm, v));
     }
   }
 }
 
-#if EDGEFER_VNNI
-/* 3x3, channels a multiple of 16: one block of 16 channels at a time, so its nine weights stay
- * in registers and its ring of converted rows (16 floats per pixel) stays in L1 whatever C is. */
-static void run_dw3x3_blocked(const op_t *op, int n) {
-  const int C = op->c, W = op->w, wp = W + op->pl + op->pr, ow = op->ow, sw = op->sw;
-  float *ring = (float *)op->scratch; /* 3 rows of wp x 16, then the padding row */
-  float *pad_row = ring + (size_t)3 * wp * 16;
-  const __m512 zpf = _mm512_set1_ps((float)op->in_zp);
+/* One output row; KH is a constant at the call site for the common 3x3 so the tap loop unrolls. */
+static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH, const uint8_t *const *rows,
+                                                                uint8_t *out) {
+  const int C = op->c;
   const __m512i vzp = _mm512_set1_epi32(op->out_zp), vlo = _mm512_set1_epi32(op->lo), vhi = _mm512_set1_epi32(op->hi);
-  for (int x = 0; x < wp; x++) _mm512_storeu_ps(pad_row + x * 16, zpf);
-  for (int b = 0; b < n; b++)
-    for (int c0 = 0; c0 < C; c0 += 16) {
-      __m512 w[9];
-      for (int t = 0; t < 9; t++) w[t] = _mm512_loadu_ps(op->wf + (size_t)t * C + c0);
-      /* |bias| + |sum of products| < 2^24 (native_plan.py checks it), so fp32 adds the bias exactly */
-      const __m512 bias = _mm512_cvtepi32_ps(_mm512_loadu_si512(op->bias + c0));
-      const __m512 sc = _mm512_loadu_ps(op->scale + c0);
-      int held[3] = {-1, -1, -1};
-      for (int oy = 0; oy < op->oh; oy++) {
-        const float *rows[3];
-        for (int ky = 0; ky < 3; ky++) {
-          const int y = oy * op->sh + ky - op->pt;
-          if (y < 0 || y >= op->h) { rows[ky] = pad_row; continue; }
-          float *slot = ring + (size_t)(y % 3) * wp * 16;
-          if (held[y % 3] != y) {
-            const uint8_t *src = op->src + (size_t)(b * op->h + y) * W * C + c0;
-            for (int x = 0; x < op->pl; x++) _mm512_storeu_ps(slot + x * 16, zpf);
-            for (int x = 0; x < W; x++)
-              _mm512_storeu_ps(slot + (op->pl + x) * 16,
-                               _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + (size_t)x * C)))));
-            for (int x = op->pl + W; x < wp; x++) _mm512_storeu_ps(slot + x * 16, zpf);
-            held[y % 3] = y;
-          }
-          rows[ky] = slot;
-        }
-        const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
-        uint8_t *out = op->dst + (size_t)(b * op->oh + oy) * ow * C + c0;
-        for (int ox = 0; ox < ow; ox++) {
-          const size_t x = (size_t)ox * sw * 16;
-          /* three short chains instead of one of nine: FMA latency, not throughput, limits here */
-          __m512 a0 = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + x), w[0], bias);
-          __m512 a1 = _mm512_mul_ps(_mm512_loadu_ps(r1 + x), w[3]);
-          __m512 a2 = _mm512_mul_ps(_mm512_loadu_ps(r2 + x), w[6]);
-          a0 = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + x + 16), w[1], a0);
-          a1 = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + x + 16), w[4], a1);
-          a2 = _mm512_fmadd_ps(_mm512_loadu_ps(r2 + x + 16), w[7], a2);
-          a0 = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + x + 32), w[2], a0);
-          a1 = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + x + 32), w[5], a1);
-          a2 = _mm512_fmadd_ps(_mm512_loadu_ps(r2 + x + 32), w[8], a2);
-          const __m512 acc = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
-          __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(acc, sc));
-          q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, vzp), vlo), vhi);
-          _mm_storeu_si128((__m128i *)(out + (size_t)ox * C), _mm512_cvtepi32_epi8(q));
-        }
-      }
+  for (int ox = 0; ox < op->ow; ox++) {
+    const size_t at = (size_t)ox * C * 4;
+    for (int c = 0; c < C; c += 16) {
+      const int8_t *w = op->w8 + (size_t)c * KH * 4;
+      __m512i acc = _mm512_loadu_si512(op->bias + c);
+      for (int ky = 0; ky < KH; ky++)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + at + (size_t)c * 4),
+                                  _mm512_loadu_si512(w + ky * 64));
+      __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(op->scale + c)));
+      q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, vzp), vlo), vhi);
+      _mm_storeu_si128((__m128i *)(out + (size_t)ox * C + c), _mm512_cvtepi32_epi8(q));
     }
+  }
+}
+
+/* kw <= 4, channels a multiple of 16: a ring of kh interleaved rows, each built once per input
+ * row and read by every output row whose kernel covers it; channels innermost, so small images
+ * cost no per-block setup. */
+static void run_dw_vnni(const op_t *op, int n) {
+  const int C = op->c, kh = op->kh;
+  const size_t row_bytes = (size_t)op->ow * C * 4;
+  uint8_t *ring = (uint8_t *)op->scratch, *pad = ring + (size_t)kh * row_bytes;
+  memset(pad, op->in_zp, row_bytes); /* all zero points: interleaved or not, the same bytes */
+  /* byte 4c+j of an interleaved 16-channel group = channel c of tap j, tap j being 128-bit lane j */
+  int8_t index[64];
+  for (int c = 0; c < 16; c++)
+    for (int j = 0; j < 4; j++) index[4 * c + j] = (int8_t)(16 * j + c);
+  const __m512i perm = _mm512_loadu_si512(index);
+  for (int b = 0; b < n; b++) {
+    const uint8_t *image = op->src + (size_t)b * op->h * op->w * C;
+    int held[16];
+    for (int k = 0; k < kh; k++) held[k] = -1;
+    for (int oy = 0; oy < op->oh; oy++) {
+      const uint8_t *rows[16];
+      for (int ky = 0; ky < kh; ky++) {
+        const int y = oy * op->sh + ky - op->pt;
+        if (y < 0 || y >= op->h) { rows[ky] = pad; continue; }
+        uint8_t *slot = ring + (size_t)(y % kh) * row_bytes;
+        if (held[y % kh] != y) {
+          dw_interleave(op, image + (size_t)y * op->w * C, pad, perm, slot);
+          held[y % kh] = y;
+        }
+        rows[ky] = slot;
+      }
+      uint8_t *out = op->dst + (size_t)(b * op->oh + oy) * op->ow * C;
+      if (kh == 3)
+        dw_output_row(op, 3, rows, out);
+      else
+        dw_output_row(op, kh, rows, out);
+    }
+  }
 }
 #endif
 
 static void run_dw(const op_t *op, int n) {
 #if EDGEFER_VNNI
-  if (op->kh == 3 && op->kw == 3 && op->c % 16 == 0 && op->k4 == 1) {
-    run_dw3x3_blocked(op, n);
+  if (op->kw <= 4 && op->c % 16 == 0) {
+    run_dw_vnni(op, n);
     return;
   }
 #endif
-  run_dw_rows(op, n);
+  run_dw_generic(op, n);
 }
 
 static void run_pad(const op_t *op, int n) {

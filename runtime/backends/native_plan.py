@@ -97,10 +97,29 @@ def pack_gemm(weights: np.ndarray) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(packed).reshape(-1), k4
 
 
-def _pad32(values: np.ndarray, dtype: Any) -> np.ndarray:
-    out = np.zeros(-(-len(values) // NR) * NR, dtype)
+def pack_depthwise(weights: np.ndarray) -> np.ndarray:
+    """(kh, kw, C) int8 -> ``[ceil(C/16)][kh][16][4]``: a kernel row's taps side by side per channel
+    (kw <= 4, zeros after), so one VNNI dot product adds a whole kernel row for 16 channels."""
+    kh, kw, c = weights.shape
+    blocks = -(-c // 16)
+    packed = np.zeros((blocks * 16, kh, 4), np.int8)
+    used = min(kw, 4)  # the engine runs wider kernels through its generic loop, which reads "taps"
+    packed[:c, :, :used] = weights[:, :used].transpose(2, 0, 1)
+    return np.ascontiguousarray(packed.reshape(blocks, 16, kh, 4).transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def _pad(values: np.ndarray, dtype: Any, multiple: int) -> np.ndarray:
+    out = np.zeros(-(-len(values) // multiple) * multiple, dtype)
     out[: len(values)] = values
     return out
+
+
+def _pad32(values: np.ndarray, dtype: Any) -> np.ndarray:
+    return _pad(values, dtype, NR)
+
+
+def _pad16(values: np.ndarray, dtype: Any) -> np.ndarray:
+    return _pad(values, dtype, 16)
 
 
 def _requant_scale(inp: Tensor, w_scale: np.ndarray, out: Tensor, channels: int) -> np.ndarray:
@@ -204,13 +223,12 @@ def read_plan(path: Path) -> Plan:
                 taps = w.reshape(kh * kw, oc)
                 # The engine reads x, not x - z, so z * sum(w) comes off the bias (as for the GEMM).
                 folded = b - x.zero_point * taps.astype(np.int64).sum(axis=0)
-                # fp32 holds every integer below 2^24: then the engine may sum products and bias in fp32.
-                worst = np.abs(folded) + 255 * np.abs(taps.astype(np.int64)).sum(axis=0)
-                geometry["k4"] = int(worst.max(initial=0) < 2**24)
+                if (np.abs(folded) + 255 * np.abs(taps.astype(np.int64)).sum(axis=0)).max(initial=0) >= 2**31:
+                    raise ModelError(f"{where}: the int32 accumulator could overflow; not supported")
                 ops.append(Op(DW, x.index, y.index, name, geometry,
-                              {"wf": np.ascontiguousarray(taps.astype(np.float32)),
-                               "bias": folded.astype(np.int32), "scale": scale},
-                              scratch_fixed=4 * (kh + 1) * (wd + pl + pr) * c))
+                              {"w8": pack_depthwise(w.reshape(kh, kw, oc)), "taps": np.ascontiguousarray(taps),
+                               "bias": _pad16(folded, np.int32), "scale": _pad16(scale, np.float32)},
+                              scratch_fixed=(kh + 1) * ow * c * 4 + 4 * c))
             else:
                 flat = w.reshape(oc, -1)
                 packed, k4 = pack_gemm(flat)
