@@ -58,6 +58,14 @@ static inline uint8_t requant(int32_t acc, float scale, int zp, int lo, int hi) 
 /* ---------- GEMM: C[m][n] = requant(bias[n] + sum_k A[m][k] * B[n][k]) ---------- */
 
 #if EDGEFER_VNNI
+/* acc += u8 x s8, in place. GCC 12 compiles the intrinsic on an array of accumulators into two
+ * register copies per instruction, which made the GEMM front-end bound (~77 % of peak); asm
+ * pins the accumulator to one register. */
+static inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "vm"(s8));
+  return acc;
+}
+
 /* MR rows x 32 columns; MR is a constant at each call site so the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void gemm_tile(
     const int MR, int k4, const uint8_t *a, int lda, const int8_t *b, const int32_t *bias, const float *scale,
@@ -73,8 +81,8 @@ static inline __attribute__((always_inline)) void gemm_tile(
       int32_t word;
       memcpy(&word, a + (size_t)r * lda, 4);
       const __m512i x = _mm512_set1_epi32(word);
-      acc0[r] = _mm512_dpbusd_epi32(acc0[r], x, w0);
-      acc1[r] = _mm512_dpbusd_epi32(acc1[r], x, w1);
+      acc0[r] = dpbusd(acc0[r], x, w0);
+      acc1[r] = dpbusd(acc1[r], x, w1);
     }
   }
   const __m512 s0 = _mm512_loadu_ps(scale), s1 = _mm512_loadu_ps(scale + 16);
@@ -143,11 +151,24 @@ static inline void copy_run(uint8_t *d, const uint8_t *s, int len) {
 #endif
 }
 
+/* len bytes of value; like copy_run, may write up to 15 bytes past the end. */
+static inline void fill_run(uint8_t *d, uint8_t value, int len) {
+#if EDGEFER_VNNI
+  const __m128i v = _mm_set1_epi8((char)value);
+  for (int i = 0; i < len; i += 16) _mm_storeu_si128((__m128i *)(d + i), v);
+#else
+  memset(d, value, (size_t)len);
+#endif
+}
+
 /* Rows of a KxK convolution's patches, each k4*4 bytes; taps outside the image hold the
  * input zero point (a real 0), the padding to a multiple of 4 holds 0 (its weights are 0).
- * The kw taps of one kernel row are contiguous in NHWC: one copy of kw*c bytes when inside. */
+ * The kw taps of one kernel row are contiguous in NHWC: one copy of kw*c bytes when inside.
+ * Every write goes in increasing address order, so the overrun of one piece is overwritten by
+ * the next; small pieces cost no library call, which is most of the time at 3 channels. */
 static void im2col(const op_t *op, int n, uint8_t *rows) {
-  const int K = op->kh * op->kw * op->c, lda = op->k4 * 4, run = op->kw * op->c;
+  const int K = op->kh * op->kw * op->c, lda = op->k4 * 4, run = op->kw * op->c, C = op->c;
+  const uint32_t zero = 0;
   for (int b = 0; b < n; b++)
     for (int oy = 0; oy < op->oh; oy++)
       for (int ox = 0; ox < op->ow; ox++) {
@@ -156,21 +177,22 @@ static void im2col(const op_t *op, int n, uint8_t *rows) {
         for (int ky = 0; ky < op->kh; ky++) {
           uint8_t *p = row + ky * run;
           const int y = oy * op->sh + ky - op->pt;
+          const uint8_t *line = op->src + (size_t)(b * op->h + y) * op->w * C;
           if (y < 0 || y >= op->h) {
-            memset(p, op->in_zp, (size_t)run);
+            fill_run(p, (uint8_t)op->in_zp, run);
           } else if (x0 >= 0 && x0 + op->kw <= op->w) {
-            copy_run(p, op->src + ((size_t)(b * op->h + y) * op->w + x0) * op->c, run);
+            copy_run(p, line + (size_t)x0 * C, run);
           } else {
             for (int kx = 0; kx < op->kw; kx++) {
               const int x = x0 + kx;
               if (x < 0 || x >= op->w)
-                memset(p + kx * op->c, op->in_zp, (size_t)op->c);
+                fill_run(p + kx * C, (uint8_t)op->in_zp, C);
               else
-                memcpy(p + kx * op->c, op->src + ((size_t)(b * op->h + y) * op->w + x) * op->c, (size_t)op->c);
+                copy_run(p + kx * C, line + (size_t)x * C, C);
             }
           }
         }
-        memset(row + K, 0, (size_t)(lda - K));
+        if (lda > K) memcpy(row + K, &zero, 4); /* < 4 bytes of padding; the rest is the next row's */
       }
 }
 
@@ -249,8 +271,7 @@ static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, 
       const int8_t *w = op->w8 + (size_t)c * KH * 4;
       __m512i acc = _mm512_loadu_si512(op->bias + c);
       for (int ky = 0; ky < KH; ky++)
-        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + at + (size_t)c * 4),
-                                  _mm512_loadu_si512(w + ky * 64));
+        acc = dpbusd(acc, _mm512_loadu_si512(rows[ky] + at + (size_t)c * 4), _mm512_loadu_si512(w + ky * 64));
       __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(op->scale + c)));
       q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, vzp), vlo), vhi);
       _mm_storeu_si128((__m128i *)(out + (size_t)ox * C + c), _mm512_cvtepi32_epi8(q));
