@@ -21,13 +21,13 @@ from .native_plan import Plan, read_plan
 
 _SLACK = 64
 _INT_FIELDS = ("kind", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "pb", "pr", "k4",
-               "in_zp", "out_zp", "lo", "hi")
+               "npatch", "in_zp", "out_zp", "lo", "hi")
 
 
 class _OpStruct(ctypes.Structure):
     # Mirrors op_t in native_int8.c; load() checks the two sizes agree.
     _fields_ = [*((name, ctypes.c_int32) for name in _INT_FIELDS), ("mean_scale", ctypes.c_float),
-                *((name, ctypes.c_void_p) for name in ("w8", "taps", "bias", "scale", "src", "dst", "scratch"))]
+                *((name, ctypes.c_void_p) for name in ("w8", "taps", "bias", "scale", "offsets", "patches", "src", "dst", "scratch"))]
 
 
 def _aligned(size: int) -> np.ndarray:
@@ -116,7 +116,7 @@ class NativeBackend:
             for key, value in op.geometry.items():
                 setattr(s, key, int(value))
             s.mean_scale = op.mean_scale
-            for key in ("w8", "taps", "bias", "scale"):
+            for key in ("w8", "taps", "bias", "scale", "offsets", "patches"):
                 setattr(s, key, _pointer(op.arrays.get(key)))
             s.src, s.dst = _pointer(self._buffers[op.src]), _pointer(self._buffers[op.dst])
             s.scratch = _pointer(scratch)

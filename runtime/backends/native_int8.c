@@ -33,16 +33,20 @@ typedef struct {
   int32_t h, w, c;     /* input per image (NHWC) */
   int32_t oh, ow, oc;  /* output per image */
   int32_t kh, kw, sh, sw, pt, pl, pb, pr;
-  int32_t k4;          /* GEMM: reduction length / 4 (padded) */
+  int32_t k4;          /* GEMM: reduction length / 4, padded per kernel row (kh runs of k4/kh words) */
+  int32_t npatch;      /* GEMM: runs per image that cross the border (built per call) */
   int32_t in_zp, out_zp, lo, hi; /* uint8 domain */
   float mean_scale;    /* MEAN: in_scale / (out_scale * h * w) */
-  const int8_t *w8;    /* GEMM: packed [oc/32][k4][32][4]; DW: packed [c/16][kh][16][4] */
+  const int8_t *w8;    /* GEMM: packed [oc/32][k4][32][4] (native_plan.pack_gemm); DW: packed [c/16][kh][16][4] */
   const int8_t *taps;  /* DW: weights as [kh*kw][c] */
   const int32_t *bias; /* bias - in_zp * sum(w), padded (GEMM: to 32, DW: to 16) */
   const float *scale;  /* per output channel, padded as the bias */
+  const int32_t *offsets; /* GEMM: [oh*ow][kh] where each kernel row's run starts (native_plan.run_offsets);
+                             NULL: 1x1 with the input as the A matrix */
+  const int32_t *patches; /* GEMM: [npatch][2] input row and first column of each border run */
   const uint8_t *src;
   uint8_t *dst;
-  void *scratch;       /* GEMM: im2col rows (NULL: the input is the A matrix); DW: kh + 1 interleaved rows
+  void *scratch;       /* GEMM: a run of zero points, then the batch's border runs; DW: kh + 1 interleaved rows
                           (ow * c * 4 bytes each), then c int32 sums;
                           MEAN: per-channel sums */
 } op_t;
@@ -55,7 +59,12 @@ static inline uint8_t requant(int32_t acc, float scale, int zp, int lo, int hi) 
   return (uint8_t)clampi((int)nearbyintf((float)acc * scale) + zp, lo, hi);
 }
 
-/* ---------- GEMM: C[m][n] = requant(bias[n] + sum_k A[m][k] * B[n][k]) ---------- */
+/* ---------- GEMM: C[m][n] = requant(bias[n] + sum_k A[m][k] * B[n][k]) ----------
+ * Row m of A is kh runs of r4*4 bytes, run ky starting at rows[m * kh + ky] (a 1x1 convolution:
+ * one run, the pixel's channels; a KxK one: each kernel row's kw*c input bytes, read in place).
+ * B is packed [n/32][kh * r4][32][4], zeros past the real reduction length. */
+
+#define GEMM_MR 8 /* rows per tile */
 
 #if EDGEFER_VNNI
 /* acc += u8 x s8, in place. GCC 12 compiles the intrinsic on an array of accumulators into two
@@ -66,146 +75,155 @@ static inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   return acc;
 }
 
+/* Vector requantisation, 32 or 64 values at a time, the way XNNPACK packs: round acc * scale to
+ * int32, pack to int16 with saturation, add the zero point with saturation, pack to uint8 with
+ * saturation; the caller clamps to [lo, hi] in bytes. For 0 <= lo <= hi <= 255 that equals
+ * clamp(round(acc * scale) + zp, lo, hi), in about two thirds of the 512-bit operations of
+ * narrowing each vector of 16 on its own (which was most of a small-K GEMM's time). */
+static inline __m512i scaled(__m512i acc, __m512 s) { return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), s)); }
+
+/* a's 16 bytes, then b's. */
+static inline __m256i requant32(__m512i a, __m512i b, __m512 sa, __m512 sb, __m512i zp16) {
+  const __m512i p = _mm512_adds_epi16(_mm512_packs_epi32(scaled(a, sa), scaled(b, sb)), zp16);
+  const __m512i u = _mm512_packus_epi16(p, p); /* 128-bit lane L: a[4L..4L+3], b[4L..4L+3], the same again */
+  return _mm512_castsi512_si256(
+      _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), u));
+}
+
+/* a's 16 bytes, then b's, c's, d's. */
+static inline __m512i requant64(__m512i a, __m512i b, __m512i c, __m512i d, const float *scale, __m512i zp16) {
+  const __m512i ab = _mm512_adds_epi16(
+      _mm512_packs_epi32(scaled(a, _mm512_loadu_ps(scale)), scaled(b, _mm512_loadu_ps(scale + 16))), zp16);
+  const __m512i cd = _mm512_adds_epi16(
+      _mm512_packs_epi32(scaled(c, _mm512_loadu_ps(scale + 32)), scaled(d, _mm512_loadu_ps(scale + 48))), zp16);
+  const __m512i u = _mm512_packus_epi16(ab, cd); /* lane L: a[4L..4L+3], b[..], c[..], d[..] */
+  return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), u);
+}
+
 /* MR rows x 32 columns; MR is a constant at each call site so the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void gemm_tile(
-    const int MR, int k4, const uint8_t *a, int lda, const int8_t *b, const int32_t *bias, const float *scale,
-    int zp, int lo, int hi, uint8_t *c, int ldc, __mmask16 m0, __mmask16 m1) {
-  __m512i acc0[8], acc1[8];
+    const int MR, int kh, int r4, const uint8_t *const *rows, const int8_t *b, const int32_t *bias,
+    const float *scale, int zp, int lo, int hi, uint8_t *c, int ldc, __mmask32 mask) {
+  __m512i acc0[GEMM_MR], acc1[GEMM_MR];
   const __m512i b0 = _mm512_loadu_si512(bias), b1 = _mm512_loadu_si512(bias + 16);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; r++) { acc0[r] = b0; acc1[r] = b1; }
-  for (int k = 0; k < k4; k++, a += 4, b += 128) {
-    const __m512i w0 = _mm512_loadu_si512(b), w1 = _mm512_loadu_si512(b + 64);
+  for (int ky = 0; ky < kh; ky++) {
+    const uint8_t *a[GEMM_MR];
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; r++) {
-      int32_t word;
-      memcpy(&word, a + (size_t)r * lda, 4);
-      const __m512i x = _mm512_set1_epi32(word);
-      acc0[r] = dpbusd(acc0[r], x, w0);
-      acc1[r] = dpbusd(acc1[r], x, w1);
+    for (int r = 0; r < MR; r++) a[r] = rows[r * kh + ky];
+    for (int k = 0; k < r4; k++, b += 128) {
+      const __m512i w0 = _mm512_loadu_si512(b), w1 = _mm512_loadu_si512(b + 64);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; r++) {
+        int32_t word;
+        memcpy(&word, a[r] + 4 * k, 4);
+        const __m512i x = _mm512_set1_epi32(word);
+        acc0[r] = dpbusd(acc0[r], x, w0);
+        acc1[r] = dpbusd(acc1[r], x, w1);
+      }
     }
   }
   const __m512 s0 = _mm512_loadu_ps(scale), s1 = _mm512_loadu_ps(scale + 16);
-  const __m512i vzp = _mm512_set1_epi32(zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  const __m512i zp16 = _mm512_set1_epi16((short)zp);
+  const __m256i lo8 = _mm256_set1_epi8((char)lo), hi8 = _mm256_set1_epi8((char)hi);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; r++) {
-    __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc0[r]), s0));
-    __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc1[r]), s1));
-    q0 = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q0, vzp), vlo), vhi);
-    q1 = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q1, vzp), vlo), vhi);
-    _mm_mask_storeu_epi8(c + (size_t)r * ldc, m0, _mm512_cvtepi32_epi8(q0));
-    _mm_mask_storeu_epi8(c + (size_t)r * ldc + 16, m1, _mm512_cvtepi32_epi8(q1));
+    const __m256i q = requant32(acc0[r], acc1[r], s0, s1, zp16);
+    _mm256_mask_storeu_epi8(c + (size_t)r * ldc, mask, _mm256_min_epu8(_mm256_max_epu8(q, lo8), hi8));
   }
 }
 
-static void gemm(int M, int N, int k4, const uint8_t *a, int lda, const int8_t *packed, const int32_t *bias,
-                 const float *scale, int zp, int lo, int hi, uint8_t *c) {
+/* M rows (one tile: M <= GEMM_MR) x all N columns. */
+static void gemm_rows(int M, int N, int kh, int r4, const uint8_t *const *rows, const int8_t *packed,
+                      const int32_t *bias, const float *scale, int zp, int lo, int hi, uint8_t *c) {
   for (int nb = 0; nb * 32 < N; nb++) {
     const int valid = N - nb * 32;
-    const __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
-    const __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
-    const int8_t *b = packed + (size_t)nb * k4 * 128;
+    const __mmask32 mask = valid >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << valid) - 1);
+    const int8_t *b = packed + (size_t)nb * kh * r4 * 128;
     const int32_t *bb = bias + nb * 32;
     const float *ss = scale + nb * 32;
     uint8_t *cc = c + nb * 32;
-    int m = 0;
-    for (; m + 8 <= M; m += 8)
-      gemm_tile(8, k4, a + (size_t)m * lda, lda, b, bb, ss, zp, lo, hi, cc + (size_t)m * N, N, m0, m1);
-    const uint8_t *ar = a + (size_t)m * lda;
-    uint8_t *cr = cc + (size_t)m * N;
-    switch (M - m) {
-      case 7: gemm_tile(7, k4, ar, lda, b, bb, ss, zp, lo, hi, cr, N, m0, m1); break;
-      case 6: gemm_tile(6, k4, ar, lda, b, bb, ss, zp, lo, hi, cr, N, m0, m1); break;
-      case 5: gemm_tile(5, k4, ar, lda, b, bb, ss, zp, lo, hi, cr, N, m0, m1); break;
-      case 4: gemm_tile(4, k4, ar, lda, b, bb, ss, zp, lo, hi, cr, N, m0, m1); break;
-      case 3: gemm_tile(3, k4, ar, lda, b, bb, ss, zp, lo, hi, cr, N, m0, m1); break;
-      case 2: gemm_tile(2, k4, ar, lda, b, bb, ss, zp, lo, hi, cr, N, m0, m1); break;
-      case 1: gemm_tile(1, k4, ar, lda, b, bb, ss, zp, lo, hi, cr, N, m0, m1); break;
+    switch (M) {
+      case 8: gemm_tile(8, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 7: gemm_tile(7, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 6: gemm_tile(6, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 5: gemm_tile(5, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 4: gemm_tile(4, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 3: gemm_tile(3, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 2: gemm_tile(2, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 1: gemm_tile(1, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
       default: break;
     }
   }
 }
 #else
-static void gemm(int M, int N, int k4, const uint8_t *a, int lda, const int8_t *packed, const int32_t *bias,
-                 const float *scale, int zp, int lo, int hi, uint8_t *c) {
-  for (int m = 0; m < M; m++) {
-    const uint8_t *ar = a + (size_t)m * lda;
+static void gemm_rows(int M, int N, int kh, int r4, const uint8_t *const *rows, const int8_t *packed,
+                      const int32_t *bias, const float *scale, int zp, int lo, int hi, uint8_t *c) {
+  for (int m = 0; m < M; m++)
     for (int n = 0; n < N; n++) {
-      const int8_t *b = packed + (size_t)(n / 32) * k4 * 128 + (n % 32) * 4;
+      const int8_t *b = packed + (size_t)(n / 32) * kh * r4 * 128 + (n % 32) * 4;
       int32_t acc = bias[n];
-      for (int k = 0; k < k4; k++, b += 128)
-        acc += ar[4 * k] * b[0] + ar[4 * k + 1] * b[1] + ar[4 * k + 2] * b[2] + ar[4 * k + 3] * b[3];
+      for (int ky = 0; ky < kh; ky++) {
+        const uint8_t *a = rows[m * kh + ky];
+        for (int k = 0; k < r4; k++, b += 128)
+          acc += a[4 * k] * b[0] + a[4 * k + 1] * b[1] + a[4 * k + 2] * b[2] + a[4 * k + 3] * b[3];
+      }
       c[(size_t)m * N + n] = requant(acc, scale[n], zp, lo, hi);
+    }
+}
+#endif
+
+/* Patch p of one image: the run at input row patches[2p], columns from patches[2p + 1], taps
+ * outside the image set to the zero point (a real 0), the bytes past kw*c to 0. */
+static void build_patches(const op_t *op, const uint8_t *image, uint8_t *out, int run_bytes) {
+  const int C = op->c;
+  for (int p = 0; p < op->npatch; p++, out += run_bytes) {
+    const int y = op->patches[2 * p], x0 = op->patches[2 * p + 1];
+    memset(out, 0, (size_t)run_bytes);
+    for (int kx = 0; kx < op->kw; kx++) {
+      const int x = x0 + kx;
+      if (x < 0 || x >= op->w)
+        memset(out + kx * C, op->in_zp, (size_t)C);
+      else
+        memcpy(out + kx * C, image + ((size_t)y * op->w + x) * C, (size_t)C);
     }
   }
 }
-#endif
 
-/* Copy len bytes; with AVX-512 in 16-byte pieces that may write up to 15 bytes past the end and
- * read up to 15 past the source (callers write in increasing order, and buffers carry slack). */
-static inline void copy_run(uint8_t *d, const uint8_t *s, int len) {
-#if EDGEFER_VNNI
-  for (int i = 0; i < len; i += 16) _mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
-#else
-  memcpy(d, s, (size_t)len);
-#endif
-}
-
-/* len bytes of value; like copy_run, may write up to 15 bytes past the end. */
-static inline void fill_run(uint8_t *d, uint8_t value, int len) {
-#if EDGEFER_VNNI
-  const __m128i v = _mm_set1_epi8((char)value);
-  for (int i = 0; i < len; i += 16) _mm_storeu_si128((__m128i *)(d + i), v);
-#else
-  memset(d, value, (size_t)len);
-#endif
-}
-
-/* Rows of a KxK convolution's patches, each k4*4 bytes; taps outside the image hold the
- * input zero point (a real 0), the padding to a multiple of 4 holds 0 (its weights are 0).
- * The kw taps of one kernel row are contiguous in NHWC: one copy of kw*c bytes when inside.
- * Every write goes in increasing address order, so the overrun of one piece is overwritten by
- * the next; small pieces cost no library call, which is most of the time at 3 channels. */
-static void im2col(const op_t *op, int n, uint8_t *rows) {
-  const int K = op->kh * op->kw * op->c, lda = op->k4 * 4, run = op->kw * op->c, C = op->c;
-  const uint32_t zero = 0;
-  for (int b = 0; b < n; b++)
-    for (int oy = 0; oy < op->oh; oy++)
-      for (int ox = 0; ox < op->ow; ox++) {
-        uint8_t *row = rows + ((size_t)(b * op->oh + oy) * op->ow + ox) * lda;
-        const int x0 = ox * op->sw - op->pl;
-        for (int ky = 0; ky < op->kh; ky++) {
-          uint8_t *p = row + ky * run;
-          const int y = oy * op->sh + ky - op->pt;
-          const uint8_t *line = op->src + (size_t)(b * op->h + y) * op->w * C;
-          if (y < 0 || y >= op->h) {
-            fill_run(p, (uint8_t)op->in_zp, run);
-          } else if (x0 >= 0 && x0 + op->kw <= op->w) {
-            copy_run(p, line + (size_t)x0 * C, run);
-          } else {
-            for (int kx = 0; kx < op->kw; kx++) {
-              const int x = x0 + kx;
-              if (x < 0 || x >= op->w)
-                fill_run(p + kx * C, (uint8_t)op->in_zp, C);
-              else
-                copy_run(p + kx * C, line + (size_t)x * C, C);
-            }
-          }
-        }
-        if (lda > K) memcpy(row + K, &zero, 4); /* < 4 bytes of padding; the rest is the next row's */
-      }
-}
-
+/* A convolution or fully connected layer as one GEMM over the batch's pixels, reading its
+ * input in place: no im2col copy. */
 static void run_gemm(const op_t *op, int n) {
-  const int M = n * op->oh * op->ow;
-  const uint8_t *a = op->src;
-  int lda = op->c;
-  if (op->scratch) { /* native_plan.py gives scratch exactly to the convolutions that need patches */
-    im2col(op, n, (uint8_t *)op->scratch);
-    a = (const uint8_t *)op->scratch;
-    lda = op->k4 * 4;
+  const int kh = op->kh, r4 = op->k4 / kh, N = op->oc, pixels = op->oh * op->ow, run_bytes = r4 * 4;
+  const size_t image_bytes = (size_t)op->h * op->w * op->c;
+  const int M = n * pixels;
+  const uint8_t *rows[GEMM_MR * 16];
+  if (!op->offsets) { /* 1x1, stride 1, channels a multiple of 4: row m is pixel m's channels */
+    for (int m = 0; m < M; m += GEMM_MR) {
+      const int mr = M - m < GEMM_MR ? M - m : GEMM_MR;
+      for (int r = 0; r < mr; r++) rows[r] = op->src + (size_t)(m + r) * op->c;
+      gemm_rows(mr, N, 1, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N);
+    }
+    return;
   }
-  gemm(M, op->oc, op->k4, a, lda, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst);
+  uint8_t *zero_run = (uint8_t *)op->scratch, *patches = zero_run + run_bytes;
+  memset(zero_run, op->in_zp, (size_t)run_bytes);
+  for (int b = 0; b < n; b++)
+    build_patches(op, op->src + b * image_bytes, patches + (size_t)b * op->npatch * run_bytes, run_bytes);
+  int b = 0, p = 0; /* image and pixel of the next row */
+  for (int m = 0; m < M; m += GEMM_MR) {
+    const int mr = M - m < GEMM_MR ? M - m : GEMM_MR;
+    for (int r = 0; r < mr; r++) {
+      const uint8_t *image = op->src + b * image_bytes;
+      const uint8_t *mine = patches + (size_t)b * op->npatch * run_bytes;
+      for (int ky = 0; ky < kh; ky++) {
+        const int o = op->offsets[p * kh + ky];
+        rows[r * kh + ky] = o >= 0 ? image + o : o == -1 ? zero_run : mine + (size_t)(-2 - o) * run_bytes;
+      }
+      if (++p == pixels) { p = 0; b++; }
+    }
+    gemm_rows(mr, N, kh, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N);
+  }
 }
 
 /* ---------- depthwise: integer, exact ----------
@@ -261,21 +279,41 @@ static void dw_interleave(const op_t *op, const uint8_t *src_row, const uint8_t 
 }
 
 /* One output row; KH is a constant at the call site for the common 3x3 so the tap loop unrolls. */
+static inline __attribute__((always_inline)) __m512i dw_sum(const int KH, const uint8_t *const *rows, size_t at,
+                                                              const int8_t *w, const int32_t *bias) {
+  __m512i acc = _mm512_loadu_si512(bias);
+  for (int ky = 0; ky < KH; ky++) acc = dpbusd(acc, _mm512_loadu_si512(rows[ky] + at), _mm512_loadu_si512(w + ky * 64));
+  return acc;
+}
+
+/* One output row; KH is a constant at the call site for the common 3x3 so the tap loop unrolls.
+ * Channels go 64 at a time where they can (one packed requantisation and store), then 32, 16. */
 static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH, const uint8_t *const *rows,
                                                                 uint8_t *out) {
   const int C = op->c;
+  const __m512i zp16 = _mm512_set1_epi16((short)op->out_zp);
+  const __m512i lo8 = _mm512_set1_epi8((char)op->lo), hi8 = _mm512_set1_epi8((char)op->hi);
   const __m512i vzp = _mm512_set1_epi32(op->out_zp), vlo = _mm512_set1_epi32(op->lo), vhi = _mm512_set1_epi32(op->hi);
-  for (int ox = 0; ox < op->ow; ox++) {
+  for (int ox = 0; ox < op->ow; ox++, out += C) {
     const size_t at = (size_t)ox * C * 4;
-    for (int c = 0; c < C; c += 16) {
-      const int8_t *w = op->w8 + (size_t)c * KH * 4;
-      __m512i acc = _mm512_loadu_si512(op->bias + c);
-      for (int ky = 0; ky < KH; ky++)
-        acc = dpbusd(acc, _mm512_loadu_si512(rows[ky] + at + (size_t)c * 4), _mm512_loadu_si512(w + ky * 64));
-      __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(op->scale + c)));
-      q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, vzp), vlo), vhi);
-      _mm_storeu_si128((__m128i *)(out + (size_t)ox * C + c), _mm512_cvtepi32_epi8(q));
+    int c = 0;
+#define DW_SUM(k) dw_sum(KH, rows, at + (size_t)(c + 16 * (k)) * 4, op->w8 + (size_t)(c + 16 * (k)) * KH * 4, op->bias + c + 16 * (k))
+    for (; c + 64 <= C; c += 64) {
+      const __m512i q = requant64(DW_SUM(0), DW_SUM(1), DW_SUM(2), DW_SUM(3), op->scale + c, zp16);
+      _mm512_storeu_si512(out + c, _mm512_min_epu8(_mm512_max_epu8(q, lo8), hi8));
     }
+    if (c + 32 <= C) {
+      const __m256i q = requant32(DW_SUM(0), DW_SUM(1), _mm512_loadu_ps(op->scale + c), _mm512_loadu_ps(op->scale + c + 16), zp16);
+      _mm256_storeu_si256((__m256i *)(out + c), _mm256_min_epu8(_mm256_max_epu8(q, _mm512_castsi512_si256(lo8)),
+                                                                _mm512_castsi512_si256(hi8)));
+      c += 32;
+    }
+    if (c < C) {
+      __m512i q = scaled(DW_SUM(0), _mm512_loadu_ps(op->scale + c));
+      q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, vzp), vlo), vhi);
+      _mm_storeu_si128((__m128i *)(out + c), _mm512_cvtepi32_epi8(q));
+    }
+#undef DW_SUM
   }
 }
 

@@ -108,6 +108,26 @@ def pack_depthwise(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed.reshape(blocks, 16, kh, 4).transpose(0, 2, 1, 3)).reshape(-1)
 
 
+def run_offsets(g: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each output pixel's kernel rows start in its image, for the engine's implicit GEMM.
+
+    ``offsets[pixel][ky]`` is the byte offset of the run of kw*c input bytes when it lies inside
+    the image, -1 when its input row is outside (the run is all zero points), and -2 - p when
+    only some of its taps are outside: the engine then builds patch p (input row y, first
+    column x0, as ``patches[2p], patches[2p + 1]``) per image, zero points in the outside taps.
+    """
+    oy, ox, ky = np.meshgrid(np.arange(g["oh"]), np.arange(g["ow"]), np.arange(g["kh"]), indexing="ij")
+    y = oy * g["sh"] + ky - g["pt"]
+    x0 = ox * g["sw"] - g["pl"]
+    inside_row = (y >= 0) & (y < g["h"])
+    whole = inside_row & (x0 >= 0) & (x0 + g["kw"] <= g["w"])
+    offsets = np.where(whole, (y * g["w"] + x0) * g["c"], -1).astype(np.int64)
+    partial = inside_row & ~whole
+    offsets[partial] = -2 - np.arange(int(partial.sum()))
+    patches = np.stack([y[partial], x0[partial]], axis=1).astype(np.int32).reshape(-1)
+    return offsets.astype(np.int32).reshape(-1), np.ascontiguousarray(patches)
+
+
 def _pad(values: np.ndarray, dtype: Any, multiple: int) -> np.ndarray:
     out = np.zeros(-(-len(values) // multiple) * multiple, dtype)
     out[: len(values)] = values
@@ -230,18 +250,31 @@ def read_plan(path: Path) -> Plan:
                                "bias": _pad16(folded, np.int32), "scale": _pad16(scale, np.float32)},
                               scratch_fixed=(kh + 1) * ow * c * 4 + 4 * c))
             else:
+                if kh > 16:
+                    raise ModelError(f"{where}: kernel height {kh}; the native backend runs up to 16")
                 flat = w.reshape(oc, -1)
-                packed, k4 = pack_gemm(flat)
                 # u8 activations carry +zero point: sum((x - z) w) = sum(x w) - z sum(w), folded into the bias.
                 adjusted = b - x.zero_point * flat.astype(np.int64).sum(axis=1)
                 if np.abs(adjusted).max(initial=0) >= 2**31:
                     raise ModelError(f"{where}: bias overflows int32 after folding the input zero point")
+                direct = kh == kw == sh == sw == 1 and pt == pl == 0 and c % 4 == 0
+                # A kernel row's kw*c bytes are contiguous in NHWC: the GEMM reads each row's run in place,
+                # padded to a multiple of 4 bytes whose extra weights are 0.
+                r4 = -(-kw * c // 4)
+                rows = np.zeros((oc, kh, r4 * 4), np.int8)
+                rows[:, :, : kw * c] = flat.reshape(oc, kh, kw * c)
+                packed, k4 = pack_gemm(rows.reshape(oc, -1))
                 geometry["k4"] = k4
-                # The one place that decides: the engine builds im2col rows exactly when it is given scratch.
-                direct = kh == kw == sh == sw == 1 and pt == pl == 0 and c == 4 * k4
-                ops.append(Op(GEMM, x.index, y.index, name, geometry,
-                              {"w8": packed, "bias": _pad32(adjusted, np.int32), "scale": _pad32(scale, np.float32)},
-                              scratch_per_image=0 if direct else oh * ow * 4 * k4))
+                arrays = {"w8": packed, "bias": _pad32(adjusted, np.int32), "scale": _pad32(scale, np.float32)}
+                scratch_per_image = scratch_fixed = 0
+                if not direct:
+                    offsets, patches = run_offsets(geometry)
+                    arrays.update(offsets=offsets, patches=patches)
+                    geometry["npatch"] = len(patches) // 2
+                    scratch_per_image = len(patches) // 2 * r4 * 4
+                    scratch_fixed = r4 * 4
+                ops.append(Op(GEMM, x.index, y.index, name, geometry, arrays,
+                              scratch_per_image=scratch_per_image, scratch_fixed=scratch_fixed))
         elif name == "PAD":
             x = activation(inputs[0], where)
             y = activation(int(op.outputs[0]), where)
