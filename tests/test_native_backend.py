@@ -83,6 +83,58 @@ def test_tiny_model_matches_litert(tiny_artifacts, monkeypatch, tmp_path):
 
 
 @needs_engine
+@pytest.mark.parametrize("portable", [False, True], ids=["vector", "portable-c"])
+def test_every_kernel_path_matches_litert(portable, tmp_path, monkeypatch):
+    """A model built to reach each path of the engine, checked against LiteRT on odd sizes:
+    3x3 convolutions with padding on every side and at stride 2 (border patches), a 1x1 one on 6
+    channels (implicit GEMM, runs not a multiple of 4), 48 outputs (a masked half block), 5x5 and
+    24-channel depthwise (generic loop), 48- and 64-channel depthwise (packed 32/64 + 16 stores)."""
+    tf = pytest.importorskip("tensorflow", reason="building an INT8 .tflite needs TensorFlow")
+    from edgefer.runtime.manifest import sha256_of
+    from edgefer.runtime.preprocess import InputSpec
+
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
+    if portable:
+        monkeypatch.setenv("EDGEFER_NATIVE_PORTABLE", "1")
+    layers = tf.keras.layers
+    inputs = tf.keras.Input((11, 13, 3))
+    x = layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    x = layers.DepthwiseConv2D(5, padding="same", activation="relu")(x)
+    x = layers.Conv2D(24, 1, activation="relu6")(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = layers.Conv2D(48, 1, activation="relu")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(64, 1, activation="relu")(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(40, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(7)(x)
+    keras_model = tf.keras.Model(inputs, outputs)
+    rng = np.random.default_rng(5)
+    for w in keras_model.weights:  # non-trivial biases, so the folded zero points matter
+        w.assign(rng.normal(0, 0.5, w.shape).astype(np.float32))
+    samples = _faces(32, (11, 13, 3), 6)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    model = tmp_path / "paths_int8.tflite"
+    model.write_bytes(converter.convert())
+    Manifest("tflite", "int8", [str(i) for i in range(7)], InputSpec(11, 13, 3), "softmax",
+             sha256_of(model)).write(model)
+
+    batch = _faces(9, (11, 13, 3), 7)
+    native = create_backend("native")
+    with pytest.warns(UserWarning, match="plain C loops") if portable else contextlib.nullcontext():
+        native.load(model, Manifest.load(model), None)
+    try:
+        np.testing.assert_array_equal(native.infer(batch), _reference("litert", model, batch))
+    finally:
+        native.close()
+
+
+@needs_engine
 def test_classifier_runs_native_and_rejects_it_for_onnx(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
     clf = EmotionClassifier(SHIPPED, backend="native")
