@@ -122,7 +122,7 @@ def library_path() -> Path:
 def load_library() -> ctypes.CDLL:
     """The engine, built on first use; its entry points typed."""
     lib = ctypes.CDLL(str(library_path()))
-    lib.edgefer_native_run.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    lib.edgefer_native_run.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_long]
     lib.edgefer_native_run.restype = None
     lib.edgefer_native_quantize.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_float, ctypes.c_int,
                                             ctypes.c_void_p]

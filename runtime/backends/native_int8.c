@@ -59,6 +59,28 @@ static inline uint8_t requant(int32_t acc, float scale, int zp, int lo, int hi) 
   return (uint8_t)clampi((int)nearbyintf((float)acc * scale) + zp, lo, hi);
 }
 
+/* ---------- weight prefetch ----------
+ * The model's weights (3 MB for the shipped one) outgrow a core's L2, so each call streams them
+ * from L3, and the first touch of every page waits on it. native.py lays all packed weights out
+ * in op order in one block; while one op computes, its kernels pull the next ops' weights into
+ * L2 one cache line per step of their inner loops, at most PREFETCH_AHEAD bytes ahead. */
+typedef struct {
+  const char *at, *end;
+} prefetch_t;
+
+#define PREFETCH_AHEAD (512 * 1024)
+
+static inline void prefetch_step(prefetch_t *pf) {
+#if EDGEFER_VNNI
+  if (pf->at < pf->end) {
+    _mm_prefetch(pf->at, _MM_HINT_T1);
+    pf->at += 64;
+  }
+#else
+  (void)pf;
+#endif
+}
+
 /* ---------- GEMM: C[m][n] = requant(bias[n] + sum_k A[m][k] * B[n][k]) ----------
  * Row m of A is kh runs of r4*4 bytes, run ky starting at rows[m * kh + ky] (a 1x1 convolution:
  * one run, the pixel's channels; a KxK one: each kernel row's kw*c input bytes, read in place).
@@ -103,7 +125,7 @@ static inline __m512i requant64(__m512i a, __m512i b, __m512i c, __m512i d, cons
 /* MR rows x 32 columns; MR is a constant at each call site so the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void gemm_tile(
     const int MR, int kh, int r4, const uint8_t *const *rows, const int8_t *b, const int32_t *bias,
-    const float *scale, int zp, int lo, int hi, uint8_t *c, int ldc, __mmask32 mask) {
+    const float *scale, int zp, int lo, int hi, uint8_t *c, int ldc, __mmask32 mask, prefetch_t *pf) {
   __m512i acc0[GEMM_MR], acc1[GEMM_MR];
   const __m512i b0 = _mm512_loadu_si512(bias), b1 = _mm512_loadu_si512(bias + 16);
 #pragma GCC unroll 8
@@ -113,6 +135,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) a[r] = rows[r * kh + ky];
     for (int k = 0; k < r4; k++, b += 128) {
+      prefetch_step(pf);
       const __m512i w0 = _mm512_loadu_si512(b), w1 = _mm512_loadu_si512(b + 64);
 #pragma GCC unroll 8
       for (int r = 0; r < MR; r++) {
@@ -136,7 +159,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
 
 /* M rows (one tile: M <= GEMM_MR) x all N columns. */
 static void gemm_rows(int M, int N, int kh, int r4, const uint8_t *const *rows, const int8_t *packed,
-                      const int32_t *bias, const float *scale, int zp, int lo, int hi, uint8_t *c) {
+                      const int32_t *bias, const float *scale, int zp, int lo, int hi, uint8_t *c, prefetch_t *pf) {
   for (int nb = 0; nb * 32 < N; nb++) {
     const int valid = N - nb * 32;
     const __mmask32 mask = valid >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << valid) - 1);
@@ -145,21 +168,21 @@ static void gemm_rows(int M, int N, int kh, int r4, const uint8_t *const *rows, 
     const float *ss = scale + nb * 32;
     uint8_t *cc = c + nb * 32;
     switch (M) {
-      case 8: gemm_tile(8, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
-      case 7: gemm_tile(7, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
-      case 6: gemm_tile(6, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
-      case 5: gemm_tile(5, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
-      case 4: gemm_tile(4, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
-      case 3: gemm_tile(3, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
-      case 2: gemm_tile(2, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
-      case 1: gemm_tile(1, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask); break;
+      case 8: gemm_tile(8, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
+      case 7: gemm_tile(7, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
+      case 6: gemm_tile(6, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
+      case 5: gemm_tile(5, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
+      case 4: gemm_tile(4, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
+      case 3: gemm_tile(3, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
+      case 2: gemm_tile(2, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
+      case 1: gemm_tile(1, kh, r4, rows, b, bb, ss, zp, lo, hi, cc, N, mask, pf); break;
       default: break;
     }
   }
 }
 #else
 static void gemm_rows(int M, int N, int kh, int r4, const uint8_t *const *rows, const int8_t *packed,
-                      const int32_t *bias, const float *scale, int zp, int lo, int hi, uint8_t *c) {
+                      const int32_t *bias, const float *scale, int zp, int lo, int hi, uint8_t *c, prefetch_t *pf) {
   for (int m = 0; m < M; m++)
     for (int n = 0; n < N; n++) {
       const int8_t *b = packed + (size_t)(n / 32) * kh * r4 * 128 + (n % 32) * 4;
@@ -171,6 +194,7 @@ static void gemm_rows(int M, int N, int kh, int r4, const uint8_t *const *rows, 
       }
       c[(size_t)m * N + n] = requant(acc, scale[n], zp, lo, hi);
     }
+  (void)pf;
 }
 #endif
 
@@ -193,7 +217,7 @@ static void build_patches(const op_t *op, const uint8_t *image, uint8_t *out, in
 
 /* A convolution or fully connected layer as one GEMM over the batch's pixels, reading its
  * input in place: no im2col copy. */
-static void run_gemm(const op_t *op, int n) {
+static void run_gemm(const op_t *op, int n, prefetch_t *pf) {
   const int kh = op->kh, r4 = op->k4 / kh, N = op->oc, pixels = op->oh * op->ow, run_bytes = r4 * 4;
   const size_t image_bytes = (size_t)op->h * op->w * op->c;
   const int M = n * pixels;
@@ -202,7 +226,7 @@ static void run_gemm(const op_t *op, int n) {
     for (int m = 0; m < M; m += GEMM_MR) {
       const int mr = M - m < GEMM_MR ? M - m : GEMM_MR;
       for (int r = 0; r < mr; r++) rows[r] = op->src + (size_t)(m + r) * op->c;
-      gemm_rows(mr, N, 1, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N);
+      gemm_rows(mr, N, 1, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N, pf);
     }
     return;
   }
@@ -222,7 +246,7 @@ static void run_gemm(const op_t *op, int n) {
       }
       if (++p == pixels) { p = 0; b++; }
     }
-    gemm_rows(mr, N, kh, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N);
+    gemm_rows(mr, N, kh, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N, pf);
   }
 }
 
@@ -289,7 +313,7 @@ static inline __attribute__((always_inline)) __m512i dw_sum(const int KH, const 
 /* One output row; KH is a constant at the call site for the common 3x3 so the tap loop unrolls.
  * Channels go 64 at a time where they can (one packed requantisation and store), then 32, 16. */
 static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH, const uint8_t *const *rows,
-                                                                uint8_t *out) {
+                                                                uint8_t *out, prefetch_t *pf) {
   const int C = op->c;
   const __m512i zp16 = _mm512_set1_epi16((short)op->out_zp);
   const __m512i lo8 = _mm512_set1_epi8((char)op->lo), hi8 = _mm512_set1_epi8((char)op->hi);
@@ -297,6 +321,7 @@ static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, 
   for (int ox = 0; ox < op->ow; ox++, out += C) {
     const size_t at = (size_t)ox * C * 4;
     int c = 0;
+    prefetch_step(pf);
 #define DW_SUM(k) dw_sum(KH, rows, at + (size_t)(c + 16 * (k)) * 4, op->w8 + (size_t)(c + 16 * (k)) * KH * 4, op->bias + c + 16 * (k))
     for (; c + 64 <= C; c += 64) {
       const __m512i q = requant64(DW_SUM(0), DW_SUM(1), DW_SUM(2), DW_SUM(3), op->scale + c, zp16);
@@ -320,7 +345,7 @@ static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, 
 /* kw <= 4, channels a multiple of 16: a ring of kh interleaved rows, each built once per input
  * row and read by every output row whose kernel covers it; channels innermost, so small images
  * cost no per-block setup. */
-static void run_dw_vnni(const op_t *op, int n) {
+static void run_dw_vnni(const op_t *op, int n, prefetch_t *pf) {
   const int C = op->c, kh = op->kh;
   const size_t row_bytes = (size_t)op->ow * C * 4;
   uint8_t *ring = (uint8_t *)op->scratch, *pad = ring + (size_t)kh * row_bytes;
@@ -348,21 +373,22 @@ static void run_dw_vnni(const op_t *op, int n) {
       }
       uint8_t *out = op->dst + (size_t)(b * op->oh + oy) * op->ow * C;
       if (kh == 3)
-        dw_output_row(op, 3, rows, out);
+        dw_output_row(op, 3, rows, out, pf);
       else
-        dw_output_row(op, kh, rows, out);
+        dw_output_row(op, kh, rows, out, pf);
     }
   }
 }
 #endif
 
-static void run_dw(const op_t *op, int n) {
+static void run_dw(const op_t *op, int n, prefetch_t *pf) {
 #if EDGEFER_VNNI
   if (op->kw <= 4 && op->c % 16 == 0) {
-    run_dw_vnni(op, n);
+    run_dw_vnni(op, n, pf);
     return;
   }
 #endif
+  (void)pf;
   run_dw_generic(op, n);
 }
 
@@ -398,14 +424,34 @@ static void run_mean(const op_t *op, int n) {
   }
 }
 
-/* Run ops[0..count) on a batch of n images; buffers were sized by the caller for n. */
-void edgefer_native_run(const op_t *ops, int count, int n) {
+/* Bytes of an op's packed weights (the layouts native_plan.py packs). */
+static size_t packed_bytes(const op_t *op) {
+  if (!op->w8) return 0;
+  if (op->kind == OP_GEMM) return (size_t)((op->oc + 31) / 32) * op->k4 * 128;
+  if (op->kind == OP_DW) return (size_t)((op->c + 15) / 16) * op->kh * 64;
+  return 0;
+}
+
+/* Run ops[0..count) on a batch of n images; buffers were sized by the caller for n. weights and
+ * weight_bytes: the block holding every op's packed weights in op order (the prefetch stream). */
+void edgefer_native_run(const op_t *ops, int count, int n, const void *weights, long weight_bytes) {
+  const char *block_end = (const char *)weights + weight_bytes;
+  prefetch_t pf = {(const char *)weights, (const char *)weights};
   for (int i = 0; i < count; i++) {
-    switch (ops[i].kind) {
-      case OP_GEMM: run_gemm(&ops[i], n); break;
-      case OP_DW: run_dw(&ops[i], n); break;
-      case OP_PAD: run_pad(&ops[i], n); break;
-      case OP_MEAN: run_mean(&ops[i], n); break;
+    const op_t *op = &ops[i];
+    const size_t bytes = packed_bytes(op);
+    if (bytes) {
+      const char *mine = (const char *)op->w8, *after = mine + bytes;
+      if (mine >= (const char *)weights && after <= block_end) {
+        if (pf.at < after) pf.at = after; /* this op reads its own weights now */
+        pf.end = after + PREFETCH_AHEAD < block_end ? after + PREFETCH_AHEAD : block_end;
+      }
+    }
+    switch (op->kind) {
+      case OP_GEMM: run_gemm(op, n, &pf); break;
+      case OP_DW: run_dw(op, n, &pf); break;
+      case OP_PAD: run_pad(op, n); break;
+      case OP_MEAN: run_mean(op, n); break;
       default: break;
     }
   }
