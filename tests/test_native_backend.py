@@ -11,7 +11,7 @@ import pytest
 
 from edgefer.runtime.backends import BackendUnavailable, create_backend
 from edgefer.runtime.backends.native_build import has_compiler
-from edgefer.runtime.backends.native_plan import pack_gemm
+from edgefer.runtime.backends.native_plan import pack_depthwise, pack_gemm
 from edgefer.runtime.classifier import EmotionClassifier
 from edgefer.runtime.manifest import Manifest, ModelError
 
@@ -33,6 +33,17 @@ def test_pack_gemm_layout():
         for k in range(12):
             expected = w[n, k] if n < 40 and k < 10 else 0
             assert blocks[n // 32, k // 4, n % 32, k % 4] == expected
+
+
+def test_pack_depthwise_layout():
+    rng = np.random.default_rng(1)
+    w = rng.integers(-128, 128, (3, 3, 20), dtype=np.int8)  # 20 channels: two blocks of 16
+    packed = pack_depthwise(w).reshape(2, 3, 2, 16, 4)
+    for c in range(32):
+        for ky in range(3):
+            taps = [int(w[ky, kx, c]) if c < 20 else 0 for kx in range(3)]
+            assert packed[c // 16, ky, 0, c % 16].tolist() == [*taps, 0]  # output column x
+            assert packed[c // 16, ky, 1, c % 16].tolist() == [0, *taps]  # column x + 1 of a pair
 
 
 def _reference(backend: str, model: Path, batch: np.ndarray) -> np.ndarray:

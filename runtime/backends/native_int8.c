@@ -37,7 +37,8 @@ typedef struct {
   int32_t npatch;      /* GEMM: runs per image that cross the border (built per call) */
   int32_t in_zp, out_zp, lo, hi; /* uint8 domain */
   float mean_scale;    /* MEAN: in_scale / (out_scale * h * w) */
-  const int8_t *w8;    /* GEMM: packed [oc/32][k4][32][4] (native_plan.pack_gemm); DW: packed [c/16][kh][16][4] */
+  const int8_t *w8;    /* GEMM: packed [oc/32][k4][32][4] (native_plan.pack_gemm); DW: [c/16][kh][2][16][4]
+                          (native_plan.pack_depthwise) */
   const int8_t *taps;  /* DW: weights as [kh*kw][c] */
   const int32_t *bias; /* bias - in_zp * sum(w), padded (GEMM: to 32, DW: to 16) */
   const float *scale;  /* per output channel, padded as the bias */
@@ -198,20 +199,37 @@ static void gemm_rows(int M, int N, int kh, int r4, const uint8_t *const *rows, 
 }
 #endif
 
+/* n bytes (n <= 16) without a library call: a first convolution's pixel is 3 bytes, and ~70
+ * border runs per image made of such calls cost more than their GEMM rows. */
+static inline void put_small(uint8_t *d, const uint8_t *s, int n, uint8_t value) {
+#if EDGEFER_VNNI
+  const __mmask16 m = (__mmask16)((1u << n) - 1);
+  _mm_mask_storeu_epi8(d, m, s ? _mm_maskz_loadu_epi8(m, s) : _mm_set1_epi8((char)value));
+#else
+  if (s)
+    memcpy(d, s, (size_t)n);
+  else
+    memset(d, value, (size_t)n);
+#endif
+}
+
 /* Patch p of one image: the run at input row patches[2p], columns from patches[2p + 1], taps
  * outside the image set to the zero point (a real 0), the bytes past kw*c to 0. */
 static void build_patches(const op_t *op, const uint8_t *image, uint8_t *out, int run_bytes) {
-  const int C = op->c;
+  const int C = op->c, used = op->kw * C;
   for (int p = 0; p < op->npatch; p++, out += run_bytes) {
     const int y = op->patches[2 * p], x0 = op->patches[2 * p + 1];
-    memset(out, 0, (size_t)run_bytes);
     for (int kx = 0; kx < op->kw; kx++) {
       const int x = x0 + kx;
-      if (x < 0 || x >= op->w)
-        memset(out + kx * C, op->in_zp, (size_t)C);
+      const uint8_t *from = x < 0 || x >= op->w ? NULL : image + ((size_t)y * op->w + x) * C;
+      if (C <= 16)
+        put_small(out + kx * C, from, C, (uint8_t)op->in_zp);
+      else if (from)
+        memcpy(out + kx * C, from, (size_t)C);
       else
-        memcpy(out + kx * C, image + ((size_t)y * op->w + x) * C, (size_t)C);
+        memset(out + kx * C, op->in_zp, (size_t)C);
     }
+    for (int i = used; i < run_bytes; i++) out[i] = 0; /* fewer than 4 */
   }
 }
 
@@ -279,17 +297,25 @@ static void run_dw_generic(const op_t *op, int n) {
 }
 
 #if EDGEFER_VNNI
-/* One kernel row's input for every output column, taps side by side per channel:
- * [ow][c/16][16 channels][4 taps] bytes, so one VPDPBUSD against the packed weights ([16][4])
- * adds that kernel row's products for 16 channels. Taps outside the image read pad (c bytes of
- * the zero point); taps past kw read anything, their weights being 0. */
+/* Pair mode (stride 1, kw <= 3): one interleaved entry holds taps x0..x0+3 and serves two output
+ * columns, the first through the weights [w0 .. w(kw-1), 0 ..], the second through the same
+ * shifted by one tap; half the interleaving work of one entry per column. */
+static inline int dw_pairs(const op_t *op) { return op->sw == 1 && op->kw <= 3; }
+
+static inline int dw_entries(const op_t *op) { return dw_pairs(op) ? (op->ow + 1) / 2 : op->ow; }
+
+/* One kernel row's input, entry by entry, taps side by side per channel: [entry][c/16][16
+ * channels][4 taps] bytes, so one VPDPBUSD against packed weights ([16][4]) adds that kernel
+ * row's products for 16 channels. Entry j's taps are columns j * step - pl + 0..3 (step: 2 in
+ * pair mode, else the stride); columns outside the image read pad (c bytes of the zero point);
+ * taps a weight variant does not use have weight 0. */
 static void dw_interleave(const op_t *op, const uint8_t *src_row, const uint8_t *pad, __m512i perm, uint8_t *out) {
-  const int C = op->c;
-  for (int ox = 0; ox < op->ow; ox++, out += (size_t)C * 4) {
-    const int x0 = ox * op->sw - op->pl;
+  const int C = op->c, step = dw_pairs(op) ? 2 : op->sw, entries = dw_entries(op);
+  for (int j = 0; j < entries; j++, out += (size_t)C * 4) {
+    const int x0 = j * step - op->pl;
     const uint8_t *p[4];
     for (int kx = 0; kx < 4; kx++) {
-      const int x = x0 + (kx < op->kw ? kx : 0);
+      const int x = x0 + kx;
       p[kx] = x >= 0 && x < op->w ? src_row + (size_t)x * C : pad;
     }
     for (int c = 0; c < C; c += 16) {
@@ -302,43 +328,59 @@ static void dw_interleave(const op_t *op, const uint8_t *src_row, const uint8_t 
   }
 }
 
-/* One output row; KH is a constant at the call site for the common 3x3 so the tap loop unrolls. */
+/* 16 channels of one output pixel: the kernel rows' entries at byte `at`, weight variant v. */
 static inline __attribute__((always_inline)) __m512i dw_sum(const int KH, const uint8_t *const *rows, size_t at,
-                                                              const int8_t *w, const int32_t *bias) {
+                                                              const int8_t *w, int v, const int32_t *bias) {
   __m512i acc = _mm512_loadu_si512(bias);
-  for (int ky = 0; ky < KH; ky++) acc = dpbusd(acc, _mm512_loadu_si512(rows[ky] + at), _mm512_loadu_si512(w + ky * 64));
+  for (int ky = 0; ky < KH; ky++)
+    acc = dpbusd(acc, _mm512_loadu_si512(rows[ky] + at), _mm512_loadu_si512(w + ky * 128 + v * 64));
   return acc;
 }
 
-/* One output row; KH is a constant at the call site for the common 3x3 so the tap loop unrolls.
- * Channels go 64 at a time where they can (one packed requantisation and store), then 32, 16. */
-static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH, const uint8_t *const *rows,
-                                                                uint8_t *out, prefetch_t *pf) {
+/* All channels of one output pixel; KH is a constant at the call site for the common 3x3 so the
+ * tap loop unrolls. Channels go 64 at a time where they can (one packed requantisation and
+ * store), then 32, then 16. */
+static inline __attribute__((always_inline)) void dw_pixel(const op_t *op, const int KH, const uint8_t *const *rows,
+                                                           size_t at, int v, uint8_t *out) {
   const int C = op->c;
   const __m512i zp16 = _mm512_set1_epi16((short)op->out_zp);
   const __m512i lo8 = _mm512_set1_epi8((char)op->lo), hi8 = _mm512_set1_epi8((char)op->hi);
-  const __m512i vzp = _mm512_set1_epi32(op->out_zp), vlo = _mm512_set1_epi32(op->lo), vhi = _mm512_set1_epi32(op->hi);
-  for (int ox = 0; ox < op->ow; ox++, out += C) {
-    const size_t at = (size_t)ox * C * 4;
-    int c = 0;
-    prefetch_step(pf);
-#define DW_SUM(k) dw_sum(KH, rows, at + (size_t)(c + 16 * (k)) * 4, op->w8 + (size_t)(c + 16 * (k)) * KH * 4, op->bias + c + 16 * (k))
-    for (; c + 64 <= C; c += 64) {
-      const __m512i q = requant64(DW_SUM(0), DW_SUM(1), DW_SUM(2), DW_SUM(3), op->scale + c, zp16);
-      _mm512_storeu_si512(out + c, _mm512_min_epu8(_mm512_max_epu8(q, lo8), hi8));
-    }
-    if (c + 32 <= C) {
-      const __m256i q = requant32(DW_SUM(0), DW_SUM(1), _mm512_loadu_ps(op->scale + c), _mm512_loadu_ps(op->scale + c + 16), zp16);
-      _mm256_storeu_si256((__m256i *)(out + c), _mm256_min_epu8(_mm256_max_epu8(q, _mm512_castsi512_si256(lo8)),
-                                                                _mm512_castsi512_si256(hi8)));
-      c += 32;
-    }
-    if (c < C) {
-      __m512i q = scaled(DW_SUM(0), _mm512_loadu_ps(op->scale + c));
-      q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, vzp), vlo), vhi);
-      _mm_storeu_si128((__m128i *)(out + c), _mm512_cvtepi32_epi8(q));
-    }
+  int c = 0;
+#define DW_SUM(k) dw_sum(KH, rows, at + (size_t)(c + 16 * (k)) * 4, op->w8 + (size_t)(c + 16 * (k)) * KH * 8, v, \
+                         op->bias + c + 16 * (k))
+  for (; c + 64 <= C; c += 64) {
+    const __m512i q = requant64(DW_SUM(0), DW_SUM(1), DW_SUM(2), DW_SUM(3), op->scale + c, zp16);
+    _mm512_storeu_si512(out + c, _mm512_min_epu8(_mm512_max_epu8(q, lo8), hi8));
+  }
+  if (c + 32 <= C) {
+    const __m256i q = requant32(DW_SUM(0), DW_SUM(1), _mm512_loadu_ps(op->scale + c), _mm512_loadu_ps(op->scale + c + 16),
+                                zp16);
+    _mm256_storeu_si256((__m256i *)(out + c),
+                        _mm256_min_epu8(_mm256_max_epu8(q, _mm512_castsi512_si256(lo8)), _mm512_castsi512_si256(hi8)));
+    c += 32;
+  }
+  if (c < C) {
+    __m512i q = _mm512_add_epi32(scaled(DW_SUM(0), _mm512_loadu_ps(op->scale + c)), _mm512_set1_epi32(op->out_zp));
+    q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(op->lo)), _mm512_set1_epi32(op->hi));
+    _mm_storeu_si128((__m128i *)(out + c), _mm512_cvtepi32_epi8(q));
+  }
 #undef DW_SUM
+}
+
+static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH, const uint8_t *const *rows,
+                                                                uint8_t *out, prefetch_t *pf) {
+  const size_t entry = (size_t)op->c * 4;
+  if (dw_pairs(op)) {
+    for (int j = 0; j < dw_entries(op); j++) {
+      prefetch_step(pf);
+      dw_pixel(op, KH, rows, j * entry, 0, out + (size_t)(2 * j) * op->c);
+      if (2 * j + 1 < op->ow) dw_pixel(op, KH, rows, j * entry, 1, out + (size_t)(2 * j + 1) * op->c);
+    }
+  } else {
+    for (int ox = 0; ox < op->ow; ox++) {
+      prefetch_step(pf);
+      dw_pixel(op, KH, rows, ox * entry, 0, out + (size_t)ox * op->c);
+    }
   }
 }
 
@@ -347,9 +389,9 @@ static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, 
  * cost no per-block setup. */
 static void run_dw_vnni(const op_t *op, int n, prefetch_t *pf) {
   const int C = op->c, kh = op->kh;
-  const size_t row_bytes = (size_t)op->ow * C * 4;
+  const size_t row_bytes = (size_t)dw_entries(op) * C * 4;
   uint8_t *ring = (uint8_t *)op->scratch, *pad = ring + (size_t)kh * row_bytes;
-  memset(pad, op->in_zp, row_bytes); /* all zero points: interleaved or not, the same bytes */
+  memset(pad, op->in_zp, row_bytes > (size_t)C ? row_bytes : (size_t)C); /* all zero points, interleaved or not */
   /* byte 4c+j of an interleaved 16-channel group = channel c of tap j, tap j being 128-bit lane j */
   int8_t index[64];
   for (int c = 0; c < 16; c++)
@@ -428,7 +470,7 @@ static void run_mean(const op_t *op, int n) {
 static size_t packed_bytes(const op_t *op) {
   if (!op->w8) return 0;
   if (op->kind == OP_GEMM) return (size_t)((op->oc + 31) / 32) * op->k4 * 128;
-  if (op->kind == OP_DW) return (size_t)((op->c + 15) / 16) * op->kh * 64;
+  if (op->kind == OP_DW) return (size_t)((op->c + 15) / 16) * op->kh * 128;
   return 0;
 }
 

@@ -98,14 +98,19 @@ def pack_gemm(weights: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def pack_depthwise(weights: np.ndarray) -> np.ndarray:
-    """(kh, kw, C) int8 -> ``[ceil(C/16)][kh][16][4]``: a kernel row's taps side by side per channel
-    (kw <= 4, zeros after), so one VNNI dot product adds a whole kernel row for 16 channels."""
+    """(kh, kw, C) int8 -> ``[ceil(C/16)][kh][2][16][4]``: a kernel row's taps side by side per
+    channel, so one VNNI dot product adds a whole kernel row for 16 channels. Variant 0 puts the
+    taps in slots 0..kw-1, variant 1 in slots 1..kw (the second output column of a pair, which
+    reads the same four input columns; kw <= 3). Unused slots are 0."""
     kh, kw, c = weights.shape
     blocks = -(-c // 16)
-    packed = np.zeros((blocks * 16, kh, 4), np.int8)
-    used = min(kw, 4)  # the engine runs wider kernels through its generic loop, which reads "taps"
-    packed[:c, :, :used] = weights[:, :used].transpose(2, 0, 1)
-    return np.ascontiguousarray(packed.reshape(blocks, 16, kh, 4).transpose(0, 2, 1, 3)).reshape(-1)
+    packed = np.zeros((blocks * 16, kh, 2, 4), np.int8)
+    by_channel = weights.transpose(2, 0, 1)  # (C, kh, kw)
+    if kw <= 4:  # wider kernels run through the engine's generic loop, which reads "taps"
+        packed[:c, :, 0, :kw] = by_channel
+    if kw <= 3:
+        packed[:c, :, 1, 1 : kw + 1] = by_channel
+    return np.ascontiguousarray(packed.reshape(blocks, 16, kh, 2, 4).transpose(0, 2, 3, 1, 4)).reshape(-1)
 
 
 def run_offsets(g: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
