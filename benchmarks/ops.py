@@ -3,11 +3,14 @@
 
     python benchmarks/ops.py                                   # shipped INT8 model, 16 faces per call, 1 thread
     python benchmarks/ops.py --model m.tflite --batch 1 --threads 4 --json pi5-ops.json
+    python benchmarks/ops.py --backend native                  # edgefer's own INT8 engine instead of LiteRT
 
-The model is cut into one single-operator model per operator (with the flatbuffer
-schema LiteRT ships, so no TensorFlow is needed on the device); each is timed alone
-through the same interpreter and delegate (XNNPACK) as the whole model, on random
-inputs of the operator's own type and shape with the batch axis set to ``--batch``.
+With LiteRT, the model is cut into one single-operator model per operator (with the
+flatbuffer schema LiteRT ships, so no TensorFlow is needed on the device); each is
+timed alone through the same interpreter and delegate (XNNPACK) as the whole model,
+on random inputs of the operator's own type and shape with the batch axis set to
+``--batch``. With the native engine, each of its ops (one per operator) runs alone on
+the activations a random batch left in its buffers.
 The operators and the whole model take turns over ten rounds, so a change in CPU
 speed during the run (a shared or thermally throttled core) shifts them all alike.
 Each operator's multiply-accumulates and time give its rate in MACs per cycle, to set
@@ -91,6 +94,8 @@ def _random_input(detail: dict[str, Any], shape: Sequence[int], rng: np.random.G
 class Timed:
     """One .tflite model ready to invoke on random inputs with the batch axis set to ``batch``."""
 
+    samples_ms: list[float]
+
     def __init__(self, content: bytes, batch: int, threads: int, seed: int = 0) -> None:
         from edgefer.runtime.backends.litert import _interpreter_class
 
@@ -105,13 +110,41 @@ class Timed:
             self.interp.set_tensor(detail["index"], _random_input(detail, detail["shape"], rng))
         self.samples_ms: list[float] = []
 
+    def call(self) -> None:
+        self.interp.invoke()
+
     def run(self, calls: int, clock: Callable[[], float] = time.perf_counter, record: bool = True) -> None:
         """``calls`` invokes, each timed into ``samples_ms`` when ``record``."""
         for _ in range(calls):
             t0 = clock()
-            self.interp.invoke()
+            self.call()
             if record:
                 self.samples_ms.append((clock() - t0) * 1e3)
+
+
+class NativeTimed(Timed):
+    """Ops ``first .. first + count - 1`` of a loaded native engine (after one ``infer`` of the batch)."""
+
+    def __init__(self, backend: Any, first: int, count: int) -> None:
+        self.backend, self.first, self.count = backend, first, count
+        self.samples_ms = []
+
+    def call(self) -> None:
+        self.backend.run_ops(self.first, self.count)
+
+
+def _native_engine(model: Path, batch: int, seed: int = 0) -> Any:
+    """The native backend with ``model`` loaded and a random batch of ``batch`` faces run once."""
+    from edgefer.runtime.backends.native import NativeBackend
+    from edgefer.runtime.manifest import Manifest
+
+    backend = NativeBackend()
+    manifest = Manifest.load(model)  # an artifact of `edgefer convert`: the engine checks its input spec
+    backend.load(model, manifest, 1)
+    spec = manifest.input
+    faces = np.random.default_rng(seed).uniform(-1.0, 1.0, (batch, spec.height, spec.width, spec.channels))
+    backend.infer(faces.astype(np.float32))
+    return backend
 
 
 def time_round_robin(models: Sequence[Timed], warmup: int, iterations: int, rounds: int = 10) -> None:
@@ -187,10 +220,11 @@ def bound_analysis(kinds: dict[str, dict[str, Any]], peak: dict[str, Any], whole
 
 
 def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations: int,
-            command: str = "") -> dict[str, Any]:
+            command: str = "", backend: str = "litert") -> dict[str, Any]:
     """Time every operator of ``model`` alone and the whole model, per face, on ``batch`` faces per call.
 
-    ``command`` is recorded so that the result says how to regenerate it.
+    ``backend`` is ``litert`` (XNNPACK, ``threads`` threads) or ``native`` (edgefer's engine, one
+    thread). ``command`` is recorded so that the result says how to regenerate it.
     """
     from benchmarks.device import device_info
     from benchmarks.macs import tflite_op_macs
@@ -203,18 +237,31 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
     counts = tflite_op_macs(model)
     ops: list[dict[str, Any]] = []
     timed: list[Timed] = []
-    for index, ((name, content), (counted_name, macs)) in enumerate(zip(split_operators(model), counts)):
+    engine = _native_engine(Path(model), batch) if backend == "native" else None
+    names = engine.op_names if engine is not None else [name for name, _ in split_operators(model)]
+    if len(names) != len(counts):
+        raise RuntimeError(f"{model}: {len(names)} operators to time but {len(counts)} counted; cannot attribute MACs")
+    for index, (name, (counted_name, macs)) in enumerate(zip(names, counts)):
         if name != counted_name:
-            raise RuntimeError(f"{model}: operator {index} is {name} in the flatbuffer but {counted_name} "
+            raise RuntimeError(f"{model}: operator {index} is {name} to the {backend} backend but {counted_name} "
                                "in the interpreter; cannot attribute its MACs")
         entry: dict[str, Any] = {"index": index, "op": name, "macs": macs}
-        try:
-            timed.append(Timed(content, batch, threads))
-        except (RuntimeError, ValueError) as exc:  # one operator that cannot run alone must not end the profile
-            entry["error"] = str(exc)
         ops.append(entry)
-    whole_model = Timed(Path(model).read_bytes(), batch, threads)
-    time_round_robin([*timed, whole_model], warmup, iterations)
+    try:
+        if engine is not None:
+            timed = [NativeTimed(engine, i, 1) for i in range(len(ops))]
+            whole_model: Timed = NativeTimed(engine, 0, len(ops))
+        else:
+            for entry, (_, content) in zip(ops, split_operators(model)):
+                try:
+                    timed.append(Timed(content, batch, threads))
+                except (RuntimeError, ValueError) as exc:  # one operator that cannot run alone must not end it
+                    entry["error"] = str(exc)
+            whole_model = Timed(Path(model).read_bytes(), batch, threads)
+        time_round_robin([*timed, whole_model], warmup, iterations)
+    finally:
+        if engine is not None:
+            engine.close()
     runs = iter(timed)
     for entry in ops:
         if "error" in entry:
@@ -230,7 +277,7 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
     return {
         "schema": SCHEMA, "command": command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "device": info, "model": str(model), "sha256": sha256_of(model),
+        "device": info, "backend": backend, "model": str(model), "sha256": sha256_of(model),
         "batch": batch, "threads": threads, "warmup": warmup, "iterations": iterations,
         "whole_model": {"stats": whole, "per_face_p50_ms": round(whole["p50_ms"] / batch, 5)},
         "int8_peak": peak, "ops": ops, "by_kind": kinds,
@@ -241,7 +288,8 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
 def markdown(result: dict[str, Any]) -> str:
     """The per-kind table and the bound analysis of a :func:`profile` result."""
     batch, analysis = result["batch"], result["analysis"]
-    lines = [(f"{Path(result['model']).name}, {batch} face(s) per call, {result['threads']} thread(s): "
+    lines = [(f"{Path(result['model']).name} on {result.get('backend', 'litert')}, {batch} face(s) per call, "
+              f"{result['threads']} thread(s): "
               f"whole model {result['whole_model']['per_face_p50_ms'] * 1e3:.1f} us per face (p50)"), "",
              "| op | count | MACs (M) | MACs share | us per face | time share | MACs per cycle |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -266,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(DEFAULT_MODEL), help=".tflite model (default: the shipped INT8 model)")
     p.add_argument("--batch", type=int, default=16, help="faces per call")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    p.add_argument("--backend", choices=("litert", "native"), default="litert",
+                   help="LiteRT/XNNPACK, or edgefer's own INT8 engine (one thread)")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads (LiteRT)")
     p.add_argument("--warmup", type=int, default=20, help="untimed calls first, per operator")
     p.add_argument("--iterations", type=int, default=200, help="timed calls per operator")
     p.add_argument("--json", help="write the full result here")
@@ -274,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from edgefer.runtime.backends import BackendUnavailable
+    from edgefer.runtime.manifest import ModelError
+
     args = build_parser().parse_args(argv)
     model = Path(args.model)
     if model.suffix != ".tflite" or not model.is_file():
@@ -283,10 +336,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch < 1 or args.threads < 1 or args.iterations < 1 or args.warmup < 0:
         print("ops.py: --batch, --threads and --iterations must be at least 1, --warmup at least 0", file=sys.stderr)
         return 2
+    if args.backend == "native" and args.threads != 1:
+        print("ops.py: the native engine runs one thread; leave --threads at 1", file=sys.stderr)
+        return 2
     try:
         result = profile(model, args.batch, args.threads, args.warmup, args.iterations,
-                         shlex.join(["python", "benchmarks/ops.py", *(sys.argv[1:] if argv is None else argv)]))
-    except (ImportError, RuntimeError, ValueError) as exc:  # ImportError: LiteRT or its flatbuffer tools missing
+                         shlex.join(["python", "benchmarks/ops.py", *(sys.argv[1:] if argv is None else argv)]),
+                         backend=args.backend)
+    except (ImportError, RuntimeError, ValueError, ModelError, BackendUnavailable) as exc:
+        # ImportError: LiteRT or its flatbuffer tools missing; BackendUnavailable: no C compiler for the engine
         print(f"ops.py: {exc}", file=sys.stderr)
         return 1
     print(markdown(result))

@@ -86,6 +86,25 @@ def test_cli_profiles_the_shipped_model(tmp_path, capsys):
     assert "| CONV_2D |" in capsys.readouterr().out
 
 
+def test_cli_profiles_the_native_engine_op_by_op(tmp_path, capsys, monkeypatch):
+    from edgefer.runtime.backends.native_build import has_compiler
+
+    if not has_compiler():
+        pytest.skip("the native engine needs a C compiler (gcc/clang or $CC)")
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "native-ops.json"
+    assert ops.main(["--backend", "native", "--batch", "3", "--iterations", "2", "--warmup", "1",
+                     "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["backend"] == "native" and "--backend native" in result["command"]
+    assert [op["op"] for op in result["ops"]] == [name for name, _ in tflite_op_macs(SHIPPED)]
+    assert all(op["stats"]["count"] == 2 and op["per_face_p50_ms"] > 0 for op in result["ops"])
+    assert result["whole_model"]["stats"]["count"] == 2
+    assert "on native" in capsys.readouterr().out
+    assert ops.main(["--backend", "native", "--threads", "2"]) == 2
+    assert "one thread" in capsys.readouterr().err
+
+
 def test_cli_refuses_a_model_it_cannot_cut(tmp_path, capsys):
     onnx_path = tmp_path / "m.onnx"
     onnx_path.write_bytes(b"not a model")

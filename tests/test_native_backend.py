@@ -184,6 +184,23 @@ def test_float_model_and_unknown_operator_are_refused_clearly(tmp_path):
         read_plan(flat)
 
 
+@needs_engine
+def test_run_ops_needs_a_batch_and_a_valid_range(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
+    native = create_backend("native")
+    native.load(SHIPPED, Manifest.load(SHIPPED), 1)
+    try:
+        with pytest.raises(RuntimeError, match="one infer call first"):
+            native.run_ops(0, 1)
+        native.infer(_faces(2, (48, 48, 3), 8))
+        assert native.op_names[0] == "CONV_2D" and native.op_names[-1] == "FULLY_CONNECTED"
+        native.run_ops(0, len(native.op_names))
+        with pytest.raises(ValueError, match="outside"):
+            native.run_ops(len(native.op_names) - 1, 2)
+    finally:
+        native.close()
+
+
 def test_share_buffers_never_overlaps_live_tensors():
     from edgefer.runtime.backends.native import _share_buffers
     from edgefer.runtime.backends.native_plan import GEMM, Op, Plan, Tensor

@@ -168,6 +168,22 @@ class NativeBackend:
         y *= np.float32(last.scale)
         return y
 
+    @property
+    def op_names(self) -> list[str]:
+        """The TFLite operator each engine op runs, in order (one op per operator)."""
+        return [op.name for op in self._plan.ops] if self._plan else []
+
+    def run_ops(self, first: int, count: int) -> None:
+        """Run ops ``first .. first + count - 1`` on the buffers of the last ``infer`` batch, as they
+        are: for timing operators one by one (``benchmarks/ops.py --backend native``)."""
+        if self._plan is None or not self._batch:
+            raise RuntimeError("NativeBackend.run_ops needs a loaded model and one infer call first")
+        if first < 0 or count < 1 or first + count > len(self._plan.ops):
+            raise ValueError(f"ops {first}..{first + count - 1} are outside 0..{len(self._plan.ops) - 1}")
+        size = ctypes.sizeof(_OpStruct)
+        self._lib.edgefer_native_run(ctypes.addressof(self._structs) + first * size, count, self._batch,
+                                     self._weights.ctypes.data, self._weights.nbytes)
+
     def close(self) -> None:
         self._plan = None
         self._buffers = {}

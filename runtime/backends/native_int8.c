@@ -7,9 +7,10 @@
  * Why it exists: on the x86 CPU the benchmarks run on, LiteRT/XNNPACK and
  * onnxruntime run the 1x1 convolutions at about 60 % of the int8 peak and the
  * depthwise ones at 3 %. Here activations are kept as uint8 (int8 + 128) so that
- * the 1x1 convolutions are one u8 x s8 GEMM with AVX-512 VNNI (VPDPBUSD), and the
- * depthwise convolutions run in fp32 FMA, exact because a 3x3 sum of int8 products
- * stays below 2^24.
+ * every convolution is u8 x s8 AVX-512 VNNI (VPDPBUSD): the 1x1 and KxK ones as
+ * one GEMM over the batch's pixels that reads its input in place (implicit GEMM),
+ * the depthwise ones by interleaving a kernel row's taps per channel so one
+ * instruction adds a kernel row for 16 channels. All integer, so exact.
  *
  * Requantisation is XNNPACK's: fp32 scale per output channel, round to nearest
  * even, add the zero point, clamp. Without AVX-512 VNNI the same layouts run
