@@ -23,18 +23,9 @@ if __package__ in (None, ""):  # run as a script from a checkout
 
 def shipped_artifacts() -> list[tuple[str, str | None]]:
     """``(model, backend)``: the shipped model of every backend installed here."""
-    from edgefer.runtime.backends import BACKEND_NAMES
-    from edgefer.runtime.classifier import backend_installed, default_model
-    from edgefer.runtime.manifest import ModelError
+    from edgefer.runtime.classifier import installed_defaults
 
-    found = []
-    for name in BACKEND_NAMES:
-        try:
-            if backend_installed(name):
-                found.append((str(default_model(name)), name))
-        except (KeyError, ModelError):
-            continue
-    return found
+    return [(str(path), name) for name, path in installed_defaults().items()]
 
 
 def evaluate(models: Sequence[tuple[str, str | None]], data: str, threads: int | None,

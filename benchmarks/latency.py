@@ -192,19 +192,9 @@ def _referee_boxes(model: str, setup: PipelineSetup, warmup: int, iterations: in
 
 def installed_backends() -> list[str]:
     """Backends whose library imports here and that have a shipped model."""
-    from edgefer.runtime.backends import BACKEND_NAMES
-    from edgefer.runtime.classifier import backend_installed, default_model
-    from edgefer.runtime.manifest import ModelError
+    from edgefer.runtime.classifier import installed_defaults
 
-    found = []
-    for name in BACKEND_NAMES:
-        try:
-            if backend_installed(name):
-                default_model(name)
-                found.append(name)
-        except (KeyError, ModelError):
-            continue
-    return found
+    return list(installed_defaults())
 
 
 def run_children(argv: Sequence[str], backends: Sequence[str]) -> list[dict[str, Any]]:

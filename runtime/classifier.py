@@ -47,6 +47,18 @@ def backend_installed(name: str) -> bool:
     return any(importlib.util.find_spec(m) is not None for m in modules)
 
 
+def installed_defaults() -> dict[str, Path]:
+    """Backend name -> its shipped default model, for every backend installed here that has one."""
+    found = {}
+    for name in BACKEND_NAMES:
+        if backend_installed(name):
+            try:
+                found[name] = default_model(name)
+            except ModelError:
+                continue
+    return found
+
+
 @dataclass
 class Classification:
     """Scores for a batch of faces and how long each step took."""

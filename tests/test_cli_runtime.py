@@ -37,6 +37,17 @@ def test_shipped_models_exist_with_manifests():
         assert manifest["metrics"]["samples"] == 3589  # evaluated on all of FER2013 PublicTest
 
 
+def test_installed_defaults_lists_each_installed_backend_with_its_shipped_model(monkeypatch):
+    from edgefer.runtime import classifier
+
+    monkeypatch.setattr(classifier, "backend_installed", lambda name: name in ("onnx", "native"))
+    found = classifier.installed_defaults()
+    assert sorted(found) == ["native", "onnx"]
+    assert found["onnx"].suffix == ".onnx" and found["native"].suffix == ".tflite"
+    monkeypatch.setattr(classifier, "backend_installed", lambda name: name == "tensorrt")
+    assert classifier.installed_defaults() == {}  # installed, but no engine is shipped (built per device)
+
+
 @pytest.mark.parametrize("backend", ["litert", "onnx"])
 def test_detect_on_shared_media_with_shipped_model(media, backend):
     expected = {"justin.jpg": 1, "two_people.jpg": 2, "no-faces.jpg": 0}
