@@ -104,6 +104,9 @@ class NativeBackend:
         self._structs: Any = None
         self._weights = np.empty(0, np.uint8)
         self._packed: dict[int, np.ndarray] = {}
+        self._dequantize = np.zeros(256, np.float32)
+        self._quantize_args: tuple[float, int, int] = (1.0, 0, 0)
+        self._run_args: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
         self.vnni = False
 
     def load(self, path: Path, manifest: Manifest, threads: int | None = None) -> None:
@@ -124,6 +127,7 @@ class NativeBackend:
         check_output(manifest, int(last.shape[-1]), path)
         self._plan = plan
         self._weights, self._packed = _weight_block(plan)
+        self._dequantize = (np.arange(256, dtype=np.float32) - np.float32(last.zero_point)) * np.float32(last.scale)
         self._batch = 0
 
     def _allocate(self, n: int) -> None:
@@ -145,6 +149,10 @@ class NativeBackend:
             s.scratch = _pointer(scratch)
         self._structs = structs
         self._batch = n
+        first = plan.tensors[plan.input]
+        self._quantize_args = (float(first.scale), first.zero_point - 128, self._buffers[plan.input].ctypes.data)
+        self._run_args = (ctypes.addressof(structs), len(plan.ops), n, self._weights.ctypes.data,
+                          self._weights.nbytes)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if self._plan is None:
@@ -159,14 +167,10 @@ class NativeBackend:
         x = np.ascontiguousarray(batch, np.float32)
         if x.size != n * first.size:
             raise ValueError(f"batch of shape {batch.shape} does not match the model's input {first.shape}")
-        self._lib.edgefer_native_quantize(x.ctypes.data, x.size, float(first.scale), first.zero_point - 128,
-                                          self._buffers[plan.input].ctypes.data)
-        self._lib.edgefer_native_run(ctypes.addressof(self._structs), len(plan.ops), n,
-                                     self._weights.ctypes.data, self._weights.nbytes)
-        y = self._buffers[plan.output][: n * last.size].reshape(n, -1).astype(np.float32)
-        y -= last.zero_point
-        y *= np.float32(last.scale)
-        return y
+        self._lib.edgefer_native_quantize(x.ctypes.data, x.size, *self._quantize_args)
+        self._lib.edgefer_native_run(*self._run_args)
+        # The same float32 operations as (q - zero point) * scale, looked up for all 256 values of q.
+        return self._dequantize[self._buffers[plan.output][: n * last.size]].reshape(n, -1)
 
     @property
     def op_names(self) -> list[str]:
@@ -181,8 +185,7 @@ class NativeBackend:
         if first < 0 or count < 1 or first + count > len(self._plan.ops):
             raise ValueError(f"ops {first}..{first + count - 1} are outside 0..{len(self._plan.ops) - 1}")
         size = ctypes.sizeof(_OpStruct)
-        self._lib.edgefer_native_run(ctypes.addressof(self._structs) + first * size, count, self._batch,
-                                     self._weights.ctypes.data, self._weights.nbytes)
+        self._lib.edgefer_native_run(ctypes.addressof(self._structs) + first * size, count, *self._run_args[2:])
 
     def close(self) -> None:
         self._plan = None
