@@ -238,9 +238,11 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
     ops: list[dict[str, Any]] = []
     timed: list[Timed] = []
     engine = _native_engine(Path(model), batch) if backend == "native" else None
-    names = engine.op_names if engine is not None else [name for name, _ in split_operators(model)]
+    cuts = split_operators(model) if engine is None else []
+    names = engine.op_names if engine is not None else [name for name, _ in cuts]
     if len(names) != len(counts):
-        raise RuntimeError(f"{model}: {len(names)} operators to time but {len(counts)} counted; cannot attribute MACs")
+        raise RuntimeError(f"{model}: {len(names)} operators to time but {len(counts)} counted; "
+                           "cannot attribute MACs")
     for index, (name, (counted_name, macs)) in enumerate(zip(names, counts)):
         if name != counted_name:
             raise RuntimeError(f"{model}: operator {index} is {name} to the {backend} backend but {counted_name} "
@@ -252,7 +254,7 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
             timed = [NativeTimed(engine, i, 1) for i in range(len(ops))]
             whole_model: Timed = NativeTimed(engine, 0, len(ops))
         else:
-            for entry, (_, content) in zip(ops, split_operators(model)):
+            for entry, (_, content) in zip(ops, cuts):
                 try:
                     timed.append(Timed(content, batch, threads))
                 except (RuntimeError, ValueError) as exc:  # one operator that cannot run alone must not end it

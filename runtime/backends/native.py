@@ -27,7 +27,8 @@ _INT_FIELDS = ("kind", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", 
 class _OpStruct(ctypes.Structure):
     # Mirrors op_t in native_int8.c; load() checks the two sizes agree.
     _fields_ = [*((name, ctypes.c_int32) for name in _INT_FIELDS), ("mean_scale", ctypes.c_float),
-                *((name, ctypes.c_void_p) for name in ("w8", "taps", "bias", "scale", "offsets", "patches", "src", "dst", "scratch"))]
+                *((name, ctypes.c_void_p)
+                  for name in ("w8", "taps", "bias", "scale", "offsets", "patches", "src", "dst", "scratch"))]
 
 
 def _aligned(size: int) -> np.ndarray:
@@ -64,7 +65,8 @@ def _share_buffers(plan: Plan, n: int) -> dict[int, np.ndarray]:
             pool.append(t)
     views: dict[int, np.ndarray] = {}
     for pool in pools:
-        # _SLACK bytes past the end: the engine's 16-byte copies may read or write that far beyond.
+        # _SLACK bytes past the end: the implicit GEMM reads each kernel row's run rounded up to 4 bytes,
+        # so up to 3 bytes past the last pixel (their weights are 0, the bytes just have to be there).
         memory = _aligned(max(n * plan.tensors[t].size for t in pool) + _SLACK)
         for t in pool:
             views[t] = memory[: n * plan.tensors[t].size + _SLACK]

@@ -104,7 +104,9 @@ static inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
  * saturation; the caller clamps to [lo, hi] in bytes. For 0 <= lo <= hi <= 255 that equals
  * clamp(round(acc * scale) + zp, lo, hi), in about two thirds of the 512-bit operations of
  * narrowing each vector of 16 on its own (which was most of a small-K GEMM's time). */
-static inline __m512i scaled(__m512i acc, __m512 s) { return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), s)); }
+static inline __m512i scaled(__m512i acc, __m512 s) {
+  return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), s));
+}
 
 /* a's 16 bytes, then b's. */
 static inline __m256i requant32(__m512i a, __m512i b, __m512 sa, __m512 sb, __m512i zp16) {
@@ -245,7 +247,8 @@ static void run_gemm(const op_t *op, int n, prefetch_t *pf) {
     for (int m = 0; m < M; m += GEMM_MR) {
       const int mr = M - m < GEMM_MR ? M - m : GEMM_MR;
       for (int r = 0; r < mr; r++) rows[r] = op->src + (size_t)(m + r) * op->c;
-      gemm_rows(mr, N, 1, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N, pf);
+      gemm_rows(mr, N, 1, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi,
+                op->dst + (size_t)m * N, pf);
     }
     return;
   }
@@ -265,7 +268,8 @@ static void run_gemm(const op_t *op, int n, prefetch_t *pf) {
       }
       if (++p == pixels) { p = 0; b++; }
     }
-    gemm_rows(mr, N, kh, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi, op->dst + (size_t)m * N, pf);
+    gemm_rows(mr, N, kh, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi,
+              op->dst + (size_t)m * N, pf);
   }
 }
 
@@ -354,8 +358,8 @@ static inline __attribute__((always_inline)) void dw_pixel(const op_t *op, const
     _mm512_storeu_si512(out + c, _mm512_min_epu8(_mm512_max_epu8(q, lo8), hi8));
   }
   if (c + 32 <= C) {
-    const __m256i q = requant32(DW_SUM(0), DW_SUM(1), _mm512_loadu_ps(op->scale + c), _mm512_loadu_ps(op->scale + c + 16),
-                                zp16);
+    const __m256i q = requant32(DW_SUM(0), DW_SUM(1), _mm512_loadu_ps(op->scale + c),
+                                _mm512_loadu_ps(op->scale + c + 16), zp16);
     _mm256_storeu_si256((__m256i *)(out + c),
                         _mm256_min_epu8(_mm256_max_epu8(q, _mm512_castsi512_si256(lo8)), _mm512_castsi512_si256(hi8)));
     c += 32;
@@ -368,8 +372,9 @@ static inline __attribute__((always_inline)) void dw_pixel(const op_t *op, const
 #undef DW_SUM
 }
 
-static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH, const uint8_t *const *rows,
-                                                                uint8_t *out, prefetch_t *pf) {
+static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH,
+                                                                const uint8_t *const *rows, uint8_t *out,
+                                                                prefetch_t *pf) {
   const size_t entry = (size_t)op->c * 4;
   if (dw_pairs(op)) {
     for (int j = 0; j < dw_entries(op); j++) {
@@ -485,7 +490,8 @@ void edgefer_native_run(const op_t *ops, int count, int n, const void *weights, 
     const size_t bytes = packed_bytes(op);
     if (bytes) {
       const char *mine = (const char *)op->w8, *after = mine + bytes;
-      if (mine >= (const char *)weights && after <= block_end) {
+      /* compared as integers: only weights inside the block take part in the stream */
+      if ((uintptr_t)mine >= (uintptr_t)weights && (uintptr_t)after <= (uintptr_t)block_end) {
         if (pf.at < after) pf.at = after; /* this op reads its own weights now */
         pf.end = after + PREFETCH_AHEAD < block_end ? after + PREFETCH_AHEAD : block_end;
       }
