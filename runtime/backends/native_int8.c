@@ -72,16 +72,14 @@ typedef struct {
 
 #define PREFETCH_AHEAD (512 * 1024)
 
+#if EDGEFER_VNNI /* the plain-C loops do not prefetch */
 static inline void prefetch_step(prefetch_t *pf) {
-#if EDGEFER_VNNI
   if (pf->at < pf->end) {
     _mm_prefetch(pf->at, _MM_HINT_T1);
     pf->at += 64;
   }
-#else
-  (void)pf;
-#endif
 }
+#endif
 
 /* ---------- GEMM: C[m][n] = requant(bias[n] + sum_k A[m][k] * B[n][k]) ----------
  * Row m of A is kh runs of r4*4 bytes, run ky starting at rows[m * kh + ky] (a 1x1 convolution:
