@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -60,6 +61,18 @@ def _faces(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.1, 1.1, (n, *shape)).astype(np.float32)
 
 
+@contextlib.contextmanager
+def _loaded_native(model: Path, threads: int | None = None, portable: bool = False) -> Iterator[Any]:
+    """The native backend with ``model`` loaded (the plain-C build must say it is slow), closed after."""
+    native = create_backend("native")
+    with pytest.warns(UserWarning, match="plain C loops") if portable else contextlib.nullcontext():
+        native.load(model, Manifest.load(model), threads)
+    try:
+        yield native
+    finally:
+        native.close()
+
+
 @needs_engine
 @pytest.mark.parametrize("portable", [False, True], ids=["vector", "portable-c"])
 def test_shipped_model_matches_litert_exactly(portable, monkeypatch, tmp_path):
@@ -67,16 +80,11 @@ def test_shipped_model_matches_litert_exactly(portable, monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
     if portable:
         monkeypatch.setenv("EDGEFER_NATIVE_PORTABLE", "1")
-    native = create_backend("native")
-    with pytest.warns(UserWarning, match="plain C loops") if portable else contextlib.nullcontext():
-        native.load(SHIPPED, Manifest.load(SHIPPED), 1)
-    try:
+    with _loaded_native(SHIPPED, 1, portable) as native:
         for n, seed in ((1, 0), (5, 1), (16, 2)) if not portable else ((2, 3),):
             batch = _faces(n, (48, 48, 3), seed)
             np.testing.assert_array_equal(native.infer(batch), _reference("litert", SHIPPED, batch))
         assert native.infer(np.zeros((0, 48, 48, 3), np.float32)).shape == (0, 7)
-    finally:
-        native.close()
 
 
 @needs_engine
@@ -85,12 +93,8 @@ def test_tiny_model_matches_litert(tiny_artifacts, monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
     model = next(tiny_artifacts.glob("*int8.tflite"))
     batch = _faces(7, (32, 32, 3), 4)
-    native = create_backend("native")
-    native.load(model, Manifest.load(model), None)
-    try:
+    with _loaded_native(model) as native:
         np.testing.assert_array_equal(native.infer(batch), _reference("litert", model, batch))
-    finally:
-        native.close()
 
 
 @needs_engine
@@ -136,13 +140,8 @@ def test_every_kernel_path_matches_litert(portable, tmp_path, monkeypatch):
              sha256_of(model)).write(model)
 
     batch = _faces(9, (11, 13, 3), 7)
-    native = create_backend("native")
-    with pytest.warns(UserWarning, match="plain C loops") if portable else contextlib.nullcontext():
-        native.load(model, Manifest.load(model), None)
-    try:
+    with _loaded_native(model, portable=portable) as native:
         np.testing.assert_array_equal(native.infer(batch), _reference("litert", model, batch))
-    finally:
-        native.close()
 
 
 @needs_engine
@@ -187,9 +186,7 @@ def test_float_model_and_unknown_operator_are_refused_clearly(tmp_path):
 @needs_engine
 def test_run_ops_needs_a_batch_and_a_valid_range(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
-    native = create_backend("native")
-    native.load(SHIPPED, Manifest.load(SHIPPED), 1)
-    try:
+    with _loaded_native(SHIPPED, 1) as native:
         with pytest.raises(RuntimeError, match="one infer call first"):
             native.run_ops(0, 1)
         native.infer(_faces(2, (48, 48, 3), 8))
@@ -197,8 +194,6 @@ def test_run_ops_needs_a_batch_and_a_valid_range(tmp_path, monkeypatch):
         native.run_ops(0, len(native.op_names))
         with pytest.raises(ValueError, match="outside"):
             native.run_ops(len(native.op_names) - 1, 2)
-    finally:
-        native.close()
 
 
 def test_share_buffers_never_overlaps_live_tensors():
