@@ -73,8 +73,9 @@ def _share_buffers(plan: Plan, n: int) -> dict[int, np.ndarray]:
     return views
 
 
-def _weight_block(plan: Plan) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Every op's packed weights in op order in one cache-aligned block, and a view per op.
+def _weight_block(plan: Plan) -> np.ndarray:
+    """Move every op's packed weights, in op order, into one cache-aligned block; each op's
+    ``w8`` becomes its view of the block (the separate copies are let go).
 
     The engine prefetches the next ops' weights into L2 as one stream through this block.
     """
@@ -84,12 +85,12 @@ def _weight_block(plan: Plan) -> tuple[np.ndarray, dict[int, np.ndarray]]:
             starts[i] = total
             total += -(-op.arrays["w8"].nbytes // 64) * 64
     block = _aligned(total)
-    views = {}
     for i, start in starts.items():
-        packed = plan.ops[i].arrays["w8"]
-        views[i] = block[start : start + packed.nbytes].view(packed.dtype)
-        views[i][:] = packed
-    return block, views
+        arrays = plan.ops[i].arrays
+        view = block[start : start + arrays["w8"].nbytes].view(arrays["w8"].dtype)
+        view[:] = arrays["w8"]
+        arrays["w8"] = view
+    return block
 
 
 class NativeBackend:
@@ -105,7 +106,6 @@ class NativeBackend:
         self._scratch: list[np.ndarray | None] = []
         self._structs: Any = None
         self._weights = np.empty(0, np.uint8)
-        self._packed: dict[int, np.ndarray] = {}
         self._dequantize = np.zeros(256, np.float32)
         self._quantize_args: tuple[float, int, int] = (1.0, 0, 0)
         self._run_args: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
@@ -128,7 +128,7 @@ class NativeBackend:
         check_input(manifest, (None, *first.shape), path)
         check_output(manifest, int(last.shape[-1]), path)
         self._plan = plan
-        self._weights, self._packed = _weight_block(plan)
+        self._weights = _weight_block(plan)
         self._dequantize = (np.arange(256, dtype=np.float32) - np.float32(last.zero_point)) * np.float32(last.scale)
         self._batch = 0
 
@@ -139,14 +139,13 @@ class NativeBackend:
         sizes = [n * op.scratch_per_image + op.scratch_fixed for op in plan.ops]
         self._scratch = [_aligned(size + _SLACK) if size else None for size in sizes]
         structs = (_OpStruct * len(plan.ops))()
-        for i, (s, op, scratch) in enumerate(zip(structs, plan.ops, self._scratch)):
+        for s, op, scratch in zip(structs, plan.ops, self._scratch):
             s.kind = op.kind
             for key, value in op.geometry.items():
                 setattr(s, key, int(value))
             s.mean_scale = op.mean_scale
-            for key in ("taps", "bias", "scale", "offsets", "patches"):
+            for key in ("w8", "taps", "bias", "scale", "offsets", "patches"):
                 setattr(s, key, _pointer(op.arrays.get(key)))
-            s.w8 = _pointer(self._packed.get(i))
             s.src, s.dst = _pointer(self._buffers[op.src]), _pointer(self._buffers[op.dst])
             s.scratch = _pointer(scratch)
         self._structs = structs
@@ -195,4 +194,3 @@ class NativeBackend:
         self._scratch = []
         self._structs = None
         self._weights = np.empty(0, np.uint8)
-        self._packed = {}
