@@ -114,12 +114,11 @@ static inline __m256i requant32(__m512i a, __m512i b, __m512 sa, __m512 sb, __m5
       _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), u));
 }
 
-/* a's 16 bytes, then b's, c's, d's. */
-static inline __m512i requant64(__m512i a, __m512i b, __m512i c, __m512i d, const float *scale, __m512i zp16) {
-  const __m512i ab = _mm512_adds_epi16(
-      _mm512_packs_epi32(scaled(a, _mm512_loadu_ps(scale)), scaled(b, _mm512_loadu_ps(scale + 16))), zp16);
-  const __m512i cd = _mm512_adds_epi16(
-      _mm512_packs_epi32(scaled(c, _mm512_loadu_ps(scale + 32)), scaled(d, _mm512_loadu_ps(scale + 48))), zp16);
+/* a's 16 bytes, then b's, c's, d's; sa..sd: their scales. */
+static inline __m512i requant64(__m512i a, __m512i b, __m512i c, __m512i d, __m512 sa, __m512 sb, __m512 sc,
+                                __m512 sd, __m512i zp16) {
+  const __m512i ab = _mm512_adds_epi16(_mm512_packs_epi32(scaled(a, sa), scaled(b, sb)), zp16);
+  const __m512i cd = _mm512_adds_epi16(_mm512_packs_epi32(scaled(c, sc), scaled(d, sd)), zp16);
   const __m512i u = _mm512_packus_epi16(ab, cd); /* lane L: a[4L..4L+3], b[..], c[..], d[..] */
   return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), u);
 }
@@ -234,6 +233,33 @@ static void build_patches(const op_t *op, const uint8_t *image, uint8_t *out, in
   }
 }
 
+/* Where count kernel-row runs start, from their offsets (native_plan.run_offsets): in the image,
+ * the run of zero points (-1), or this image's patch -2 - o. Eight at a time with AVX-512: done
+ * one by one, these lookups were most of a first convolution's instructions. */
+static inline void row_pointers(const int32_t *offsets, int count, const uint8_t *image, const uint8_t *zero_run,
+                                const uint8_t *patches, int run_bytes, const uint8_t **out) {
+#if EDGEFER_VNNI
+  /* integers, not pointer arithmetic: patch -2 - o is at patches - 2 * run_bytes - o * run_bytes */
+  const __m512i base = _mm512_set1_epi64((long long)(uintptr_t)image);
+  const __m512i zero = _mm512_set1_epi64((long long)(uintptr_t)zero_run);
+  const __m512i patch0 = _mm512_set1_epi64((long long)((uintptr_t)patches - 2 * (uintptr_t)run_bytes));
+  const __m512i bytes = _mm512_set1_epi64(run_bytes), minus1 = _mm512_set1_epi64(-1);
+  for (int i = 0; i < count; i += 8) {
+    const __mmask8 m = count - i >= 8 ? 0xFF : (__mmask8)((1u << (count - i)) - 1);
+    const __m512i o = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(m, offsets + i));
+    __m512i at = _mm512_add_epi64(base, o);
+    at = _mm512_mask_mov_epi64(at, _mm512_cmpeq_epi64_mask(o, minus1), zero);
+    at = _mm512_mask_sub_epi64(at, _mm512_cmplt_epi64_mask(o, minus1), patch0, _mm512_mul_epi32(o, bytes));
+    _mm512_mask_storeu_epi64((void *)(out + i), m, at);
+  }
+#else
+  for (int i = 0; i < count; i++) {
+    const int o = offsets[i];
+    out[i] = o >= 0 ? image + o : o == -1 ? zero_run : patches + (size_t)(-2 - o) * run_bytes;
+  }
+#endif
+}
+
 /* A convolution or fully connected layer as one GEMM over the batch's pixels, reading its
  * input in place: no im2col copy. */
 static void run_gemm(const op_t *op, int n, prefetch_t *pf) {
@@ -257,14 +283,13 @@ static void run_gemm(const op_t *op, int n, prefetch_t *pf) {
   int b = 0, p = 0; /* image and pixel of the next row */
   for (int m = 0; m < M; m += GEMM_MR) {
     const int mr = M - m < GEMM_MR ? M - m : GEMM_MR;
-    for (int r = 0; r < mr; r++) {
-      const uint8_t *image = op->src + b * image_bytes;
-      const uint8_t *mine = patches + (size_t)b * op->npatch * run_bytes;
-      for (int ky = 0; ky < kh; ky++) {
-        const int o = op->offsets[p * kh + ky];
-        rows[r * kh + ky] = o >= 0 ? image + o : o == -1 ? zero_run : mine + (size_t)(-2 - o) * run_bytes;
-      }
-      if (++p == pixels) { p = 0; b++; }
+    for (int r = 0; r < mr;) { /* a tile may span two images */
+      const int take = mr - r < pixels - p ? mr - r : pixels - p;
+      row_pointers(op->offsets + (size_t)p * kh, take * kh, op->src + b * image_bytes, zero_run,
+                   patches + (size_t)b * op->npatch * run_bytes, run_bytes, rows + r * kh);
+      r += take;
+      p += take;
+      if (p == pixels) { p = 0; b++; }
     }
     gemm_rows(mr, N, kh, r4, rows, op->w8, op->bias, op->scale, op->out_zp, op->lo, op->hi,
               op->dst + (size_t)m * N, pf);
@@ -352,7 +377,9 @@ static inline __attribute__((always_inline)) void dw_pixel(const op_t *op, const
 #define DW_SUM(k) dw_sum(KH, rows, at + (size_t)(c + 16 * (k)) * 4, op->w8 + (size_t)(c + 16 * (k)) * KH * 8, v, \
                          op->bias + c + 16 * (k))
   for (; c + 64 <= C; c += 64) {
-    const __m512i q = requant64(DW_SUM(0), DW_SUM(1), DW_SUM(2), DW_SUM(3), op->scale + c, zp16);
+    const float *sc = op->scale + c;
+    const __m512i q = requant64(DW_SUM(0), DW_SUM(1), DW_SUM(2), DW_SUM(3), _mm512_loadu_ps(sc),
+                                _mm512_loadu_ps(sc + 16), _mm512_loadu_ps(sc + 32), _mm512_loadu_ps(sc + 48), zp16);
     _mm512_storeu_si512(out + c, _mm512_min_epu8(_mm512_max_epu8(q, lo8), hi8));
   }
   if (c + 32 <= C) {
@@ -368,6 +395,62 @@ static inline __attribute__((always_inline)) void dw_pixel(const op_t *op, const
     _mm_storeu_si128((__m128i *)(out + c), _mm512_cvtepi32_epi8(q));
   }
 #undef DW_SUM
+}
+
+/* Channels c..c+31 of a whole 3x3 output row. Channel blocks outermost: the block's 12 weight
+ * vectors (3 kernel rows x 2 variants x 2 groups of 16), bias and scales stay in registers for
+ * the row, and in pair mode both output columns of an entry share its input loads and one
+ * packed requantisation. */
+static inline __attribute__((always_inline)) void dw_row_block32(const op_t *op, const uint8_t *const *rows, int c,
+                                                                 uint8_t *out, prefetch_t *pf) {
+  const int C = op->c;
+  const size_t entry = (size_t)C * 4;
+  const int8_t *wp = op->w8 + (size_t)c * 3 * 8; /* group c/16: [3][2][16][4], then group c/16 + 1 */
+  __m512i w[3][2][2];                           /* [ky][variant][group] */
+  for (int ky = 0; ky < 3; ky++)
+    for (int v = 0; v < 2; v++)
+      for (int g = 0; g < 2; g++) w[ky][v][g] = _mm512_loadu_si512(wp + g * 3 * 128 + ky * 128 + v * 64);
+  const __m512i b0 = _mm512_loadu_si512(op->bias + c), b1 = _mm512_loadu_si512(op->bias + c + 16);
+  const __m512 s0 = _mm512_loadu_ps(op->scale + c), s1 = _mm512_loadu_ps(op->scale + c + 16);
+  const __m512i zp16 = _mm512_set1_epi16((short)op->out_zp);
+  const __m512i lo8 = _mm512_set1_epi8((char)op->lo), hi8 = _mm512_set1_epi8((char)op->hi);
+  const uint8_t *r0 = rows[0] + (size_t)c * 4, *r1 = rows[1] + (size_t)c * 4, *r2 = rows[2] + (size_t)c * 4;
+  if (dw_pairs(op)) {
+    for (int j = 0; j < dw_entries(op); j++) {
+      prefetch_step(pf);
+      const size_t at = (size_t)j * entry;
+      __m512i a00 = b0, a01 = b1, a10 = b0, a11 = b1; /* [column of the pair][group] */
+#define DW_ROW(ky, r)                                                                                  \
+  {                                                                                                    \
+    const __m512i x0 = _mm512_loadu_si512(r + at), x1 = _mm512_loadu_si512(r + at + 64);               \
+    a00 = dpbusd(a00, x0, w[ky][0][0]);                                                                 \
+    a01 = dpbusd(a01, x1, w[ky][0][1]);                                                                 \
+    a10 = dpbusd(a10, x0, w[ky][1][0]);                                                                 \
+    a11 = dpbusd(a11, x1, w[ky][1][1]);                                                                 \
+  }
+      DW_ROW(0, r0) DW_ROW(1, r1) DW_ROW(2, r2)
+#undef DW_ROW
+      __m512i q = requant64(a00, a01, a10, a11, s0, s1, s0, s1, zp16);
+      q = _mm512_min_epu8(_mm512_max_epu8(q, lo8), hi8);
+      uint8_t *o = out + (size_t)(2 * j) * C + c;
+      _mm256_storeu_si256((__m256i *)o, _mm512_castsi512_si256(q));
+      if (2 * j + 1 < op->ow) _mm256_storeu_si256((__m256i *)(o + C), _mm512_extracti64x4_epi64(q, 1));
+    }
+  } else {
+    const __m256i lo = _mm512_castsi512_si256(lo8), hi = _mm512_castsi512_si256(hi8);
+    for (int ox = 0; ox < op->ow; ox++) {
+      prefetch_step(pf);
+      const size_t at = (size_t)ox * entry;
+      __m512i a0 = b0, a1 = b1;
+#define DW_ROW(ky, r)                                                                                  \
+  a0 = dpbusd(a0, _mm512_loadu_si512(r + at), w[ky][0][0]);                                             \
+  a1 = dpbusd(a1, _mm512_loadu_si512(r + at + 64), w[ky][0][1]);
+      DW_ROW(0, r0) DW_ROW(1, r1) DW_ROW(2, r2)
+#undef DW_ROW
+      const __m256i q = requant32(a0, a1, s0, s1, zp16);
+      _mm256_storeu_si256((__m256i *)(out + (size_t)ox * C + c), _mm256_min_epu8(_mm256_max_epu8(q, lo), hi));
+    }
+  }
 }
 
 static inline __attribute__((always_inline)) void dw_output_row(const op_t *op, const int KH,
@@ -418,7 +501,9 @@ static void run_dw_vnni(const op_t *op, int n, prefetch_t *pf) {
         rows[ky] = slot;
       }
       uint8_t *out = op->dst + (size_t)(b * op->oh + oy) * op->ow * C;
-      if (kh == 3)
+      if (kh == 3 && C % 32 == 0)
+        for (int c = 0; c < C; c += 32) dw_row_block32(op, rows, c, out, pf);
+      else if (kh == 3)
         dw_output_row(op, 3, rows, out, pf);
       else
         dw_output_row(op, kh, rows, out, pf);
