@@ -149,18 +149,24 @@ def count_macs(path: str | Path) -> int:
 
 
 def classifier_bound(macs: int | None, peak: dict[str, Any], measured_ms: float | None,
-                     factor: float = 2.0, batch: int = 1) -> dict[str, Any]:
+                     factor: float = 2.0, batch: int = 1, all_samples_ms: float | None = None) -> dict[str, Any]:
     """The ideal per-face time (MACs / peak), the target ``factor`` x that, and whether ``measured_ms`` meets it.
 
-    ``measured_ms`` is the per-face time: the p50 of one call divided by ``batch``.
+    ``measured_ms`` is the per-face time: the best pass's p50 of one call divided by ``batch``
+    (best pass, as the int8 peak is its best pass). ``all_samples_ms``, the p50 over every
+    pass, is reported beside it with its own ratio, so load from outside shows.
     """
     rate = peak.get("macs_per_second")
     if not macs or not rate:
         return {"bound_ms": None, "why": "MAC count or int8 peak unknown"}
     bound = macs / rate * 1e3
-    return {"macs": macs, "bound_ms": round(bound, 4), "limit_ms": round(factor * bound, 4),
-            "measured_ms": measured_ms, "ratio_to_bound": round(measured_ms / bound, 2) if measured_ms else None,
-            "within_limit": bool(measured_ms is not None and measured_ms <= factor * bound),
-            "batch": batch,
-            "formula": f"bound = MACs / int8 peak; limit = {factor:g} x bound; "
-                       f"measured = model-alone p50 per call / {batch} faces per call"}
+    out = {"macs": macs, "bound_ms": round(bound, 4), "limit_ms": round(factor * bound, 4),
+           "measured_ms": measured_ms, "ratio_to_bound": round(measured_ms / bound, 2) if measured_ms else None,
+           "within_limit": bool(measured_ms is not None and measured_ms <= factor * bound),
+           "batch": batch,
+           "formula": f"bound = MACs / int8 peak (int8_peak says how it was found); limit = {factor:g} x bound; "
+                      f"measured = the best model-alone pass's p50 per call / {batch} faces per call"}
+    if all_samples_ms is not None:
+        out["all_samples_ms"] = all_samples_ms
+        out["all_samples_ratio"] = round(all_samples_ms / bound, 2)
+    return out

@@ -50,6 +50,23 @@ def stage_sums(stages: dict[str, Sequence[float]], names: Sequence[str]) -> list
     return [sum(parts) for parts in zip(*(stages[n] for n in names))]
 
 
+def split_counts(total: int, parts: int) -> list[int]:
+    """``total`` items in ``parts`` consecutive, nearly equal runs (the first ones one longer)."""
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def pass_p50s(samples_ms: Sequence[float], counts: Sequence[int]) -> list[float]:
+    """The p50 of each pass, the samples being the passes' samples one pass after the other."""
+    if sum(counts) != len(samples_ms) or any(c < 1 for c in counts):
+        raise ValueError(f"{len(samples_ms)} samples cannot be split into passes of {list(counts)}")
+    out, start = [], 0
+    for count in counts:
+        out.append(percentile(samples_ms[start:start + count], 50))
+        start += count
+    return out
+
+
 def ratio(numerator: float, denominator: float) -> float | None:
     """``numerator / denominator``, or ``None`` when the denominator is zero or missing."""
     if not denominator:

@@ -13,7 +13,7 @@ from benchmarks.frames import fit_frame, parse_size
 from benchmarks.macs import classifier_bound, int8_peak, int8_rate
 from benchmarks.memory import peak_rss_mib
 from benchmarks.peer import lost_faces, same_face
-from benchmarks.stats import percentile, ratio, stage_sums, summarize
+from benchmarks.stats import pass_p50s, percentile, ratio, split_counts, stage_sums, summarize
 
 
 @pytest.mark.parametrize("q", [0, 1, 10, 25, 50, 90, 99, 100])
@@ -55,6 +55,15 @@ def test_stage_sums_and_ratio():
     assert ratio(10, 4) == 2.5 and ratio(1, 0) is None
 
 
+def test_passes_split_in_order_and_keep_each_p50():
+    assert split_counts(11, 5) == [3, 2, 2, 2, 2] and split_counts(3, 5) == [1, 1, 1] and split_counts(4, 0) == [4]
+    # a slow stretch in the middle shows as one slow pass; the other passes keep their own p50
+    samples = [1.0, 1.2, 1.1, 5.0, 5.2, 5.1, 1.3, 0.9, 1.0]
+    assert pass_p50s(samples, [3, 3, 3]) == [1.1, 5.1, 1.0]
+    with pytest.raises(ValueError, match="cannot be split"):
+        pass_p50s(samples, [3, 3])
+
+
 def test_cpuinfo_parsing_x86_and_pi():
     x86 = cpuinfo_fields("processor : 0\nmodel name : Intel(R) Xeon(R)\nflags : avx2 fma\nprocessor : 1\n"
                          "model name : other\n")
@@ -83,6 +92,8 @@ def test_int8_rates_and_bound():
     assert bound["within_limit"] is False and bound["ratio_to_bound"] == 5.0
     assert classifier_bound(30_720_000, peak, 0.15)["within_limit"] is True
     assert classifier_bound(None, peak, 0.1)["bound_ms"] is None
+    beside = classifier_bound(30_720_000, peak, 0.15, all_samples_ms=0.25)
+    assert beside["within_limit"] is True and beside["all_samples_ratio"] == 2.5
     assert int8_peak(["avx2"], "x86_64", None, 2)["macs_per_second"] is None
 
 

@@ -103,7 +103,9 @@ def test_every_kernel_path_matches_litert(portable, tmp_path, monkeypatch):
     """A model built to reach each path of the engine, checked against LiteRT on odd sizes:
     3x3 convolutions with padding on every side and at stride 2 (border patches), a 1x1 one on 6
     channels (implicit GEMM, runs not a multiple of 4), 48 outputs (a masked half block), 5x5 and
-    24-channel depthwise (generic loop), 48- and 64-channel depthwise (packed 32/64 + 16 stores)."""
+    24-channel depthwise (generic loop), 48-channel depthwise (per-pixel loop, packed 32 + 16
+    stores), 64-channel 3x3 depthwise at stride 1 on an odd width and at stride 2 (32-channel
+    row blocks, pairs and single columns)."""
     tf = pytest.importorskip("tensorflow", reason="building an INT8 .tflite needs TensorFlow")
     from edgefer.runtime.manifest import sha256_of
     from edgefer.runtime.preprocess import InputSpec
@@ -120,6 +122,7 @@ def test_every_kernel_path_matches_litert(portable, tmp_path, monkeypatch):
     x = layers.Conv2D(48, 1, activation="relu")(x)
     x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
     x = layers.Conv2D(64, 1, activation="relu")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
     x = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(40, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.GlobalAveragePooling2D()(x)
