@@ -260,8 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(markdown_table(results))
             print(f"plot: {plot_distribution(results, args.plot)}", file=sys.stderr)
             return 0
-        if args.warmup < 0 or args.iterations < 1 or args.batch < 1 or args.rounds < 1:
-            parser.error("--warmup must be >= 0; --iterations, --batch and --rounds >= 1")
+        if args.warmup < 0 or args.iterations < 1 or args.batch < 1 or args.rounds < 1 or args.passes < 1:
+            parser.error("--warmup must be >= 0; --iterations, --batch, --rounds and --passes >= 1")
+        if not args.pass_gap >= 0:
+            parser.error(f"--pass-gap must be a number of seconds >= 0, got {args.pass_gap}")
         parse_size(args.frame_size)
         source = _source(args)
         if args.peer and source is None:

@@ -184,3 +184,11 @@ def test_committed_expected_tables_match_expected_json(doc):
     text = (root / doc).read_text()
     block = text.split(expected.MD_BEGIN, 1)[1].split(expected.MD_END, 1)[0]
     assert block.strip() == expected.markdown(rows), f"{doc}: rerun the command in benchmarks/results/expected.json"
+
+
+@pytest.mark.parametrize("bad, message", [(["--passes", "0"], "--passes >= 1"),
+                                          (["--pass-gap", "-1"], "--pass-gap must be a number of seconds")])
+def test_pass_options_are_checked_before_anything_runs(bad, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        latency.main(["--backend", "litert", *bad])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
