@@ -36,7 +36,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and an uninstalled checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.stats import summarize  # noqa: E402
+from benchmarks.stats import split_counts, summarize  # noqa: E402
 
 SCHEMA = "edgefer-ops/1"
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "runtime" / "models" / "default_int8.tflite"
@@ -91,14 +91,31 @@ def _random_input(detail: dict[str, Any], shape: Sequence[int], rng: np.random.G
     return rng.standard_normal(tuple(shape)).astype(dtype)
 
 
-class Timed:
-    """One .tflite model ready to invoke on random inputs with the batch axis set to ``batch``."""
+class _Timed:
+    """Something to call repeatedly, each call's time kept in ``samples_ms``."""
 
-    samples_ms: list[float]
+    def __init__(self) -> None:
+        self.samples_ms: list[float] = []
+
+    def call(self) -> None:
+        raise NotImplementedError
+
+    def run(self, calls: int, clock: Callable[[], float] = time.perf_counter, record: bool = True) -> None:
+        """``calls`` calls, each timed into ``samples_ms`` when ``record``."""
+        for _ in range(calls):
+            t0 = clock()
+            self.call()
+            if record:
+                self.samples_ms.append((clock() - t0) * 1e3)
+
+
+class Timed(_Timed):
+    """One .tflite model ready to invoke on random inputs with the batch axis set to ``batch``."""
 
     def __init__(self, content: bytes, batch: int, threads: int, seed: int = 0) -> None:
         from edgefer.runtime.backends.litert import _interpreter_class
 
+        super().__init__()
         self.interp = _interpreter_class()(model_content=content, num_threads=threads)
         for detail in self.interp.get_input_details():
             shape = [int(d) for d in detail["shape"]]
@@ -108,26 +125,17 @@ class Timed:
         rng = np.random.default_rng(seed)
         for detail in self.interp.get_input_details():
             self.interp.set_tensor(detail["index"], _random_input(detail, detail["shape"], rng))
-        self.samples_ms: list[float] = []
 
     def call(self) -> None:
         self.interp.invoke()
 
-    def run(self, calls: int, clock: Callable[[], float] = time.perf_counter, record: bool = True) -> None:
-        """``calls`` invokes, each timed into ``samples_ms`` when ``record``."""
-        for _ in range(calls):
-            t0 = clock()
-            self.call()
-            if record:
-                self.samples_ms.append((clock() - t0) * 1e3)
 
-
-class NativeTimed(Timed):
+class NativeTimed(_Timed):
     """Ops ``first .. first + count - 1`` of a loaded native engine (after one ``infer`` of the batch)."""
 
     def __init__(self, backend: Any, first: int, count: int) -> None:
+        super().__init__()
         self.backend, self.first, self.count = backend, first, count
-        self.samples_ms = []
 
     def call(self) -> None:
         self.backend.run_ops(self.first, self.count)
@@ -147,16 +155,14 @@ def _native_engine(model: Path, batch: int, seed: int = 0) -> Any:
     return backend
 
 
-def time_round_robin(models: Sequence[Timed], warmup: int, iterations: int, rounds: int = 10) -> None:
+def time_round_robin(models: Sequence[_Timed], warmup: int, iterations: int, rounds: int = 10) -> None:
     """Time every model in turn, ``rounds`` times over, so that a change of CPU speed hits them all alike.
 
     Each model gets ``warmup`` untimed calls, then ``iterations`` timed calls spread over the rounds.
     """
     for model in models:
         model.run(warmup, record=False)
-    rounds = max(1, min(rounds, iterations))
-    for r in range(rounds):
-        calls = iterations // rounds + (1 if r < iterations % rounds else 0)
+    for calls in split_counts(iterations, rounds):
         for model in models:
             model.run(calls)
 
@@ -236,7 +242,7 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
     mhz = peak.get("mhz")  # the clock the core ran at when the peak was measured
     counts = tflite_op_macs(model)
     ops: list[dict[str, Any]] = []
-    timed: list[Timed] = []
+    timed: list[_Timed] = []
     engine = _native_engine(Path(model), batch) if backend == "native" else None
     cuts = split_operators(model) if engine is None else []
     names = engine.op_names if engine is not None else [name for name, _ in cuts]
@@ -252,7 +258,7 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
     try:
         if engine is not None:
             timed = [NativeTimed(engine, i, 1) for i in range(len(ops))]
-            whole_model: Timed = NativeTimed(engine, 0, len(ops))
+            whole_model: _Timed = NativeTimed(engine, 0, len(ops))
         else:
             for entry, (_, content) in zip(ops, cuts):
                 try:
