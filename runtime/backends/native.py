@@ -31,6 +31,14 @@ class _OpStruct(ctypes.Structure):
                   for name in ("w8", "taps", "bias", "scale", "offsets", "patches", "src", "dst", "scratch"))]
 
 
+class _BatchStruct(ctypes.Structure):
+    # Mirrors batch_t in native_int8.c; load() checks the two sizes agree.
+    _fields_ = [("ops", ctypes.c_void_p), ("count", ctypes.c_int32), ("n", ctypes.c_int32),
+                ("weights", ctypes.c_void_p), ("weight_bytes", ctypes.c_int64), ("in_count", ctypes.c_int64),
+                ("in_scale", ctypes.c_float), ("in_zp8", ctypes.c_int32), ("input", ctypes.c_void_p),
+                ("output", ctypes.c_void_p), ("out_count", ctypes.c_int64), ("lut", ctypes.c_void_p)]
+
+
 def _aligned(size: int) -> np.ndarray:
     """``size`` bytes starting on a 64-byte boundary (a cache line: the engine's vector loads and
     stores never split one, and stores forward to the loads that follow them)."""
@@ -107,7 +115,8 @@ class NativeBackend:
         self._structs: Any = None
         self._weights = np.empty(0, np.uint8)
         self._dequantize = np.zeros(256, np.float32)
-        self._quantize_args: tuple[float, int, int] = (1.0, 0, 0)
+        self._call = _BatchStruct()
+        self._call_address = 0
         self._run_args: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
         self.vnni = False
 
@@ -116,8 +125,10 @@ class NativeBackend:
 
         plan = read_plan(Path(path))
         self._lib = load_library()
-        if self._lib.edgefer_native_op_size() != ctypes.sizeof(_OpStruct):
-            raise ModelError("the native engine and native.py disagree on op_t's layout: rebuild the engine")
+        if (self._lib.edgefer_native_op_size() != ctypes.sizeof(_OpStruct)
+                or self._lib.edgefer_native_batch_size() != ctypes.sizeof(_BatchStruct)):
+            raise ModelError("the native engine and native.py disagree on op_t's or batch_t's layout: "
+                             "rebuild the engine")
         self.vnni = bool(self._lib.edgefer_native_vnni())
         if not self.vnni:
             warnings.warn("the native engine has vector kernels for AVX-512 VNNI only; on this CPU it runs "
@@ -150,10 +161,16 @@ class NativeBackend:
             s.scratch = _pointer(scratch)
         self._structs = structs
         self._batch = n
-        first = plan.tensors[plan.input]
-        self._quantize_args = (float(first.scale), first.zero_point - 128, self._buffers[plan.input].ctypes.data)
+        first, last = plan.tensors[plan.input], plan.tensors[plan.output]
         self._run_args = (ctypes.addressof(structs), len(plan.ops), n, self._weights.ctypes.data,
                           self._weights.nbytes)
+        self._call = _BatchStruct(ops=ctypes.addressof(structs), count=len(plan.ops), n=n,
+                                  weights=self._weights.ctypes.data, weight_bytes=self._weights.nbytes,
+                                  in_count=n * first.size, in_scale=first.scale, in_zp8=first.zero_point - 128,
+                                  input=self._buffers[plan.input].ctypes.data,
+                                  output=self._buffers[plan.output].ctypes.data, out_count=n * last.size,
+                                  lut=self._dequantize.ctypes.data)
+        self._call_address = ctypes.addressof(self._call)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if self._plan is None:
@@ -168,10 +185,11 @@ class NativeBackend:
         x = np.ascontiguousarray(batch, np.float32)
         if x.size != n * first.size:
             raise ValueError(f"batch of shape {batch.shape} does not match the model's input {first.shape}")
-        self._lib.edgefer_native_quantize(x.ctypes.data, x.size, *self._quantize_args)
-        self._lib.edgefer_native_run(*self._run_args)
-        # The same float32 operations as (q - zero point) * scale, looked up for all 256 values of q.
-        return self._dequantize[self._buffers[plan.output][: n * last.size]].reshape(n, -1)
+        scores = np.empty((n, last.size), np.float32)
+        # The same float32 operations as LiteRT's quantisation, and (q - zero point) * scale looked up
+        # for all 256 values of q, in one call (native_int8.c: edgefer_native_infer).
+        self._lib.edgefer_native_infer(self._call_address, x.ctypes.data, scores.ctypes.data)
+        return scores
 
     @property
     def op_names(self) -> list[str]:

@@ -124,9 +124,9 @@ def load_library() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(library_path()))
     lib.edgefer_native_run.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_long]
     lib.edgefer_native_run.restype = None
-    lib.edgefer_native_quantize.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_float, ctypes.c_int,
-                                            ctypes.c_void_p]
-    lib.edgefer_native_quantize.restype = None
+    lib.edgefer_native_infer.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    lib.edgefer_native_infer.restype = None
+    lib.edgefer_native_batch_size.restype = ctypes.c_int
     lib.edgefer_native_op_size.restype = ctypes.c_int
     lib.edgefer_native_vnni.restype = ctypes.c_int
     return lib

@@ -591,7 +591,7 @@ void edgefer_native_run(const op_t *ops, int count, int n, const void *weights, 
 
 /* float32 -> uint8 domain: clamp(round(x / scale + zp8), -128, 127) + 128 for the int8 zero point
  * zp8, the same float operations, in the same order, as the LiteRT backend's quantisation. */
-void edgefer_native_quantize(const float *x, long count, float scale, int zp8, uint8_t *out) {
+static void quantize_input(const float *x, long count, float scale, int zp8, uint8_t *out) {
   long i = 0;
 #if EDGEFER_VNNI
   const __m512 vs = _mm512_set1_ps(scale), vzp = _mm512_set1_ps((float)zp8);
@@ -605,4 +605,30 @@ void edgefer_native_quantize(const float *x, long count, float scale, int zp8, u
   for (; i < count; i++) out[i] = (uint8_t)clampi((int)nearbyintf(x[i] / scale + (float)zp8) + 128, 0, 255);
 }
 
+/* What one inference of a batch of n needs besides its input and its scores; native.py fills it
+ * when the batch size changes. */
+typedef struct {
+  const op_t *ops;
+  int32_t count, n;
+  const void *weights;
+  int64_t weight_bytes;
+  int64_t in_count;    /* floats in a batch's input */
+  float in_scale;
+  int32_t in_zp8;      /* the input's int8 zero point */
+  uint8_t *in;         /* the graph's input buffer */
+  const uint8_t *out;  /* the graph's output buffer */
+  int64_t out_count;   /* output bytes of a batch */
+  const float *lut;    /* the score of each output byte: (q - zero point) * scale, made by native.py */
+} batch_t;
+
+/* Quantise x, run, and write the scores: one call, so the Python around it stays small (after a
+ * run has streamed the weights through L2, every Python step pays cache misses). */
+void edgefer_native_infer(const batch_t *b, const float *x, float *scores) {
+  quantize_input(x, b->in_count, b->in_scale, b->in_zp8, b->in);
+  edgefer_native_run(b->ops, b->count, b->n, b->weights, b->weight_bytes);
+  for (int64_t i = 0; i < b->out_count; i++) scores[i] = b->lut[b->out[i]];
+}
+
 int edgefer_native_op_size(void) { return (int)sizeof(op_t); }
+
+int edgefer_native_batch_size(void) { return (int)sizeof(batch_t); }
