@@ -117,7 +117,6 @@ class NativeBackend:
         self._dequantize = np.zeros(256, np.float32)
         self._call = _BatchStruct()
         self._call_address = 0
-        self._run_args: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
         self.vnni = False
 
     def load(self, path: Path, manifest: Manifest, threads: int | None = None) -> None:
@@ -162,8 +161,6 @@ class NativeBackend:
         self._structs = structs
         self._batch = n
         first, last = plan.tensors[plan.input], plan.tensors[plan.output]
-        self._run_args = (ctypes.addressof(structs), len(plan.ops), n, self._weights.ctypes.data,
-                          self._weights.nbytes)
         self._call = _BatchStruct(ops=ctypes.addressof(structs), count=len(plan.ops), n=n,
                                   weights=self._weights.ctypes.data, weight_bytes=self._weights.nbytes,
                                   in_count=n * first.size, in_scale=first.scale, in_zp8=first.zero_point - 128,
@@ -204,7 +201,8 @@ class NativeBackend:
         if first < 0 or count < 1 or first + count > len(self._plan.ops):
             raise ValueError(f"ops {first}..{first + count - 1} are outside 0..{len(self._plan.ops) - 1}")
         size = ctypes.sizeof(_OpStruct)
-        self._lib.edgefer_native_run(ctypes.addressof(self._structs) + first * size, count, *self._run_args[2:])
+        call = self._call
+        self._lib.edgefer_native_run(call.ops + first * size, count, call.n, call.weights, call.weight_bytes)
 
     def close(self) -> None:
         self._plan = None
