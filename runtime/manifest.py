@@ -15,6 +15,39 @@ from typing import Any
 from .preprocess import InputSpec
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Temperature scaling of the head's raw scores: ``probabilities = softmax(scores / temperature)``.
+
+    Fitted on validation data (never on a test set) by the workstation side; ``ece_before`` and
+    ``ece_after`` are the expected calibration errors of ``softmax(scores)`` and of the scaled scores
+    on that data, so a reader can see what the temperature bought.
+    """
+
+    temperature: float
+    fitted_on: str = ""
+    ece_before: float | None = None
+    ece_after: float | None = None
+
+    def __post_init__(self) -> None:
+        t = self.temperature
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not (0.0 < float(t) < float("inf")):
+            raise ValueError(f"calibration temperature must be a finite number > 0, not {t!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": float(self.temperature), "fitted_on": self.fitted_on,
+                "ece_before": self.ece_before, "ece_after": self.ece_after}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Calibration":
+        if not isinstance(data, dict) or "temperature" not in data:
+            raise ValueError("calibration must be an object with a 'temperature'")
+        unknown = set(data) - {"temperature", "fitted_on", "ece_before", "ece_after"}
+        if unknown:
+            raise ValueError(f"calibration has unknown keys {sorted(unknown)}")
+        return cls(data["temperature"], str(data.get("fitted_on", "")), data.get("ece_before"), data.get("ece_after"))
+
+
 class ModelError(Exception):
     """A model artifact is missing, corrupt or does not match its manifest."""
 
@@ -45,6 +78,8 @@ class Manifest:
     sha256: str
     input_quantization: dict[str, float] | None = None
     output_quantization: dict[str, float] | None = None
+    #: None for artifacts made before calibration existed: the runtime then takes softmax(scores).
+    calibration: Calibration | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +92,7 @@ class Manifest:
             "output_quantization": self.output_quantization,
             "head": self.head,
             "sha256": self.sha256,
+            **({"calibration": self.calibration.to_dict()} if self.calibration else {}),
             **self.extra,
         }
 
@@ -67,7 +103,8 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "manifest") -> "Manifest":
-        known = {"format", "precision", "labels", "input", "input_quantization", "output_quantization", "head", "sha256"}
+        known = {"format", "precision", "labels", "input", "input_quantization", "output_quantization", "head", "sha256",
+                 "calibration"}
         missing = {"format", "labels", "input", "head", "sha256"} - set(data)
         if missing:
             raise ModelError(f"{where} lacks {', '.join(sorted(missing))}; re-run `edgefer convert` to regenerate it")
@@ -77,6 +114,10 @@ class Manifest:
             raise ModelError(f"{where}: {exc}") from None
         if data["head"] not in ("softmax", "svm"):
             raise ModelError(f"{where}: head must be 'softmax' or 'svm', not {data['head']!r}")
+        try:
+            calibration = Calibration.from_dict(data["calibration"]) if data.get("calibration") is not None else None
+        except ValueError as exc:
+            raise ModelError(f"{where}: {exc}") from None
         return cls(
             format=data["format"],
             precision=data.get("precision", "fp32"),
@@ -86,6 +127,7 @@ class Manifest:
             sha256=data["sha256"],
             input_quantization=data.get("input_quantization"),
             output_quantization=data.get("output_quantization"),
+            calibration=calibration,
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -61,3 +61,19 @@ def test_format_table_drives_suffixes_and_errors():
 def test_unknown_backend_lists_valid_ones():
     with pytest.raises(ValueError, match="valid backends: litert, onnx"):
         create_backend("openvino")
+
+
+def test_calibration_round_trips_and_is_validated(tmp_path):
+    from edgefer.runtime.manifest import Calibration, Manifest, ModelError
+
+    art = tmp_path / "m.onnx"
+    art.write_bytes(b"x")
+    m = Manifest("onnx", "fp32", ["a", "b"], InputSpec(), "svm", sha256_of(art), calibration=Calibration(1.7, "val", 0.1, 0.02))
+    m.write(art)
+    assert Manifest.load(art).calibration == Calibration(1.7, "val", 0.1, 0.02)
+    data = m.to_dict()
+    for bad in ({"temperature": 0}, {"temperature": float("nan")}, {"temperature": 1.0, "colour": 1}, 3):
+        with pytest.raises(ModelError, match="calibration"):
+            Manifest.from_dict({**data, "calibration": bad})
+    without = {k: v for k, v in data.items() if k != "calibration"}
+    assert Manifest.from_dict(without).calibration is None
