@@ -79,7 +79,7 @@ def build_engines_from_onnx(
         "keras_accuracy": float((ref_scores.argmax(1) == val.labels).mean()),
         "reference": f"ONNX {onnx_path.name}",
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
-        "calibration": calib_record,
+        "int8_calibration": calib_record,
         "graph": source.extra.get("graph"), "svm": source.extra.get("svm"), "artifacts": [],
     }, out_dir, name, report_path)
     for fmt, precision in wanted:
@@ -94,7 +94,8 @@ def build_engines_from_onnx(
         extra.update(
             tensorrt=record, edgefer_version=__version__, size_bytes=path.stat().st_size,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            calibration=calib_record if precision == "int8" and entropy else source.extra.get("calibration"),
+            int8_calibration=(calib_record if precision == "int8" and entropy
+                              else source.extra.get("int8_calibration")),
         )
         manifest = Manifest(fmt.name, precision, list(source.labels), spec, source.head, sha256_of(path),
                             extra=extra)

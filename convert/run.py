@@ -23,7 +23,9 @@ from edgefer.runtime.manifest import Manifest, sha256_of
 from edgefer.runtime.preprocess import InputSpec
 
 from .exporters import ExportOptions, dependencies, export
-from .parity import Parity, check_parity
+from .parity import Parity, parity_of_scores
+from .temperature import artifact_scores, calibration_from_scores
+from .temperature import describe as describe_temperature
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ def _manifest(fmt: ExportFormat, precision: str, path: Path, spec: InputSpec, me
         "svm": meta.get("svm"),
         "head_kind": meta.get("head_kind"),
         "training": {k: v for k, v in meta.get("training", {}).items() if k != "config"},
-        "calibration": calibration,
+        "int8_calibration": calibration,
         "edgefer_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "size_bytes": path.stat().st_size,
@@ -121,8 +123,12 @@ def gate_artifact(
     Returns the report entry and the :class:`Parity` verdict.
     """
     manifest.write(path)
-    parity = check_parity(path, val.images, val.labels, ref_scores, max_drop_points, list(manifest.labels),
-                          min_agreement, reference)
+    scores, _ = artifact_scores(path, val.images)
+    parity = parity_of_scores(path, scores, val.labels, ref_scores, max_drop_points, list(manifest.labels),
+                              min_agreement, reference)
+    # The probabilities the runtime reports are softmax(scores / T), T fitted on these validation
+    # faces (never a test set) with this artifact's own scores: an INT8 head's are not the Keras model's.
+    manifest.calibration = calibration_from_scores(scores, val.labels, f"{val_data} ({len(val)} faces)")
     manifest.extra["metrics"] = {
         "validation": str(val_data),
         "keras_accuracy": parity.keras_accuracy,
@@ -138,12 +144,14 @@ def gate_artifact(
     manifest.write(path)
     log.info("%s written and checked in %.1f s", path, export_seconds)
     print(parity.describe())
+    print(describe_temperature(path, manifest.calibration))
     return {
         "path": str(path), "format": manifest.format, "precision": manifest.precision,
         "size_bytes": path.stat().st_size, "export_seconds": round(export_seconds, 1),
         "float_ops": fields.get("float_ops", []),
         "quantization": fields.get("quantization") or manifest.input_quantization,
         "parity": parity.to_dict(),
+        "temperature": manifest.calibration.to_dict(),
     }, parity
 
 
@@ -346,7 +354,7 @@ def run_conversion(
         "model": str(model_path), "name": name, "validation": str(val_data), "samples": int(len(val)),
         "keras_accuracy": float((keras_scores.argmax(1) == val.labels).mean()),
         "gate": {"max_drop_points": max_drop_points, "min_agreement": min_agreement},
-        "calibration": calib_record, "int8_conditioning": conditioning, "onnx_head_equalisation": equalisation,
+        "int8_calibration": calib_record, "int8_conditioning": conditioning, "onnx_head_equalisation": equalisation,
         "adaround": {name: record for name, (_, record) in rounded.items()} or None,
         "graph": graph, "svm": meta.get("svm"), "artifacts": [],
     }, out_dir, name, report_path)

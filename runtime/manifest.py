@@ -114,6 +114,12 @@ class Manifest:
             raise ModelError(f"{where}: {exc}") from None
         if data["head"] not in ("softmax", "svm"):
             raise ModelError(f"{where}: head must be 'softmax' or 'svm', not {data['head']!r}")
+        data = dict(data)
+        legacy = data.get("calibration")
+        if isinstance(legacy, dict) and "temperature" not in legacy and "faces" in legacy:
+            # Artifacts converted before the temperature record kept their INT8 calibration sample
+            # ({faces, data, seed}) under this key; it lives under "int8_calibration" now.
+            data.setdefault("int8_calibration", data.pop("calibration"))
         try:
             calibration = Calibration.from_dict(data["calibration"]) if data.get("calibration") is not None else None
         except ValueError as exc:

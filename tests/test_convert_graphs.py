@@ -73,7 +73,7 @@ def test_every_format_converts_with_a_complete_manifest(which, hybrid_run, rbf_r
         assert m.extra["graph"]["branches"] == 2
         assert m.extra["graph"]["random_fourier_features"] is (which == "rbf")
         assert m.extra["parity"]["passed"] and m.extra["metrics"]["samples"] == 84
-        assert (m.extra["calibration"] or {}).get("faces") == (70 if m.precision == "int8" else None)
+        assert (m.extra["int8_calibration"] or {}).get("faces") == (70 if m.precision == "int8" else None)
 
 
 @pytest.mark.parametrize("which", ["hybrid", "rbf"])

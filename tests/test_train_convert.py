@@ -74,7 +74,7 @@ def test_artifacts_have_complete_manifests(tiny_artifacts: Path):
         assert m.extra["metrics"]["samples"] > 0
         assert m.extra["training"]["train_faces"] == 280
     assert Manifest.load(tfl).input_quantization["dtype"] == "int8"
-    assert Manifest.load(tfl).extra["calibration"]["faces"] == 70
+    assert Manifest.load(tfl).extra["int8_calibration"]["faces"] == 70
     report = json.loads((tiny_artifacts / "tiny.conversion.json").read_text())
     assert {a["format"] for a in report["artifacts"]} == {"tflite", "onnx"}
 
