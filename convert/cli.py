@@ -53,7 +53,33 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from edgefer.cli import CliError
+    from edgefer.convert.temperature import calibrate_on_folders, describe
+    from edgefer.runtime.manifest import ModelError
+
+    for model in args.model:
+        try:
+            calibration = calibrate_on_folders(model, args.data, args.backend, args.limit_per_class,
+                                               write=not args.dry_run)
+        except (ModelError, FileNotFoundError, ValueError) as exc:
+            raise CliError(f"{model}: {exc}") from None
+        print(describe(model, calibration) + ("" if args.dry_run else "; written to its manifest"))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("calibrate",
+                       help="fit an artifact's probability temperature on validation faces, store it in its manifest")
+    c.add_argument("--model", required=True, action="append",
+                   help="artifact with its manifest (.tflite/.onnx/...); repeat for several")
+    c.add_argument("--data", required=True,
+                   help="labelled VALIDATION faces (class folders, or a root with val/; never a test set)")
+    c.add_argument("--backend", default=None, help="runtime backend to score with (default: the format's own)")
+    c.add_argument("--limit-per-class", type=int, default=None)
+    c.add_argument("--dry-run", action="store_true", help="print the fitted temperature, leave the manifest alone")
+    c.set_defaults(func=_cmd_calibrate)
+
     p = sub.add_parser("convert",
                        help="Keras model -> TFLite / ONNX / TensorRT with manifests, checked on validation data")
     p.add_argument("--model", required=True,

@@ -91,6 +91,15 @@ def check_parity(
         scores = clf.predict_dataset(images)
     finally:
         clf.close()
+    return parity_of_scores(artifact, scores, labels, ref_scores, max_drop_points, label_names, min_agreement,
+                            reference)
+
+
+def parity_of_scores(
+    artifact: Path, scores: np.ndarray, labels: np.ndarray, ref_scores: np.ndarray, max_drop_points: float,
+    label_names: list[str], min_agreement: float = 0.0, reference: str = "Keras",
+) -> Parity:
+    """:func:`check_parity` on scores the artifact already produced through the runtime."""
     pred = scores.argmax(1)
     ref_pred = ref_scores.argmax(1)
     margins = top2_margins(ref_scores)

@@ -77,3 +77,16 @@ def test_calibration_round_trips_and_is_validated(tmp_path):
             Manifest.from_dict({**data, "calibration": bad})
     without = {k: v for k, v in data.items() if k != "calibration"}
     assert Manifest.from_dict(without).calibration is None
+
+
+def test_legacy_int8_sample_record_under_calibration_still_loads(tmp_path):
+    """Manifests written before the temperature record kept the INT8 calibration sample under 'calibration'."""
+    from edgefer.runtime.manifest import Manifest
+
+    art = tmp_path / "m.tflite"
+    art.write_bytes(b"x")
+    data = Manifest("tflite", "int8", ["a", "b"], InputSpec(), "svm", sha256_of(art)).to_dict()
+    data["calibration"] = {"faces": 294, "data": "fer2013", "seed": 0}
+    m = Manifest.from_dict(data)
+    assert m.calibration is None
+    assert m.extra["int8_calibration"] == {"faces": 294, "data": "fer2013", "seed": 0}

@@ -64,8 +64,10 @@ def predict_batches(model, images: np.ndarray, spec: InputSpec, batch_size: int 
     TensorFlow's CPU allocator keeps the memory of the largest batch for the life of the process:
     the 96-px VGG16 hybrid held 9.5 GB after batches of 256 and 2.0 GB after batches of 32.
     """
+    import keras
+
     outs = [
-        np.asarray(model(preprocess_faces(images[i : i + batch_size], spec), training=False))
+        keras.ops.convert_to_numpy(model(preprocess_faces(images[i : i + batch_size], spec), training=False))
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)

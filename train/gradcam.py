@@ -29,28 +29,84 @@ def last_conv_layer(model, min_side: int = 3) -> str:
     return (wide or maps)[-1].name
 
 
+class GradCamUnavailable(RuntimeError):
+    """Grad-CAM cannot be computed for this model on this Keras backend (the message says why)."""
+
+
+def _split_at(model, layer: str):
+    """``(maps_model, head_model)``: input -> the layer's feature map, and that map -> the model's scores.
+
+    Splitting lets each backend differentiate the head alone with respect to the map it takes,
+    without a TensorFlow tape.
+    """
+    import keras
+
+    maps_model = keras.Model(model.input, model.get_layer(layer).output)
+    try:
+        head_model = keras.Model(model.get_layer(layer).output, model.output)
+    except Exception as exc:  # a branch past the layer needs another input (the hybrid's VGG part, a skip)
+        raise GradCamUnavailable(f"the graph after layer {layer!r} of {model.name} is not a single chain: {exc}") \
+            from None
+    return maps_model, head_model
+
+
+def _picked_gradients(head_model, maps: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """d(score of the chosen class) / d(feature map), with the active Keras backend's own autodiff."""
+    import keras
+
+    backend = keras.backend.backend()
+    rows = np.arange(len(chosen))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(maps)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = head_model(x, training=False)
+            picked = tf.gather(scores, tf.constant(chosen, tf.int64), axis=1, batch_dims=1)
+        return tape.gradient(picked, x).numpy()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(m):
+            return jnp.sum(head_model(m, training=False)[rows, chosen])
+
+        return np.asarray(jax.grad(total)(jnp.asarray(maps)))
+    if backend == "torch":
+        import torch
+
+        x = torch.as_tensor(maps, device=keras.ops.convert_to_tensor(maps[:1]).device).requires_grad_(True)
+        head_model(x, training=False)[torch.as_tensor(rows), torch.as_tensor(chosen)].sum().backward()
+        return x.grad.detach().cpu().numpy()
+    raise GradCamUnavailable(f"Grad-CAM needs gradients, and Keras backend {backend!r} has none edgefer knows "
+                             "(tensorflow, jax, torch)")
+
+
 def gradcam(model, faces: np.ndarray, spec: InputSpec, layer: str | None = None,
             classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Heat maps in [0, 1] at input resolution, and the class each map explains (default: the prediction)."""
+    """Heat maps in [0, 1] at input resolution, and the class each map explains (default: the prediction).
+
+    Works on the TensorFlow, JAX and PyTorch Keras backends; raises :class:`GradCamUnavailable`
+    when the model cannot be explained (the hybrid nests its CNNs).
+    """
     import keras
-    import tensorflow as tf
 
     layer = layer or last_conv_layer(model)
-    grad_model = keras.Model(model.input, [model.get_layer(layer).output, model.output])
-    x = tf.convert_to_tensor(preprocess_faces(faces, spec))
-    with tf.GradientTape() as tape:
-        maps, scores = grad_model(x, training=False)
-        chosen = tf.argmax(scores, axis=1) if classes is None else tf.constant(classes, tf.int64)
-        picked = tf.gather(scores, chosen, axis=1, batch_dims=1)
-    grads = tape.gradient(picked, maps)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cams = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1)).numpy()
+    maps_model, head_model = _split_at(model, layer)
+    x = preprocess_faces(faces, spec)
+    maps = keras.ops.convert_to_numpy(maps_model(x, training=False)).astype(np.float32)
+    scores = keras.ops.convert_to_numpy(head_model(maps, training=False))
+    chosen = scores.argmax(1) if classes is None else np.asarray(classes, np.int64)
+    grads = _picked_gradients(head_model, maps, chosen)
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cams = np.maximum((weights * maps).sum(axis=-1), 0.0)
     out = np.zeros((len(faces), spec.height, spec.width), np.float32)
     for i, cam in enumerate(cams):
         cam = cv2.resize(cam, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
         peak = cam.max()
         out[i] = cam / peak if peak > 0 else cam
-    return out, np.asarray(chosen)
+    return out, chosen
 
 
 def save_gradcam(faces: np.ndarray, heat: np.ndarray, predicted: np.ndarray, true: np.ndarray,

@@ -22,7 +22,7 @@ def write_run_figures(out: Path, explain_model, spec: InputSpec, ds: FaceDataset
                       explained_part: str | None = None) -> dict[str, str]:
     """Write ``curves.png``, ``faces.png`` and ``gradcam.png``; returns the files written, by kind."""
     from .figures import sample_faces, save_probability_bars, save_training_curves
-    from .gradcam import gradcam, save_gradcam
+    from .gradcam import GradCamUnavailable, gradcam, save_gradcam
 
     written: dict[str, str] = {}
     if save_training_curves(out / "history.csv", out / "curves.png", f"training curves: {title}"):
@@ -34,7 +34,12 @@ def write_run_figures(out: Path, explain_model, spec: InputSpec, ds: FaceDataset
                           f"per-face {'probabilities' if is_probability else 'SVM scores'}: {title}",
                           "probability" if is_probability else "SVM score")
     written["probability_bars"] = "faces.png"
-    heat, predicted = gradcam(explain_model, ds.images[picks], spec)
+    try:
+        heat, predicted = gradcam(explain_model, ds.images[picks], spec)
+    except (GradCamUnavailable, ValueError, ImportError) as exc:
+        # A figure must never cost a finished run its meta.json: say why and go on without it.
+        log.warning("gradcam.png skipped: %s", exc)
+        return written
     caption = f"Grad-CAM ({explained_part}): {title}" if explained_part else f"Grad-CAM: {title}"
     save_gradcam(ds.images[picks], heat, predicted, ds.labels[picks], labels, out / "gradcam.png", caption)
     written["gradcam"] = "gradcam.png"
