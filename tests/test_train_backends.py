@@ -1,0 +1,61 @@
+"""Training on another Keras 3 backend: a tiny run under KERAS_BACKEND=jax, TensorFlow blocked, then converted with TF.
+
+This is the GPU route of train/README.md (a JAX workstation trains, TensorFlow only converts),
+shrunk to a toy: the JAX process must finish every step (Grad-CAM included) without
+TensorFlow, and the saved model must mean the same thing when TensorFlow loads it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# `import tensorflow` fails in the child: what a JAX-only GPU machine looks like.
+_CHILD = """
+import sys
+sys.modules["tensorflow"] = None
+from edgefer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def jax_run(synthetic_data, tmp_path_factory) -> Path:
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed here (pip install 'jax[cpu]', part of the dev extra)")
+    out = tmp_path_factory.mktemp("jax_run")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    argv = ["train", "--data", str(synthetic_data), "--out", str(out), "--input-size", "32", "--alpha", "0.25",
+            "--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--svm-c", "0.1", "--svm-cv", "2",
+            "--bn-momentum", "0.8"]
+    proc = subprocess.run([sys.executable, "-c", _CHILD, *argv], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_jax_run_finishes_every_step_without_tensorflow(jax_run):
+    meta = json.loads((jax_run / "meta.json").read_text())
+    assert meta["head"] == "svm"
+    for name in ("model.keras", "cnn.keras", "gradcam.png", "curves.png", "faces.png", "confusion_svm.png"):
+        assert (jax_run / name).is_file(), name
+    assert meta["figures"]["gradcam"] == "gradcam.png"
+
+
+def test_jax_trained_model_converts_with_tensorflow(jax_run, synthetic_data, tmp_path):
+    from edgefer.convert.run import run_conversion
+
+    meta = json.loads((jax_run / "meta.json").read_text())
+    report = run_conversion(jax_run / "model.keras", tmp_path, synthetic_data, synthetic_data, ["onnx"],
+                            name="jax", num_calib=70, max_drop_points=100.0, min_agreement=0.0)
+    # TensorFlow reads the JAX-trained weights as JAX used them: same validation accuracy ...
+    assert report["keras_accuracy"] == pytest.approx(meta["metrics"]["val_svm"]["accuracy"], abs=1e-9)
+    (onnx,) = report["artifacts"]
+    # ... and the fp32 ONNX export agrees with that Keras model face by face.
+    assert onnx["parity"]["agreement"] == 1.0
+    assert onnx["temperature"]["temperature"] > 0
