@@ -1,14 +1,10 @@
-"""Multiply-accumulates of a classifier artifact and the CPU's int8 peak: the classifier's lower bound.
+"""Multiply-accumulates of a classifier artifact, and each CPU's int8 rate.
 
-The bound is ``MACs / int8 peak``. The peak is one core's measured int8 rate
-(:mod:`benchmarks.peak`: the widest int8 multiply-accumulate instruction, issued back
-to back) x ``cores``, the inference threads; without a C compiler it falls back to the
-table's MACs per cycle per core x the reported clock x cores, marked as such. The
-target is a measured per-face time within twice the bound. It is checked twice: for
-one face per call (latency, where per-layer overhead dominates a 24 M-MAC model) and
-for a batch of faces per call (the per-face cost when a frame's faces, or several
-frames, share a call). The bound is optimistic: memory traffic, depthwise layers and
-framework overhead are ignored."""
+The MAC count is information beside a latency result (how much work one face is);
+:func:`int8_peak` (the widest int8 multiply-accumulate instruction's MACs per cycle x
+clock x cores, from :data:`INT8_RATES`) is what :mod:`benchmarks.expected` scales the
+classifier's time by from one CPU to another. It is optimistic (memory traffic,
+depthwise layers and framework overhead are ignored) and taken at the reported clock."""
 
 from __future__ import annotations
 
@@ -42,33 +38,25 @@ def int8_rate(flags: Sequence[str], machine: str) -> tuple[int | None, str]:
     return None, f"no int8 rate known for {machine} with these flags"
 
 
-def int8_peak(flags: Sequence[str], machine: str, mhz: float | None, cores: int,
-              measured: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CPU's int8 peak in MACs per second on ``cores`` cores, and how it was obtained.
+def int8_peak(flags: Sequence[str], machine: str, mhz: float | None, cores: int) -> dict[str, Any]:
+    """The CPU's int8 peak in MACs per second on ``cores`` cores: the table's MACs per cycle x ``mhz``.
 
-    ``measured`` is :func:`benchmarks.peak.measure_int8_peak`'s result: when it has a rate,
-    the peak is that rate x ``cores`` and ``mhz`` the clock the core really ran at (the
-    rate over the table's MACs per cycle). Otherwise the table's MACs per cycle x the
-    reported clock ``mhz``, marked as such: a CPU that boosts past its reported clock (or
-    a VM reporting a nominal one) makes that bound lenient.
+    ``mhz`` is the reported clock: a CPU that boosts past it (or a VM reporting a nominal
+    one) runs faster than this says.
     """
     rate, why = int8_rate(flags, machine)
-    per_core = (measured or {}).get("macs_per_second_per_core")
-    if per_core:
-        return {"source": "measured", "macs_per_second": per_core * cores, "cores": cores,
-                "macs_per_cycle_per_core": rate, "mhz": round(per_core / rate / 1e6, 1) if rate else None,
-                "reported_mhz": mhz, "why": why, "measured": measured,
-                "formula": "measured int8 MACs per second of one core x cores; "
-                           "mhz = that / macs_per_cycle_per_core (the clock the core ran at)"}
-    fallback = {"source": "table x reported clock",
-                "caveat": "the reported clock may be nominal: a CPU that boosts makes this bound lenient"}
-    if measured and measured.get("error"):
-        fallback["measure_error"] = measured["error"]
     if rate is None or not mhz:
-        return {"macs_per_second": None, "why": why if rate is None else "clock unknown", **fallback}
-    return {"macs_per_cycle_per_core": rate, "mhz": mhz, "cores": cores,
+        return {"macs_per_second": None, "why": why if rate is None else "clock unknown"}
+    return {"source": "table x reported clock", "macs_per_cycle_per_core": rate, "mhz": mhz, "cores": cores,
             "macs_per_second": rate * mhz * 1e6 * cores, "why": why,
-            "formula": "macs_per_cycle_per_core x mhz x 1e6 x cores", **fallback}
+            "formula": "macs_per_cycle_per_core x mhz x 1e6 x cores"}
+
+
+def local_int8_peak(info: dict[str, Any], cores: int) -> dict[str, Any]:
+    """This machine's :func:`int8_peak` on ``cores`` cores; ``info`` is :func:`benchmarks.device.device_info`'s."""
+    from benchmarks.device import local_cpu_flags
+
+    return int8_peak(local_cpu_flags(), info["machine"], info["cpu_max_mhz"], cores)
 
 
 def tflite_op_macs(path: str | Path) -> list[tuple[str, int]]:
@@ -146,27 +134,3 @@ def count_macs(path: str | Path) -> int:
     if path.suffix == ".onnx":
         return _onnx_macs(path)
     raise ValueError(f"cannot count the MACs of {path}: only .tflite and .onnx are supported")
-
-
-def classifier_bound(macs: int | None, peak: dict[str, Any], measured_ms: float | None,
-                     factor: float = 2.0, batch: int = 1, all_samples_ms: float | None = None) -> dict[str, Any]:
-    """The ideal per-face time (MACs / peak), the target ``factor`` x that, and whether ``measured_ms`` meets it.
-
-    ``measured_ms`` is the per-face time: the best pass's p50 of one call divided by ``batch``
-    (best pass, as the int8 peak is its best pass). ``all_samples_ms``, the p50 over every
-    pass, is reported beside it with its own ratio, so load from outside shows.
-    """
-    rate = peak.get("macs_per_second")
-    if not macs or not rate:
-        return {"bound_ms": None, "why": "MAC count or int8 peak unknown"}
-    bound = macs / rate * 1e3
-    out = {"macs": macs, "bound_ms": round(bound, 4), "limit_ms": round(factor * bound, 4),
-           "measured_ms": measured_ms, "ratio_to_bound": round(measured_ms / bound, 2) if measured_ms else None,
-           "within_limit": bool(measured_ms is not None and measured_ms <= factor * bound),
-           "batch": batch,
-           "formula": f"bound = MACs / int8 peak (int8_peak says how it was found); limit = {factor:g} x bound; "
-                      f"measured = the best model-alone pass's p50 per call / {batch} faces per call"}
-    if all_samples_ms is not None:
-        out["all_samples_ms"] = all_samples_ms
-        out["all_samples_ratio"] = round(all_samples_ms / bound, 2)
-    return out

@@ -3,19 +3,17 @@
 
     python benchmarks/ops.py                                   # shipped INT8 model, 16 faces per call, 1 thread
     python benchmarks/ops.py --model m.tflite --batch 1 --threads 4 --json pi5-ops.json
-    python benchmarks/ops.py --backend native                  # edgefer's own INT8 engine instead of LiteRT
 
 With LiteRT, the model is cut into one single-operator model per operator (with the
 flatbuffer schema LiteRT ships, so no TensorFlow is needed on the device); each is
 timed alone through the same interpreter and delegate (XNNPACK) as the whole model,
 on random inputs of the operator's own type and shape with the batch axis set to
-``--batch``. With the native engine, each of its ops (one per operator) runs alone on
-the activations a random batch left in its buffers.
+``--batch``.
 The operators and the whole model take turns over ten rounds, so a change in CPU
 speed during the run (a shared or thermally throttled core) shifts them all alike.
-Each operator's multiply-accumulates and time give its rate in MACs per cycle, to set
-beside the CPU's int8 peak (:mod:`benchmarks.macs`): it shows which kinds of operator
-keep the classifier from its MACs / int8-peak bound. The sum of the operators'
+Each operator's multiply-accumulates and time give its rate in MACs per cycle at the
+reported clock (beside the CPU's int8 rate, :mod:`benchmarks.macs`): it shows which kinds
+of operator the time goes to. The sum of the operators'
 times is compared with the whole model's time on the same batch; the difference is
 what running them one after another adds (interpreter, cache misses between ops).
 """
@@ -130,31 +128,6 @@ class Timed(_Timed):
         self.interp.invoke()
 
 
-class NativeTimed(_Timed):
-    """Ops ``first .. first + count - 1`` of a loaded native engine (after one ``infer`` of the batch)."""
-
-    def __init__(self, backend: Any, first: int, count: int) -> None:
-        super().__init__()
-        self.backend, self.first, self.count = backend, first, count
-
-    def call(self) -> None:
-        self.backend.run_ops(self.first, self.count)
-
-
-def _native_engine(model: Path, batch: int, seed: int = 0) -> Any:
-    """The native backend with ``model`` loaded and a random batch of ``batch`` faces run once."""
-    from edgefer.runtime.backends.native import NativeBackend
-    from edgefer.runtime.manifest import Manifest
-
-    backend = NativeBackend()
-    manifest = Manifest.load(model)  # an artifact of `edgefer convert`: the engine checks its input spec
-    backend.load(model, manifest, 1)
-    spec = manifest.input
-    faces = np.random.default_rng(seed).uniform(-1.0, 1.0, (batch, spec.height, spec.width, spec.channels))
-    backend.infer(faces.astype(np.float32))
-    return backend
-
-
 def time_round_robin(models: Sequence[_Timed], warmup: int, iterations: int, rounds: int = 10) -> None:
     """Time every model in turn, ``rounds`` times over, so that a change of CPU speed hits them all alike.
 
@@ -194,82 +167,39 @@ def by_kind(ops: Sequence[dict[str, Any]], mhz: float | None, threads: int) -> d
     return out
 
 
-def bound_analysis(kinds: dict[str, dict[str, Any]], peak: dict[str, Any], whole_ms: float,
-                   factor: float = 2.0) -> dict[str, Any]:
-    """How far the measured kinds of operator leave the model from MACs / int8 peak, and what would close it.
-
-    ``whole_ms`` is the whole model's per-face p50 on the same batch. For each kind with
-    MACs, ``ratio_if_kind_at_peak`` is the ratio the model would reach if that kind alone
-    ran at the int8 peak and everything else (the rest of the time, overhead included) stayed
-    as measured; ``ratio_if_all_at_peak`` puts every kind with MACs at the peak at once.
-    """
-    rate = peak.get("macs_per_second")
-    macs = sum(k["macs"] for k in kinds.values())
-    if not rate or not macs:
-        return {"why": "MAC count or int8 peak unknown"}
-    bound_ms = macs / rate * 1e3
-    summed = sum(k["per_face_ms"] for k in kinds.values())
-    out: dict[str, Any] = {
-        "bound_ms": round(bound_ms, 4), "limit_ms": round(factor * bound_ms, 4),
-        "whole_model_ms": round(whole_ms, 4), "ratio_to_bound": round(whole_ms / bound_ms, 2),
-        "ops_summed_ms": round(summed, 4), "between_ops_ms": round(whole_ms - summed, 4),
-        "ratio_if_kind_at_peak": {},
-    }
-    for kind, k in kinds.items():
-        if k["macs"]:
-            at_peak = whole_ms - k["per_face_ms"] + k["macs"] / rate * 1e3
-            out["ratio_if_kind_at_peak"][kind] = round(at_peak / bound_ms, 2)
-    # Every operator with MACs at the peak: what is left over the bound is ops without MACs and the time between ops.
-    rest = whole_ms - sum(k["per_face_ms"] for k in kinds.values() if k["macs"])
-    out["ratio_if_all_at_peak"] = round((rest + bound_ms) / bound_ms, 2)
-    return out
-
-
 def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations: int,
-            command: str = "", backend: str = "litert") -> dict[str, Any]:
+            command: str = "") -> dict[str, Any]:
     """Time every operator of ``model`` alone and the whole model, per face, on ``batch`` faces per call.
 
-    ``backend`` is ``litert`` (XNNPACK, ``threads`` threads) or ``native`` (edgefer's engine, one
-    thread). ``command`` is recorded so that the result says how to regenerate it.
+    LiteRT (XNNPACK) runs each with ``threads`` threads. ``command`` is recorded so that the
+    result says how to regenerate it.
     """
     from benchmarks.device import device_info
-    from benchmarks.macs import tflite_op_macs
-    from benchmarks.peak import local_int8_peak
+    from benchmarks.macs import local_int8_peak, tflite_op_macs
     from edgefer.runtime.manifest import sha256_of
 
     info = device_info()
     peak = local_int8_peak(info, threads)
-    mhz = peak.get("mhz")  # the clock the core ran at when the peak was measured
+    mhz = info["cpu_max_mhz"]  # the reported clock: MACs per cycle are at that clock
     counts = tflite_op_macs(model)
+    cuts = split_operators(model)
+    if len(cuts) != len(counts):
+        raise RuntimeError(f"{model}: {len(cuts)} operators to time but {len(counts)} counted; "
+                           "cannot attribute MACs")
     ops: list[dict[str, Any]] = []
     timed: list[_Timed] = []
-    engine = _native_engine(Path(model), batch) if backend == "native" else None
-    cuts = split_operators(model) if engine is None else []
-    names = engine.op_names if engine is not None else [name for name, _ in cuts]
-    if len(names) != len(counts):
-        raise RuntimeError(f"{model}: {len(names)} operators to time but {len(counts)} counted; "
-                           "cannot attribute MACs")
-    for index, (name, (counted_name, macs)) in enumerate(zip(names, counts)):
+    for index, ((name, content), (counted_name, macs)) in enumerate(zip(cuts, counts)):
         if name != counted_name:
-            raise RuntimeError(f"{model}: operator {index} is {name} to the {backend} backend but {counted_name} "
+            raise RuntimeError(f"{model}: operator {index} is {name} in the flatbuffer but {counted_name} "
                                "in the interpreter; cannot attribute its MACs")
         entry: dict[str, Any] = {"index": index, "op": name, "macs": macs}
         ops.append(entry)
-    try:
-        if engine is not None:
-            timed = [NativeTimed(engine, i, 1) for i in range(len(ops))]
-            whole_model: _Timed = NativeTimed(engine, 0, len(ops))
-        else:
-            for entry, (_, content) in zip(ops, cuts):
-                try:
-                    timed.append(Timed(content, batch, threads))
-                except (RuntimeError, ValueError) as exc:  # one operator that cannot run alone must not end it
-                    entry["error"] = str(exc)
-            whole_model = Timed(Path(model).read_bytes(), batch, threads)
-        time_round_robin([*timed, whole_model], warmup, iterations)
-    finally:
-        if engine is not None:
-            engine.close()
+        try:
+            timed.append(Timed(content, batch, threads))
+        except (RuntimeError, ValueError) as exc:  # one operator that cannot run alone must not end it
+            entry["error"] = str(exc)
+    whole_model = Timed(Path(model).read_bytes(), batch, threads)
+    time_round_robin([*timed, whole_model], warmup, iterations)
     runs = iter(timed)
     for entry in ops:
         if "error" in entry:
@@ -281,21 +211,22 @@ def profile(model: str | Path, batch: int, threads: int, warmup: int, iterations
         rate = macs_per_cycle(entry["macs"], stats["p50_ms"] / batch, mhz, threads) if entry["macs"] else None
         entry["macs_per_cycle"] = round(rate, 1) if rate is not None else None
     whole = summarize(whole_model.samples_ms, digits=5)
-    kinds = by_kind(ops, mhz, threads)
+    whole_ms = whole["p50_ms"] / batch
+    summed = sum(op["per_face_p50_ms"] for op in ops)
     return {
         "schema": SCHEMA, "command": command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "device": info, "backend": backend, "model": str(model), "sha256": sha256_of(model),
-        "batch": batch, "threads": threads, "warmup": warmup, "iterations": iterations,
-        "whole_model": {"stats": whole, "per_face_p50_ms": round(whole["p50_ms"] / batch, 5)},
-        "int8_peak": peak, "ops": ops, "by_kind": kinds,
-        "analysis": bound_analysis(kinds, peak, whole["p50_ms"] / batch),
+        "device": info, "backend": "litert", "model": str(model), "sha256": sha256_of(model),
+        "batch": batch, "threads": threads, "warmup": warmup, "iterations": iterations, "mhz": mhz,
+        "whole_model": {"stats": whole, "per_face_p50_ms": round(whole_ms, 5)},
+        "int8_peak": peak, "ops": ops, "by_kind": by_kind(ops, mhz, threads),
+        "ops_summed_ms": round(summed, 5), "between_ops_ms": round(whole_ms - summed, 5),
     }
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The per-kind table and the bound analysis of a :func:`profile` result."""
-    batch, analysis = result["batch"], result["analysis"]
+    """The per-kind table of a :func:`profile` result."""
+    batch = result["batch"]
     lines = [(f"{Path(result['model']).name} on {result.get('backend', 'litert')}, {batch} face(s) per call, "
               f"{result['threads']} thread(s): "
               f"whole model {result['whole_model']['per_face_p50_ms'] * 1e3:.1f} us per face (p50)"), "",
@@ -305,15 +236,9 @@ def markdown(result: dict[str, Any]) -> str:
         rate = "—" if k["macs_per_cycle"] is None else f"{k['macs_per_cycle']:.1f}"
         lines.append(f"| {kind} | {k['count']} | {k['macs'] / 1e6:.2f} | {k['macs_share']:.1%} | "
                      f"{k['per_face_ms'] * 1e3:.1f} | {k['time_share']:.1%} | {rate} |")
-    peak = result["int8_peak"]
-    if "bound_ms" in analysis:
-        lines += ["", (f"int8 peak {peak['macs_per_second'] / 1e9:.0f} G MACs/s ({peak.get('source', 'table')}; "
-                       f"{peak['macs_per_cycle_per_core']} MACs per cycle per core at {peak['mhz']:g} MHz, {peak['why']}); "
-                       f"bound {analysis['bound_ms'] * 1e3:.1f} us per face, measured {analysis['ratio_to_bound']}x; "
-                       f"operators alone sum to {analysis['ops_summed_ms'] * 1e3:.1f} us.")]
-        lines += [f"- if {kind} ran at the int8 peak: {ratio}x"
-                  for kind, ratio in analysis["ratio_if_kind_at_peak"].items()]
-        lines.append(f"- if every operator with MACs ran at the int8 peak: {analysis['ratio_if_all_at_peak']}x")
+    lines += ["", (f"operators alone sum to {result['ops_summed_ms'] * 1e3:.1f} us per face; running them "
+                   f"one after another adds {result['between_ops_ms'] * 1e3:.1f} us. MACs per cycle are at the "
+                   f"reported clock ({result['mhz']} MHz).")]
     return "\n".join(lines)
 
 
@@ -322,8 +247,6 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(DEFAULT_MODEL), help=".tflite model (default: the shipped INT8 model)")
     p.add_argument("--batch", type=int, default=16, help="faces per call")
-    p.add_argument("--backend", choices=("litert", "native"), default="litert",
-                   help="LiteRT/XNNPACK, or edgefer's own INT8 engine (one thread)")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (LiteRT)")
     p.add_argument("--warmup", type=int, default=20, help="untimed calls first, per operator")
     p.add_argument("--iterations", type=int, default=200, help="timed calls per operator")
@@ -344,15 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch < 1 or args.threads < 1 or args.iterations < 1 or args.warmup < 0:
         print("ops.py: --batch, --threads and --iterations must be at least 1, --warmup at least 0", file=sys.stderr)
         return 2
-    if args.backend == "native" and args.threads != 1:
-        print("ops.py: the native engine runs one thread; leave --threads at 1", file=sys.stderr)
-        return 2
     try:
         result = profile(model, args.batch, args.threads, args.warmup, args.iterations,
-                         shlex.join(["python", "benchmarks/ops.py", *(sys.argv[1:] if argv is None else argv)]),
-                         backend=args.backend)
+                         shlex.join(["python", "benchmarks/ops.py", *(sys.argv[1:] if argv is None else argv)]))
     except (ImportError, RuntimeError, ValueError, ModelError, BackendUnavailable) as exc:
-        # ImportError: LiteRT or its flatbuffer tools missing; BackendUnavailable: no C compiler for the engine
+        # ImportError / BackendUnavailable: LiteRT or its flatbuffer tools missing
         print(f"ops.py: {exc}", file=sys.stderr)
         return 1
     print(markdown(result))

@@ -35,10 +35,6 @@ def backend_installed(name: str) -> bool:
     """Whether the vendor library of a backend can be imported (without importing it)."""
     import importlib.util
 
-    if name == "native":  # reads the file with LiteRT's schema, builds its engine with a C compiler
-        from .backends.native_build import has_compiler
-
-        return importlib.util.find_spec("ai_edge_litert") is not None and has_compiler()
     modules = {
         "litert": ("ai_edge_litert", "tflite_runtime"),
         "onnx": ("onnxruntime",),

@@ -50,8 +50,6 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             "tflite", ".tflite", "litert", ("fp32", "fp16", "dynamic", "int8"), "pip install 'edgefer[litert]'",
             "int8", "pip install 'edgefer[train-cpu]' (tensorflow, ai-edge-litert)",
-            # edgefer's own engine for the int8 precision: a C compiler on the device, LiteRT to read the file.
-            other_backends=("native",),
         ),
         ExportFormat(
             "onnx", ".onnx", "onnx", ("fp32", "int8"), "pip install 'edgefer[onnx]'",

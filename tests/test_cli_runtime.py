@@ -40,10 +40,10 @@ def test_shipped_models_exist_with_manifests():
 def test_installed_defaults_lists_each_installed_backend_with_its_shipped_model(monkeypatch):
     from edgefer.runtime import classifier
 
-    monkeypatch.setattr(classifier, "backend_installed", lambda name: name in ("onnx", "native"))
+    monkeypatch.setattr(classifier, "backend_installed", lambda name: name in ("onnx", "litert"))
     found = classifier.installed_defaults()
-    assert sorted(found) == ["native", "onnx"]
-    assert found["onnx"].suffix == ".onnx" and found["native"].suffix == ".tflite"
+    assert sorted(found) == ["litert", "onnx"]
+    assert found["onnx"].suffix == ".onnx" and found["litert"].suffix == ".tflite"
     monkeypatch.setattr(classifier, "backend_installed", lambda name: name == "tensorrt")
     assert classifier.installed_defaults() == {}  # installed, but no engine is shipped (built per device)
 
@@ -122,6 +122,8 @@ def test_directory_with_corrupt_image_continues(tmp_path, media):
         (["--source", "/no/such/image.jpg"], "does not exist"),
         (["--source", "/dev/video77"], "/dev/video77 does not exist"),
         (["--source", "IMG", "--backend", "openvino"], "unknown backend 'openvino'"),
+        # edgefer's own C engine is gone: LiteRT (XNNPACK) runs .tflite on every CPU
+        (["--source", "IMG", "--backend", "native"], "unknown backend 'native'; valid backends: litert, onnx, tensorrt"),
         (["--source", "IMG", "--model", "/no/model.tflite"], "model file /no/model.tflite does not exist"),
         (["--source", "IMG", "--model", "MODEL.pt"], "cannot tell the model format"),
     ],

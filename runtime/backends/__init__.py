@@ -35,7 +35,6 @@ _IMPLEMENTATIONS = {
     "litert": ("edgefer.runtime.backends.litert", "LiteRTBackend"),
     "onnx": ("edgefer.runtime.backends.onnx", "OnnxBackend"),
     "tensorrt": ("edgefer.runtime.backends.tensorrt", "TensorRTBackend"),
-    "native": ("edgefer.runtime.backends.native", "NativeBackend"),
 }
 
 BACKEND_NAMES: tuple[str, ...] = tuple(_IMPLEMENTATIONS)
