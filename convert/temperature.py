@@ -138,7 +138,8 @@ def calibrate_on_folders(artifact: str | Path, data: str | Path, backend: str | 
     if missing:
         raise ModelError(f"model {artifact} has no class for {', '.join(missing)} found in {data}")
     labels = np.asarray([order[ds.label_names[y]] for y in ds.labels], np.int64)
-    return calibrate_artifact(artifact, ds.images, labels, f"{data} ({len(labels)} faces)", backend, write)
+    where = Path(data) / "val" if (Path(data) / "val").is_dir() else Path(data)
+    return calibrate_artifact(artifact, ds.images, labels, f"{where} ({len(labels)} faces)", backend, write)
 
 
 def describe(artifact: str | Path, calibration: Calibration) -> str:
