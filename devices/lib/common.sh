@@ -1,7 +1,10 @@
 # shellcheck shell=bash
 # Shared by devices/<board>/install.sh and verify.sh: argument handling, config and unit
 # generation, service installation. A board script sets BOARD, DEFAULT_SOURCE, DEFAULT_BACKEND,
-# EXTRAS, APT_PACKAGES (an array) and a board_checks function, then calls install_main "$@" or verify_main "$@".
+# EXTRAS, APT_PACKAGES and APT_OPTIONAL (arrays) and the functions board_checks and board_lacks,
+# then calls install_main "$@" or verify_main "$@".
+# APT_OPTIONAL entries read "package|what is not available without it": packages only a vendor's
+# archive has (Raspberry Pi OS, JetPack), installed where the archive has them and reported otherwise.
 
 DEVICES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_DIR=$(cd "$DEVICES_DIR/.." && pwd)
@@ -11,6 +14,7 @@ CONFIG_DIR=/etc/edgefer
 UNIT_DIR=/etc/systemd/system
 PACKAGE=""
 SOURCE=""
+SOURCE_DEFAULTED=0
 BACKEND=""
 MODEL=""
 MQTT_HOST=""
@@ -86,7 +90,11 @@ parse_install_args() {
             *) die "unknown option '$1' (see --help)" ;;
         esac
     done
-    SOURCE=${SOURCE:-$DEFAULT_SOURCE}
+    if [ -z "$SOURCE" ]; then
+        SOURCE=$DEFAULT_SOURCE
+        # shellcheck disable=SC2034  # read by the board's board_lacks
+        SOURCE_DEFAULTED=1
+    fi
     BACKEND=${BACKEND:-$DEFAULT_BACKEND}
     PACKAGE=${PACKAGE:-$REPO_DIR}
     case "$BACKEND" in
@@ -158,9 +166,30 @@ write_file() {  # write_file PATH MODE < content
     fi
 }
 
+# True when apt can install PACKAGE from the configured archives (after apt-get update).
+apt_has() {
+    apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'
+}
+
 install_packages() {
     run apt-get update
     run apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+    local entry package available=()
+    for entry in "${APT_OPTIONAL[@]}"; do
+        package=${entry%%|*}
+        if [ "$DRY_RUN" = 1 ]; then
+            printf '+ apt-get install -y --no-install-recommends %s  # where the archive has it; else: %s\n' \
+                "$package" "${entry#*|}"
+        elif apt_has "$package"; then
+            available+=("$package")
+        else
+            printf 'note: %s is not in this system'"'"'s package archives, so %s\n' "$package" "${entry#*|}" >&2
+            board_lacks "$package"
+        fi
+    done
+    if [ ${#available[@]} -gt 0 ]; then
+        run apt-get install -y --no-install-recommends "${available[@]}"
+    fi
 }
 
 install_venv() {
