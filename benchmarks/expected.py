@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    # Run as a script: make `benchmarks` importable. Appended, not put first: the checkout's `edgefer/`
+    # folder is only the package's top level (pyproject maps the rest), and ahead of site-packages it
+    # would hide a plain (non-editable) install of edgefer, as on a Raspberry Pi.
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.compare import load_results  # noqa: E402
 from benchmarks.macs import INT8_RATES  # noqa: E402

@@ -28,8 +28,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` and an uninstalled checkout importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):
+    # Run as a script: make `benchmarks` importable. Appended, not put first: the checkout's `edgefer/`
+    # folder is only the package's top level (pyproject maps the rest), and ahead of site-packages it
+    # would hide a plain (non-editable) install of edgefer, as on a Raspberry Pi.
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.compare import RESULT_SCHEMA, load_results, markdown_table, plot_distribution  # noqa: E402
 from benchmarks.device import conditions, device_info  # noqa: E402

@@ -31,8 +31,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` and an uninstalled checkout importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):
+    # Run as a script: make `benchmarks` importable. Appended, not put first: the checkout's `edgefer/`
+    # folder is only the package's top level (pyproject maps the rest), and ahead of site-packages it
+    # would hide a plain (non-editable) install of edgefer, as on a Raspberry Pi.
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.stats import split_counts, summarize  # noqa: E402
 

@@ -22,7 +22,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 from benchmarks.frames import fit_frame, parse_size  # noqa: E402  (the repo root is not installed here)
 from benchmarks.memory import peak_rss_mib  # noqa: E402
 
