@@ -19,6 +19,7 @@ import numpy as np
 from edgefer.runtime.classifier import EmotionClassifier
 from edgefer.runtime.detect import DetectorConfig, create_detector
 from edgefer.runtime.pipeline import Pipeline
+from edgefer.runtime.recognizer import EmotionRecognizer
 from edgefer.runtime.preprocess import preprocess_faces
 from edgefer.runtime.sources import Frame, open_source
 from edgefer.runtime.tracking import TrackConfig
@@ -93,7 +94,7 @@ class PipelineBench:
     def __init__(self, classifier: EmotionClassifier, setup: PipelineSetup):
         self.setup = setup
         self.detector = create_detector(setup.detector, setup.tracking)
-        self.pipeline = Pipeline(self.detector, classifier)
+        self.pipeline = Pipeline(EmotionRecognizer.from_parts(self.detector, classifier))
         self._frames = looped_frames(setup.source, setup.frame_size, getattr(self.detector, "reset", None))
         self.samples: dict[str, list[float]] = {s: [] for s in (*PIPELINE_STAGES, "total")}
         self.boxes: list[list[list[int]]] = []

@@ -8,11 +8,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .classifier import EmotionClassifier
 from .datasets import load_class_folders
-from .detect import DetectorConfig, HaarConfig, create_detector
+from .detect import DetectorConfig, HaarConfig
 from .metrics import classification_summary, format_summary
 from .pipeline import Pipeline, TimingSummary
+from .recognizer import EmotionRecognizer
 from .sources import open_source
 from .tracking import TrackConfig
 
@@ -30,50 +30,47 @@ def run_detect(
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts."""
     out = out or sys.stdout
-    classifier = EmotionClassifier(model, backend, threads)
-    try:
-        pipeline = Pipeline(create_detector(haar, tracking), classifier)
+    with EmotionRecognizer(model, backend, haar, threads=threads, tracking=tracking) as recognizer:
+        pipeline = Pipeline(recognizer)
         summary = TimingSummary()
         with open_source(source) as frames:
             for frame in frames:
                 if max_frames is not None and summary.frames >= max_frames:
                     break
-                event = pipeline.process(frame)
-                summary.add(event)
-                out.write(json.dumps(event) + "\n")
+                result = pipeline.run(frame)
+                summary.add(result)
+                out.write(json.dumps(result.to_event()) + "\n")
                 out.flush()
-    finally:
-        classifier.close()
-    result = summary.as_dict()
-    result["model"] = str(classifier.path)
-    result["backend"] = classifier.backend.name
+    result_summary = summary.as_dict()
+    result_summary["model"] = str(recognizer.model_path)
+    result_summary["backend"] = recognizer.backend
     if summary_out is not None:
-        print(f"model {classifier.path} ({classifier.backend.name}, {classifier.manifest.precision}, "
-              f"{classifier.manifest.head} head)", file=summary_out)
+        m = recognizer.manifest
+        print(f"model {recognizer.model_path} ({recognizer.backend}, {m.precision}, {m.head} head, "
+              f"{'calibrated' if recognizer.calibrated else 'uncalibrated'} probabilities)", file=summary_out)
         print(summary.format(), file=summary_out)
-    return result
+    return result_summary
 
 
 def run_eval(
     model: str | None, data: str, backend: str | None = None, threads: int | None = None,
-    limit_per_class: int | None = None,
+    limit_per_class: int | None = None, batch_size: int = 64,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall and confusion matrix of an artifact on a class-folder set."""
-    classifier = EmotionClassifier(model, backend, threads)
-    spec = classifier.spec
-    try:
+    with EmotionRecognizer(model, backend, detector=None, threads=threads) as recognizer:
+        spec = recognizer.manifest.input
         ds = load_class_folders(data, (spec.height, spec.width), limit_per_class)
-        scores = classifier.predict_dataset(ds.images)
-    finally:
-        classifier.close()
-    # Map the dataset's canonical labels onto the model's label order.
-    order = {name: i for i, name in enumerate(classifier.labels)}
-    missing = [n for n in ds.label_names if n not in order]
-    if missing:
-        raise ValueError(f"model {classifier.path} has no class for {', '.join(missing)}")
+        labels = recognizer.labels
+        # Map the dataset's canonical labels onto the model's label order.
+        order = {name: i for i, name in enumerate(labels)}
+        missing = [n for n in ds.label_names if n not in order]
+        if missing:
+            raise ValueError(f"model {recognizer.model_path} has no class for {', '.join(missing)}")
+        predicted = [order[face.label] for i in range(0, len(ds.images), batch_size)
+                     for face in recognizer.classify(ds.images[i : i + batch_size])]
     y_true = np.asarray([order[ds.label_names[y]] for y in ds.labels])
-    summary = classification_summary(y_true, scores.argmax(1), classifier.labels)
-    summary.update({"model": str(classifier.path), "backend": classifier.backend.name, "data": str(data),
+    summary = classification_summary(y_true, np.asarray(predicted), labels)
+    summary.update({"model": str(recognizer.model_path), "backend": recognizer.backend, "data": str(data),
                     "skipped": ds.skipped})
     return summary
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
 import cv2
 import numpy as np
 
+from .errors import EdgeferError
+
 if TYPE_CHECKING:
     from .tracking import TrackConfig
 
@@ -29,7 +31,7 @@ SYSTEM_CASCADE_DIRS = (
 )
 
 
-class DetectorError(Exception):
+class DetectorError(EdgeferError):
     """The face detector cannot be set up (cascade missing or unreadable)."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import EdgeferError
 from .preprocess import InputSpec
 
 
@@ -48,7 +49,7 @@ class Calibration:
         return cls(data["temperature"], str(data.get("fitted_on", "")), data.get("ece_before"), data.get("ece_after"))
 
 
-class ModelError(Exception):
+class ModelError(EdgeferError):
     """A model artifact is missing, corrupt or does not match its manifest."""
 
 

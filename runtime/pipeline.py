@@ -1,75 +1,91 @@
-"""The detector pipeline: frame -> faces (any :class:`~.detect.Detector`) -> one batched classification -> one event."""
+"""Frames -> :class:`~.recognizer.EmotionRecognizer` -> results; JSON events are made only in :meth:`FrameResult.to_event`.
+
+An event (one JSON object per frame on ``edgefer detect``'s stdout)::
+
+    {"frame": 0, "timestamp": 1764850000.123, "position_s": 0.04, "source": "clip.mp4", "size": [640, 480],
+     "scores_kind": "svm_margins",
+     "faces": [{"box": [x, y, w, h], "label": "happy", "probability": 0.91,
+                "probabilities": {"angry": 0.01, ...}, "scores": {"angry": -0.98, ...}}],
+     "timings_ms": {"read": 1.2, "detect": 9.8, "preprocess": 0.1, "infer": 0.6}}
+
+``timestamp`` is when the frame was read (Unix epoch seconds) for every source; ``position_s``
+(video files only) is where the frame sits in the clip. ``probabilities`` are calibrated and sum
+to 1; ``scores`` are the model's raw outputs, whose kind ``scores_kind`` names. A bad frame
+gives ``{"frame", "timestamp", "source", "error"}`` instead of ``size``/``faces``/``timings_ms``.
+"""
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .classifier import EmotionClassifier
-from .detect import Detector
-from .preprocess import to_grey
+from .recognizer import Analysis, EmotionRecognizer, Face
 from .sources import Frame
 
 STAGES = ("read", "detect", "preprocess", "infer")
 
 
-class Pipeline:
-    """Runs detection and classification on frames; holds no model loading in the loop."""
+@dataclass
+class FrameResult:
+    """What one frame gave: faces and timings, or the error that replaced them."""
 
-    def __init__(self, detector: Detector, classifier: EmotionClassifier):
-        self.detector = detector
-        self.classifier = classifier
+    frame: Frame
+    analysis: Analysis | None = None
+    error: str | None = None
+    scores_kind: str = "scores"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def faces(self) -> list[Face]:
+        return self.analysis.faces if self.analysis else []
+
+    def to_event(self) -> dict[str, Any]:
+        """The JSON-ready event (see the module docstring)."""
+        f = self.frame
+        event: dict[str, Any] = {"frame": f.index, "timestamp": round(f.timestamp, 6)}
+        if f.position_s is not None:
+            event["position_s"] = round(f.position_s, 6)
+        event["source"] = f.origin
+        if self.analysis is None:
+            event["error"] = self.error or "empty frame"
+            return event
+        event.update({
+            "size": list(self.analysis.size),
+            "scores_kind": self.scores_kind,
+            "faces": [face.to_dict() for face in self.analysis.faces],
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        })
+        return event
+
+
+class Pipeline:
+    """Runs the recognizer on frames; a bad frame gives an error result, never an exception."""
+
+    def __init__(self, recognizer: EmotionRecognizer):
+        self.recognizer = recognizer
         self._origin: str | None = None
 
-    def process(self, frame: Frame) -> dict[str, Any]:
-        """The event for one frame; a bad frame yields an error event instead of raising."""
-        base: dict[str, Any] = {"frame": frame.index, "timestamp": round(frame.timestamp, 6), "source": frame.origin}
+    def run(self, frame: Frame) -> FrameResult:
+        """The result for one frame."""
+        kind = self.recognizer.scores_kind
         if frame.image is None:
-            return {**base, "error": frame.error or "empty frame"}
+            return FrameResult(frame, error=frame.error or "empty frame", scores_kind=kind)
         try:
-            return {**base, **self._analyse(frame)}
+            if frame.origin != self._origin:
+                # Faces are followed only within one stream; a folder's next image is unrelated.
+                self._origin = frame.origin
+                self.recognizer.reset()
+            analysis = self.recognizer.analyse(frame.image)
         except Exception as exc:  # a device program must never die on one bad frame
-            return {**base, "error": f"{type(exc).__name__}: {exc}"}
+            return FrameResult(frame, error=f"{type(exc).__name__}: {exc}", scores_kind=kind)
+        timings = {"read": frame.read_ms, **analysis.timings_ms}
+        return FrameResult(frame, analysis, scores_kind=kind, timings_ms=timings)
 
-    def _analyse(self, frame: Frame) -> dict[str, Any]:
-        image = frame.image
-        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
-            raise ValueError(f"frame is not an image array (shape {getattr(image, 'shape', None)})")
-        t0 = time.perf_counter()
-        grey = to_grey(image)
-        if frame.origin != self._origin:
-            # Faces are followed only within one stream; a folder's next image is unrelated.
-            self._origin = frame.origin
-            reset = getattr(self.detector, "reset", None)
-            if reset is not None:
-                reset()
-        colour = getattr(self.detector, "needs_colour", False) and image.ndim == 3
-        boxes = self.detector.detect(image if colour else grey)
-        detect_ms = (time.perf_counter() - t0) * 1e3
-        # All faces of the frame go to the backend as one batch.
-        result = self.classifier.classify([b.crop(grey) for b in boxes])
-        labels = self.classifier.labels
-        faces = []
-        for box, scores in zip(boxes, result.scores):
-            top = int(np.argmax(scores))
-            faces.append({
-                "box": box.as_list(),
-                "label": labels[top],
-                "score": round(float(scores[top]), 4),
-                "scores": {name: round(float(s), 4) for name, s in zip(labels, scores)},
-            })
-        return {
-            "size": [int(image.shape[1]), int(image.shape[0])],
-            "faces": faces,
-            "timings_ms": {
-                "read": round(frame.read_ms, 3),
-                "detect": round(detect_ms, 3),
-                "preprocess": round(result.preprocess_ms, 3),
-                "infer": round(result.infer_ms, 3),
-            },
-        }
+    def process(self, frame: Frame) -> dict[str, Any]:
+        """The JSON-ready event for one frame."""
+        return self.run(frame).to_event()
 
 
 class TimingSummary:
@@ -81,13 +97,13 @@ class TimingSummary:
         self.errors = 0
         self.faces = 0
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, result: FrameResult) -> None:
         self.frames += 1
-        if "error" in event:
+        if result.analysis is None:
             self.errors += 1
             return
-        self.faces += len(event["faces"])
-        for stage, ms in event["timings_ms"].items():
+        self.faces += len(result.faces)
+        for stage, ms in result.timings_ms.items():
             self.samples.setdefault(stage, []).append(ms)
 
     def as_dict(self) -> dict[str, Any]:

@@ -20,19 +20,24 @@ import cv2
 import numpy as np
 
 from .datasets import IMAGE_SUFFIXES
+from .errors import EdgeferError
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".h264", ".ts"})
 
 
-class SourceError(Exception):
+class SourceError(EdgeferError):
     """A source cannot be opened at all (missing file or camera, unreadable single image)."""
 
 
 @dataclass
 class Frame:
-    """One captured frame, or the error that replaced it (``image`` is then ``None``)."""
+    """One captured frame, or the error that replaced it (``image`` is then ``None``).
+
+    ``timestamp`` is always wall-clock time (Unix epoch seconds) when the frame was read;
+    ``position_s`` is the frame's position in a video file (seconds from its start), else ``None``.
+    """
 
     index: int
     timestamp: float
@@ -40,6 +45,7 @@ class Frame:
     origin: str
     error: str | None = None
     read_ms: float = 0.0
+    position_s: float | None = None
 
 
 @runtime_checkable
@@ -127,6 +133,21 @@ class DirectorySource(_Base):
             yield Frame(i, time.time(), img, str(path), err, (time.perf_counter() - t0) * 1e3)
 
 
+def _open_hint(target: str | int, api: int, live: bool) -> str:
+    """What to check when ``cv2.VideoCapture`` cannot open ``target``: it depends on what the target is."""
+    text = str(target)
+    if api == cv2.CAP_GSTREAMER or "!" in text:
+        return ("check the pipeline with `gst-launch-1.0` (ending in fakesink), that every element is installed, "
+                "and for a CSI camera that nvargus-daemon is running")
+    if "://" in text:
+        return ("check the URL, user name and password, that the camera or server is reachable from here "
+                "(e.g. `ffprobe URL`) and that it serves a codec FFmpeg decodes (H.264/H.265/MJPEG)")
+    if not live:
+        return "check that the file is a complete video that OpenCV's FFmpeg backend can decode (e.g. `ffprobe FILE`)"
+    return ("check that the camera is connected (`v4l2-ctl --list-devices`), not used by another program, and that "
+            "you may open it (membership of the 'video' group)")
+
+
 class VideoCaptureSource(_Base):
     """Video files, cameras, network streams and GStreamer pipelines through ``cv2.VideoCapture``.
 
@@ -142,12 +163,7 @@ class VideoCaptureSource(_Base):
         self._cap = cv2.VideoCapture(target, api)
         if not self._cap.isOpened():
             self._cap.release()
-            hint = {
-                True: "check that the camera is connected, not used by another program, and that you may open it "
-                "(e.g. membership of the 'video' group)",
-                False: "check the path and that OpenCV's FFmpeg backend can decode it",
-            }[live]
-            raise SourceError(f"cannot open video source {target!r}: {hint}")
+            raise SourceError(f"cannot open video source {target!r}: {_open_hint(target, api, live)}")
 
     def __iter__(self) -> Iterator[Frame]:
         index, failures = 0, 0
@@ -165,8 +181,8 @@ class VideoCaptureSource(_Base):
                     return
                 continue
             failures = 0
-            ts = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1e3 if not self.live else time.time()
-            yield Frame(index, ts, img, self.description, read_ms=read_ms)
+            position = None if self.live else self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1e3
+            yield Frame(index, time.time(), img, self.description, read_ms=read_ms, position_s=position)
             index += 1
 
     def close(self) -> None:

@@ -55,14 +55,20 @@ def test_detect_on_shared_media_with_shipped_model(media, backend):
         out = io.StringIO()
         run_detect(str(media / name), backend=backend, out=out, summary_out=None)
         (event,) = _events(out.getvalue())
-        assert event["frame"] == 0 and "timestamp" in event
+        assert event["frame"] == 0 and event["timestamp"] > 1.6e9 and "position_s" not in event  # epoch seconds
         assert set(event["timings_ms"]) == {"read", "detect", "preprocess", "infer"}
+        assert event["scores_kind"] == "svm_margins"
         if minimum == 0:
             assert event["faces"] == []
         assert len(event["faces"]) >= minimum
         for face in event["faces"]:
-            assert face["label"] in EMOTIONS and set(face["scores"]) == set(EMOTIONS)
-            assert len(face["box"]) == 4 and face["score"] == max(face["scores"].values())
+            assert face["label"] in EMOTIONS and set(face["scores"]) == set(EMOTIONS) == set(face["probabilities"])
+            assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+            assert 0.0 < face["probability"] <= 1.0
+            # The label is the most probable class, which is also the top raw score.
+            assert face["probability"] == max(face["probabilities"].values())
+            assert face["scores"][face["label"]] == max(face["scores"].values())
+            assert len(face["box"]) == 4
 
 
 def test_detect_video_frames(media):
@@ -72,7 +78,10 @@ def test_detect_video_frames(media):
     assert len(events) == 40 and result["frames"] == 40
     assert [e["frame"] for e in events] == list(range(40))
     assert sum(len(e["faces"]) for e in events) >= 30
-    assert events[-1]["timestamp"] > events[0]["timestamp"]
+    # timestamp: when each frame was read (epoch seconds); position_s: where it sits in the clip.
+    assert events[0]["timestamp"] > 1.6e9 and events[-1]["timestamp"] >= events[0]["timestamp"]
+    positions = [e["position_s"] for e in events]
+    assert positions == sorted(positions) and positions[-1] > positions[0]
 
 
 def test_runtime_never_imports_training_frameworks(media):

@@ -21,7 +21,7 @@ from edgefer.runtime.sources import CaptureOptions, SourceError, gstreamer_avail
 LABELS = ["angry", "happy", "sad"]
 
 
-def _scores(*rows):
+def _probs(*rows):
     return np.asarray(rows, np.float32)
 
 
@@ -33,37 +33,37 @@ def test_iou():
 
 def test_tracker_smooths_and_holds_label_below_min_confidence():
     tracker = FaceTracker(LABELS, alpha=0.5, min_hits=1, min_confidence=0.65)
-    (face,) = tracker.update([Box(10, 10, 50, 50)], _scores([0.9, 0.1, 0.0]))
+    (face,) = tracker.update([Box(10, 10, 50, 50)], _probs([0.9, 0.1, 0.0]))
     assert face.label == "angry" and face.track == 1
     # One noisy frame says "happy": the EMA keeps angry on top.
-    (face,) = tracker.update([Box(12, 10, 50, 50)], _scores([0.1, 0.9, 0.0]))
-    assert face.label == "angry" and face.scores["angry"] == pytest.approx(0.5)
+    (face,) = tracker.update([Box(12, 10, 50, 50)], _probs([0.1, 0.9, 0.0]))
+    assert face.label == "angry" and face.probabilities["angry"] == pytest.approx(0.5)
     # happy takes the top spot but below min_confidence: the label holds.
-    (face,) = tracker.update([Box(14, 10, 50, 50)], _scores([0.1, 0.7, 0.0]))
-    assert face.scores["happy"] > face.scores["angry"] and face.label == "angry"
-    (face,) = tracker.update([Box(14, 10, 50, 50)], _scores([0.0, 0.9, 0.0]))
+    (face,) = tracker.update([Box(14, 10, 50, 50)], _probs([0.1, 0.7, 0.0]))
+    assert face.probabilities["happy"] > face.probabilities["angry"] and face.label == "angry"
+    (face,) = tracker.update([Box(14, 10, 50, 50)], _probs([0.0, 0.9, 0.0]))
     assert face.label == "happy" and face.track == 1
 
 
 def test_tracker_new_face_without_confident_label_reports_none():
     tracker = FaceTracker(LABELS, alpha=1.0, min_hits=1, min_confidence=0.8)
-    (face,) = tracker.update([Box(0, 0, 40, 40)], _scores([0.5, 0.3, 0.2]))
-    assert face.label is None and face.score == pytest.approx(0.5)
+    (face,) = tracker.update([Box(0, 0, 40, 40)], _probs([0.5, 0.3, 0.2]))
+    assert face.label is None and face.probability == pytest.approx(0.5)
 
 
 def test_tracker_min_hits_max_missed_and_two_faces():
     tracker = FaceTracker(LABELS, alpha=1.0, min_hits=2, max_missed=1)
     a, b = Box(0, 0, 40, 40), Box(200, 0, 40, 40)
-    assert tracker.update([a, b], _scores([1, 0, 0], [0, 0, 1])) == []
-    faces = tracker.update([b, a], _scores([0, 0, 1], [1, 0, 0]))
+    assert tracker.update([a, b], _probs([1, 0, 0], [0, 0, 1])) == []
+    faces = tracker.update([b, a], _probs([0, 0, 1], [1, 0, 0]))
     assert [(f.track, f.label) for f in faces] == [(1, "angry"), (2, "sad")]
     # One frame without face 1: still reported with its last box; two frames: gone.
-    faces = tracker.update([b], _scores([0, 0, 1]))
+    faces = tracker.update([b], _probs([0, 0, 1]))
     assert [f.track for f in faces] == [1, 2] and faces[0].box == a
-    faces = tracker.update([b], _scores([0, 0, 1]))
+    faces = tracker.update([b], _probs([0, 0, 1]))
     assert [f.track for f in faces] == [2]
     # A face far from every track starts a new one.
-    tracker.update([Box(100, 100, 40, 40)], _scores([0, 1, 0]))
+    tracker.update([Box(100, 100, 40, 40)], _probs([0, 1, 0]))
     assert max(t.id for t in tracker.tracks) == 3
 
 

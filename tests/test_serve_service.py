@@ -107,6 +107,27 @@ def test_events_carry_only_labels_scores_boxes_and_times(model, tmp_path):
     assert not frames_dir.exists()  # save_frames is off by default: nothing written
 
 
+def test_events_carry_smoothed_probabilities_of_each_face(model, media, tmp_path):
+    events = tmp_path / "events.jsonl"
+    face = cv2.resize(cv2.imread(str(media / "justin.jpg")), (640, 480))
+    text = _config(model, f'[outputs.jsonl]\nenabled = true\npath = "{events}"\n'
+                          '[smoothing]\nmin_hits = 1\nmin_confidence = 0.05\n')
+    Service(parse_config(text), opener=lambda s, o: FakeCamera([face] * 3), max_frames=3).run()
+    faces = [f for e in read_events(events) for f in e["faces"]]
+    assert faces
+    for f in faces:
+        assert set(f) == {"track", "box", "label", "probability", "probabilities"}
+        assert sum(f["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert f["label"] is None or f["probability"] == f["probabilities"][f["label"]]
+
+
+def test_min_confidence_is_a_probability(model):
+    from edgefer.runtime.serve.config import ConfigError
+
+    with pytest.raises(ConfigError, match="min_confidence"):
+        parse_config(_config(model, "[smoothing]\nmin_confidence = 1.5\n"))
+
+
 def test_health_and_metrics_over_http(model):
     port = free_port()
     grey = np.full((120, 160, 3), 90, np.uint8)
@@ -238,15 +259,15 @@ def test_detect_every_runs_the_detector_on_every_nth_frame_and_resets_on_reconne
     cameras = [FakeCamera([face] * 12), FakeCamera([face] * 6)]
     service = Service(parse_config(_config(model, "[detector]\ndetect_every = 4\n")),
                       opener=lambda s, o: cameras.pop(0), max_frames=18)
-    assert isinstance(service.detector, TrackingDetector)
+    assert isinstance(service.recognizer.detector, TrackingDetector)
     resets = []
-    forget = service.detector.reset
-    service.detector.reset = lambda: (resets.append(service.seen), forget())
+    forget = service.recognizer.detector.reset
+    service.recognizer.detector.reset = lambda: (resets.append(service.seen), forget())
     assert service.run() == 0
     # Each opened camera is a new stream (0, 12), even under the same name; the pipeline also
     # resets when the first frame of a new origin arrives (1).
     assert resets == [0, 1, 12]
     # 12 frames with passes at 0, 4, 8, then 6 frames of the reopened camera with passes at 0 and 4.
-    assert service.detector.detections == 5 and service.detector.tracked == 13
+    assert service.recognizer.detector.detections == 5 and service.recognizer.detector.tracked == 13
     every = Service(parse_config(_config(model, "[detector]\ndetect_every = 1\n")))
-    assert isinstance(every.detector, HaarDetector)
+    assert isinstance(every.recognizer.detector, HaarDetector)

@@ -62,7 +62,9 @@ def test_video_file_source(tmp_path):
         assert isinstance(src, VideoCaptureSource)
         frames = list(src)
     assert len(frames) == 7
-    assert frames[-1].timestamp == pytest.approx(0.6, abs=0.01)
+    # position_s is where the frame sits in the clip; timestamp is when it was read (epoch seconds).
+    assert frames[-1].position_s == pytest.approx(0.6, abs=0.01)
+    assert frames[0].timestamp > 1.6e9 and frames[-1].timestamp >= frames[0].timestamp
 
 
 def test_missing_camera_is_a_clear_error():

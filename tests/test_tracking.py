@@ -11,6 +11,7 @@ import pytest
 from edgefer.runtime.detect import (Box, HaarConfig, HaarDetector, create_detector, detect_scale,
                                     face_size_limits)
 from edgefer.runtime.pipeline import Pipeline
+from edgefer.runtime.recognizer import EmotionRecognizer
 from edgefer.runtime.sources import Frame
 from edgefer.runtime.tracking import TrackConfig, TrackingDetector
 
@@ -105,7 +106,7 @@ def test_pipeline_resets_tracking_between_unrelated_images():
     class NoFaces:
         labels = ["a"]
 
-    pipeline = Pipeline(tracker, NoFaces())  # classifier is never reached without faces
+    pipeline = Pipeline(EmotionRecognizer.from_parts(tracker, NoFaces()))  # no faces: never classifies
     resets = []
     tracker.reset = lambda: resets.append(1)  # type: ignore[method-assign]
     img = np.full((64, 64), 100, np.uint8)

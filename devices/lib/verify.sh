@@ -95,11 +95,11 @@ verify_detection() {
         return
     fi
     rm -f "$err"
-    # The event is the JSON line on stdout; summarise its faces as "label score, ...".
+    # The event is the JSON line on stdout; summarise its faces as "label probability, ...".
     if ! faces=$(printf '%s\n' "$out" | "$PREFIX/bin/python" -c '
 import json, sys
 event = next(json.loads(line) for line in sys.stdin if line.startswith("{"))
-print(", ".join("%s %.2f" % (f["label"], f["score"]) for f in event.get("faces", [])) or "none")' 2>&1); then
+print(", ".join("%s %.2f" % (f["label"], f["probability"]) for f in event.get("faces", [])) or "none")' 2>&1); then
         record FAIL "detection on $VERIFY_SAMPLE: unreadable output: $faces"
     elif [ "$faces" = none ]; then
         record FAIL "detection on $VERIFY_SAMPLE: no face found"

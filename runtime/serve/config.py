@@ -103,14 +103,14 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    """Per-face smoothing: an IoU track per face, an EMA of its scores, a minimum confidence."""
+    """Per-face smoothing: an IoU track per face, an EMA of its probabilities, a minimum confidence."""
 
     alpha: float = _opt(0.4, _between(0.0, 1.0, low_open=True), "EMA weight of the newest frame (1: no smoothing)")
     iou_threshold: float = _opt(0.3, _between(0.0, 1.0, low_open=True), "IoU that continues a track")
     max_missed: int = _opt(5, _at_least(0), "frames a track survives without a matching face")
     min_hits: int = _opt(2, _at_least(1), "frames a face must be seen before it is reported")
-    min_confidence: float = _opt(0.0, None, "smoothed top score needed to change a track's label, in the model's "
-                                            "score units (SVM decision value or softmax probability)")
+    min_confidence: float = _opt(0.0, _between(0.0, 1.0), "smoothed top probability (0-1, calibrated) needed to "
+                                                         "change a track's label")
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,9 @@ class OutputsConfig:
 
 @dataclass(frozen=True)
 class PrivacyConfig:
-    """Nothing but labels, scores, boxes and times leaves the process unless asked for here."""
+    """Nothing but labels, probabilities, boxes and times leaves the process unless asked for here."""
 
-    include_scores: bool = _opt(True, None, "per-class scores in events (false: top label and score only)")
+    include_scores: bool = _opt(True, None, "per-class probabilities in events (false: top label and its probability only)")
     save_frames: bool = _opt(False, None, "write frames that contain faces to frames_dir (off by default)")
     frames_dir: str = _opt("/var/lib/edgefer/frames", _non_empty)
     frames_interval_s: float = _opt(10.0, _at_least(0.0), "at most one saved frame per interval")

@@ -1,7 +1,7 @@
 """The service loop: open the source (with backoff), run the pipeline, smooth, emit, report health.
 
-It composes the runtime's public pieces (``open_source``, ``HaarDetector``,
-``EmotionClassifier``, ``Pipeline``) and adds what an unattended kiosk needs: a
+It composes the runtime's public pieces (``open_source``, ``EmotionRecognizer``,
+``Pipeline``) and adds what an unattended kiosk needs: a
 camera that is missing or lost is retried with a doubling backoff, a bad frame is
 skipped and counted, SIGTERM stops the loop, flushes the outputs and exits, and
 systemd hears READY, STATUS and watchdog pings throughout.
@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..classifier import EmotionClassifier
-from ..detect import Box, HaarConfig, create_detector
-from ..pipeline import Pipeline
+from ..detect import Box, HaarConfig
+from ..pipeline import FrameResult, Pipeline
+from ..recognizer import EmotionRecognizer
 from ..tracking import TrackConfig
 from ..sources import CaptureOptions, Frame, FrameSource, open_source
 from .config import ServeConfig
@@ -58,14 +58,14 @@ class Service:
 
         m, d = config.model, config.detector
         # Model and detector problems end the start before any output or camera is touched.
-        self.classifier = EmotionClassifier(m.path or None, m.backend or None, m.threads or None)
-        self.detector = create_detector(HaarConfig(
+        self.recognizer = EmotionRecognizer(m.path or None, m.backend or None, HaarConfig(
             scale_factor=d.scale_factor, min_neighbors=d.min_neighbors, min_face=d.min_face,
             max_face=d.max_face or None, detect_width=d.detect_width or None, cascade=d.cascade or None),
-            TrackConfig(detect_every=d.detect_every))
-        self.pipeline = Pipeline(self.detector, self.classifier)
+            threads=m.threads or None, tracking=TrackConfig(detect_every=d.detect_every))
+        self.pipeline = Pipeline(self.recognizer)
         s = config.smoothing
-        self.tracker = FaceTracker(self.classifier.labels, s.alpha, s.iou_threshold, s.max_missed, s.min_hits,
+        # The tracker smooths calibrated probabilities, so min_confidence is a probability.
+        self.tracker = FaceTracker(self.recognizer.labels, s.alpha, s.iou_threshold, s.max_missed, s.min_hits,
                                    s.min_confidence)
         p = config.privacy
         self.saver = FrameSaver(p.frames_dir, p.frames_interval_s, p.frames_max_files) if p.save_frames else None
@@ -73,7 +73,7 @@ class Service:
             self._open_outputs()
         except BaseException:
             self._close_outputs()
-            self.classifier.close()
+            self.recognizer.close()
             raise
         self.metrics.start_time.set(time.time())
 
@@ -121,8 +121,8 @@ class Service:
     def run(self) -> int:
         """Run until SIGTERM, ``max_frames`` or the end of a finite, non-looping source; returns 0."""
         self.notifier.ready(f"started; opening {self._source_name()}")
-        log.info("edgefer serve started: model %s (%s), source %s", self.classifier.path,
-                 self.classifier.backend.name, self._source_name())
+        log.info("edgefer serve started: model %s (%s), source %s", self.recognizer.model_path,
+                 self.recognizer.backend, self._source_name())
         try:
             self._loop()
         finally:
@@ -155,9 +155,7 @@ class Service:
                 delay = min(delay * 2, cfg.reconnect_max_s)
                 continue
             self.metrics.connected.set(1)
-            reset = getattr(self.detector, "reset", None)
-            if reset is not None:  # a reopened camera is a new stream: forget the faces being followed
-                reset()
+            self.recognizer.reset()  # a reopened camera is a new stream: forget the faces being followed
             self._set_state("running", f"reading {self._source_name()}")
             try:
                 good = self._consume(source)
@@ -206,12 +204,12 @@ class Service:
         if frame.image is None:
             self._bad("read_failed", frame.error or "empty frame")
             return False
-        event = self.pipeline.process(frame)
-        if "error" in event:
-            self._bad("bad_frame", event["error"])
+        result = self.pipeline.run(frame)
+        if result.analysis is None:
+            self._bad("bad_frame", result.error or "empty frame")
             return False
         try:
-            self._handle(frame, event)
+            self._handle(frame, result)
         except Exception as exc:  # never die on one frame
             self._bad("bad_frame", f"{type(exc).__name__}: {exc}")
             return False
@@ -223,20 +221,20 @@ class Service:
         if count == 1 or count % 100 == 0:  # log the first and every 100th, not a flood
             log.warning("skipped frame (%s, %d so far): %s", reason, count, message)
 
-    def _handle(self, frame: Frame, event: dict[str, Any]) -> None:
-        timings = event["timings_ms"]
+    def _handle(self, frame: Frame, result: FrameResult) -> None:
+        timings = result.timings_ms
         for stage, ms in timings.items():
             self.metrics.latency.observe(ms / 1e3, stage=stage)
         self.metrics.latency.observe(sum(timings.values()) / 1e3, stage="total")
-        faces = event["faces"]
+        faces = result.faces
         self.metrics.frames.inc()
         self.metrics.faces.inc(len(faces))
         self.metrics.last_frame.set(time.time())
         self._last_frame = time.monotonic()
-        labels = self.classifier.labels
-        boxes = [Box(*face["box"]) for face in faces]
-        scores = np.array([[face["scores"][name] for name in labels] for face in faces], np.float32)
-        tracked = self.tracker.update(boxes, scores)
+        labels = self.recognizer.labels
+        boxes = [Box(*face.box) for face in faces]
+        probabilities = np.array([[face.probabilities[name] for name in labels] for face in faces], np.float32)
+        tracked = self.tracker.update(boxes, probabilities)
         self.metrics.tracks.set(len(self.tracker.tracks))
         if self.saver is not None and tracked and frame.image is not None:
             self.saver.offer(frame.image, frame.index)
@@ -255,14 +253,15 @@ class Service:
         return changed
 
     def _event(self, frame: Frame, tracked: list[TrackedFace]) -> dict[str, Any]:
-        """Labels, scores, boxes and times only: no image, no source path or URL."""
+        """Labels, smoothed probabilities, boxes and times only: no image, no source path or URL."""
         self.seq += 1
         include_scores = self.config.privacy.include_scores
         faces = []
         for f in tracked:
-            face: dict[str, Any] = {"track": f.track, "box": f.box.as_list(), "label": f.label, "score": f.score}
+            face: dict[str, Any] = {"track": f.track, "box": f.box.as_list(), "label": f.label,
+                                    "probability": f.probability}
             if include_scores:
-                face["scores"] = f.scores
+                face["probabilities"] = f.probabilities
             faces.append(face)
         return {"seq": self.seq, "time": round(time.time(), 3), "frame": frame.index, "faces": faces}
 
@@ -333,7 +332,7 @@ class Service:
         self.state = "stopping"
         self.notifier.stopping(f"stopping after {int(self.metrics.frames.value())} frames")
         self._close_outputs()
-        self.classifier.close()
+        self.recognizer.close()
         log.info("edgefer serve stopped: %d frames, %d events, %d skipped", int(self.metrics.frames.value()),
                  self.seq, int(self.metrics.dropped.value(reason="read_failed")
                                + self.metrics.dropped.value(reason="bad_frame")))

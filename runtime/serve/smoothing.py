@@ -1,9 +1,9 @@
-"""Per-face temporal smoothing: greedy IoU tracks, an EMA of each track's scores, a minimum confidence.
+"""Per-face temporal smoothing: greedy IoU tracks, an EMA of each track's probabilities, a minimum confidence.
 
-A kiosk must not flicker between labels when one frame's scores wobble: each face
-is followed by IoU from frame to frame, its score vector is averaged
-exponentially, and its reported label changes only when the smoothed top score
-reaches ``min_confidence`` (until then the previous label stays; a new track
+A kiosk must not flicker between labels when one frame's probabilities wobble: each face
+is followed by IoU from frame to frame, its probability vector is averaged
+exponentially (so it still sums to 1), and its reported label changes only when the
+smoothed top probability reaches ``min_confidence`` (until then the previous label stays; a new track
 reports ``None``). A face is reported once seen ``min_hits`` times and survives
 ``max_missed`` frames without a detection, so a detector blink does not flicker.
 """
@@ -33,7 +33,7 @@ class Track:
 
     id: int
     box: Box
-    scores: np.ndarray  # smoothed, in the model's label order
+    probabilities: np.ndarray  # smoothed, in the model's label order
     label: str | None = None
     hits: int = 1
     missed: int = 0
@@ -46,12 +46,12 @@ class TrackedFace:
     track: int
     box: Box
     label: str | None
-    score: float  # smoothed score of ``label`` (of the top class while ``label`` is None)
-    scores: dict[str, float]
+    probability: float  # smoothed probability of ``label`` (of the top class while ``label`` is None)
+    probabilities: dict[str, float]
 
 
 class FaceTracker:
-    """Matches each frame's faces to tracks and smooths their scores."""
+    """Matches each frame's faces to tracks and smooths their probabilities."""
 
     def __init__(self, labels: Sequence[str], alpha: float = 0.4, iou_threshold: float = 0.3, max_missed: int = 5,
                  min_hits: int = 2, min_confidence: float = 0.0):
@@ -66,13 +66,13 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, boxes: Sequence[Box], scores: np.ndarray) -> list[TrackedFace]:
-        """Feed one frame's faces (boxes and their (N, K) scores); returns the faces to report.
+    def update(self, boxes: Sequence[Box], probabilities: np.ndarray) -> list[TrackedFace]:
+        """Feed one frame's faces (boxes and their (N, K) probabilities); returns the faces to report.
 
         Reported are the tracks seen in at least ``min_hits`` frames and missed in at most
         ``max_missed`` consecutive ones, in track order.
         """
-        scores = np.asarray(scores, np.float32).reshape(len(boxes), len(self.labels))
+        scores = np.asarray(probabilities, np.float32).reshape(len(boxes), len(self.labels))
         pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
                        reverse=True)
         matched_tracks: set[int] = set()
@@ -85,7 +85,7 @@ class FaceTracker:
             matched_tracks.add(ti)
             track = self.tracks[ti]
             track.box, track.hits, track.missed = boxes[bi], track.hits + 1, 0
-            track.scores = self.alpha * scores[bi] + (1.0 - self.alpha) * track.scores
+            track.probabilities = self.alpha * scores[bi] + (1.0 - self.alpha) * track.probabilities
             track_of_box[bi] = track
         for ti, track in enumerate(self.tracks):
             if ti not in matched_tracks:
@@ -104,13 +104,14 @@ class FaceTracker:
         return [self._face(t) for t in sorted(self.tracks, key=lambda t: t.id) if t.hits >= self.min_hits]
 
     def _relabel(self, track: Track) -> None:
-        top = int(np.argmax(track.scores))
-        if float(track.scores[top]) >= self.min_confidence:
+        top = int(np.argmax(track.probabilities))
+        if float(track.probabilities[top]) >= self.min_confidence:
             track.label = self.labels[top]
 
     def _face(self, track: Track) -> TrackedFace:
-        index = self.labels.index(track.label) if track.label is not None else int(np.argmax(track.scores))
+        p = track.probabilities
+        index = self.labels.index(track.label) if track.label is not None else int(np.argmax(p))
         return TrackedFace(
-            track=track.id, box=track.box, label=track.label, score=round(float(track.scores[index]), 4),
-            scores={name: round(float(s), 4) for name, s in zip(self.labels, track.scores)},
+            track=track.id, box=track.box, label=track.label, probability=round(float(p[index]), 4),
+            probabilities={name: round(float(v), 4) for name, v in zip(self.labels, p)},
         )
