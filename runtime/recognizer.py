@@ -79,7 +79,7 @@ def _detector(spec: DetectorSpec, yunet_model: str | Path | None) -> HaarConfig 
     """The detector configuration (or ready detector) a ``detector=`` argument names."""
     if spec is None:
         return None
-    if isinstance(spec, (HaarConfig, YuNetConfig)) or hasattr(spec, "detect"):
+    if isinstance(spec, (HaarConfig, YuNetConfig)) or (not isinstance(spec, str) and hasattr(spec, "detect")):
         return spec
     if spec == "haar":
         return HaarConfig()
@@ -156,12 +156,13 @@ class EmotionRecognizer:
         self._classifier = EmotionClassifier(model, backend, threads)
         self._owns_classifier = True
         try:
-            self._detector: Detector | None = (spec if spec is None or hasattr(spec, "detect")
-                                               else create_detector(spec, tracking))
+            self._detector: Detector | None = (create_detector(spec, tracking)
+                                               if isinstance(spec, (HaarConfig, YuNetConfig)) else spec)
         except BaseException:
             self._classifier.close()
             raise
-        self._probabilities = ProbabilityMap(self._classifier.manifest, str(self._classifier.path))
+        self._probabilities: ProbabilityMap | None = ProbabilityMap(self._classifier.manifest,
+                                                                    str(self._classifier.path))
 
     @classmethod
     def from_parts(cls, detector: Detector, classifier: EmotionClassifier) -> "EmotionRecognizer":
