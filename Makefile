@@ -5,13 +5,22 @@ DEMO_VENV := .venv-demo
 DEMO_DIR := .demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow soak default-model clean
+.PHONY: demo test test-slow soak default-model picture clean
 
-demo: $(DEMO_VENV)/.installed
+demo: $(DEMO_DIR)/astronaut.jpg
+	$(DEMO_VENV)/bin/edgefer detect --source $(DEMO_DIR)/astronaut.jpg --annotate $(DEMO_DIR)/astronaut-annotated.jpg
+
+# NASA's public-domain astronaut photo (Eileen Collins), taken from scikit-image's wheel.
+$(DEMO_DIR)/astronaut.jpg: $(DEMO_VENV)/.installed
 	@test -n "$$(ls $(DEMO_DIR)/wheels/scikit_image-*.whl 2>/dev/null)" || \
 		$(DEMO_VENV)/bin/pip download -q --no-deps --only-binary=:all: scikit-image -d $(DEMO_DIR)/wheels
-	$(DEMO_VENV)/bin/python -m edgefer.samples $(DEMO_DIR)/astronaut.jpg --wheel-dir $(DEMO_DIR)/wheels
-	$(DEMO_VENV)/bin/edgefer detect --source $(DEMO_DIR)/astronaut.jpg
+	$(DEMO_VENV)/bin/python -m edgefer.samples $@ --wheel-dir $(DEMO_DIR)/wheels
+
+# The README's picture and the event it shows, from the demo photo and the shipped model.
+picture: $(DEMO_DIR)/astronaut.jpg
+	mkdir -p docs/images
+	$(DEMO_VENV)/bin/edgefer detect --source $(DEMO_DIR)/astronaut.jpg --annotate docs/images/astronaut.jpg \
+		--quiet > docs/images/astronaut.json
 
 $(DEMO_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(DEMO_VENV)

@@ -65,9 +65,10 @@ def _runtime_errors():
     from edgefer.runtime.backends import BackendUnavailable
     from edgefer.runtime.detect import DetectorError
     from edgefer.runtime.manifest import ModelError
+    from edgefer.runtime.errors import EdgeferError
     from edgefer.runtime.sources import SourceError
 
-    return (BackendUnavailable, DetectorError, ModelError, SourceError, ValueError, FileNotFoundError)
+    return (EdgeferError, BackendUnavailable, DetectorError, ModelError, SourceError, ValueError, FileNotFoundError)
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
@@ -76,7 +77,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     try:
         detector, tracking = detector_config(args)
         run_detect(args.source, args.model, args.backend, args.threads, detector, args.max_frames,
-                   summary_out=None if args.quiet else sys.stderr, tracking=tracking)
+                   summary_out=None if args.quiet else sys.stderr, tracking=tracking,
+                   annotate=args.annotate, show=args.show)
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
     return 0
@@ -92,6 +94,12 @@ def _register_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no timing summary on stderr")
+    p.add_argument("--annotate", metavar="OUT",
+                   help="also write the frames with boxes, labels and probability bars: OUT.jpg/.png (one picture), "
+                        "OUT.mp4/.avi (one video) or a folder (pictures keep their names, videos become NAME.mp4)")
+    p.add_argument("--show", action="store_true",
+                   help="show the annotated frames in a window (q or Esc stops); needs OpenCV with a GUI, which "
+                        "the default opencv-python-headless wheel lacks")
     _haar_args(p)
     p.set_defaults(func=_cmd_detect)
 

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+import cv2
 import numpy as np
 
 from .datasets import load_class_folders
@@ -27,20 +28,49 @@ def run_detect(
     out: TextIO | None = None,
     summary_out: TextIO | None = sys.stderr,
     tracking: TrackConfig | None = None,
+    annotate: str | None = None,
+    show: bool = False,
 ) -> dict[str, Any]:
-    """Print one JSON event per frame; model and detector are checked before capture starts."""
+    """Print one JSON event per frame; model and detector are checked before capture starts.
+
+    ``annotate`` writes each frame with its faces drawn (see :class:`~.annotate.AnnotatedOutput`);
+    ``show`` displays them in a window (needs an OpenCV build with a GUI).
+    """
+    from .annotate import AnnotatedOutput, Window, draw_faces, require_gui
+
     out = out or sys.stdout
+    if show:
+        require_gui()  # before the model loads: say it at once
     with EmotionRecognizer(model, backend, haar, threads=threads, tracking=tracking) as recognizer:
         pipeline = Pipeline(recognizer)
         summary = TimingSummary()
         with open_source(source) as frames:
-            for frame in frames:
-                if max_frames is not None and summary.frames >= max_frames:
-                    break
-                result = pipeline.run(frame)
-                summary.add(result)
-                out.write(json.dumps(result.to_event()) + "\n")
-                out.flush()
+            writer = AnnotatedOutput(annotate, fps=_fps(frames)) if annotate else None
+            window = Window() if show else None
+            try:
+                for frame in frames:
+                    if max_frames is not None and summary.frames >= max_frames:
+                        break
+                    result = pipeline.run(frame)
+                    summary.add(result)
+                    out.write(json.dumps(result.to_event()) + "\n")
+                    out.flush()
+                    if frame.image is None or (writer is None and window is None):
+                        continue
+                    picture = draw_faces(frame.image, result.faces)
+                    if writer is not None:
+                        writer.write(frame, picture)
+                    if window is not None and not window.show(picture, 0 if frame.position_s is None
+                                                              and not frames.live else 1):
+                        break
+            finally:
+                if writer is not None:
+                    writer.close()
+                if window is not None:
+                    window.close()
+    if writer is not None and summary_out is not None:
+        print("annotated: " + ", ".join(str(p) for p in writer.written[:3])
+              + (f" and {len(writer.written) - 3} more" if len(writer.written) > 3 else ""), file=summary_out)
     result_summary = summary.as_dict()
     result_summary["model"] = str(recognizer.model_path)
     result_summary["backend"] = recognizer.backend
@@ -50,6 +80,13 @@ def run_detect(
               f"{'calibrated' if recognizer.calibrated else 'uncalibrated'} probabilities)", file=summary_out)
         print(summary.format(), file=summary_out)
     return result_summary
+
+
+def _fps(source: object) -> float:
+    """The frame rate a video or camera reports (for an annotated video), 15 when it says nothing."""
+    cap = getattr(source, "_cap", None)
+    fps = float(cap.get(cv2.CAP_PROP_FPS)) if cap is not None else 0.0
+    return fps if 1.0 <= fps <= 240.0 else 15.0
 
 
 def run_eval(
