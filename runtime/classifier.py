@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .backends import BACKEND_NAMES, Backend, create_backend
-from .formats import FORMATS, format_for_path
+from .backends import BACKEND_NAMES, Backend, create_backend, get_backend
+from .formats import format_for_path
 from .manifest import Manifest, ModelError
 from .preprocess import preprocess_faces
 
@@ -19,13 +19,12 @@ _MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 def default_model(backend: str | None = None) -> Path:
     """The shipped default artifact for ``backend`` (first one installed when ``None``)."""
-    candidates = [backend] if backend else [n for n in ("litert", "onnx") if backend_installed(n)] or ["litert"]
+    candidates = [backend] if backend else [*(n for n in BACKEND_NAMES if backend_installed(n)), "litert"]
     for name in candidates:
-        for fmt in FORMATS.values():
-            if name in fmt.backends:
-                found = sorted(_MODELS_DIR.glob(f"default*{fmt.suffix}"))
-                if found:
-                    return found[0]
+        for suffix in get_backend(name).suffixes:
+            found = sorted(_MODELS_DIR.glob(f"default*{suffix}"))
+            if found:
+                return found[0]
     raise ModelError(
         f"no shipped default model for backend {candidates[0]!r} in {_MODELS_DIR}; pass --model PATH"
     )
@@ -33,14 +32,7 @@ def default_model(backend: str | None = None) -> Path:
 
 def backend_installed(name: str) -> bool:
     """Whether the vendor library of a backend can be imported (without importing it)."""
-    import importlib.util
-
-    modules = {
-        "litert": ("ai_edge_litert", "tflite_runtime"),
-        "onnx": ("onnxruntime",),
-        "tensorrt": ("tensorrt",),
-    }[name]
-    return any(importlib.util.find_spec(m) is not None for m in modules)
+    return get_backend(name).installed()
 
 
 def installed_defaults() -> dict[str, Path]:
@@ -67,21 +59,22 @@ class Classification:
 class EmotionClassifier:
     """Loads and verifies an artifact once; classifies batches of face crops."""
 
-    def __init__(self, model: str | Path | None = None, backend: str | None = None, threads: int | None = None):
-        if backend is not None and backend not in BACKEND_NAMES:
-            raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKEND_NAMES)}")
+    def __init__(self, model: str | Path | None = None, backend: str | None = None, threads: int | None = None,
+                 providers: list[str] | None = None):
+        """``providers``: onnxruntime execution providers for the ``onnx`` backend (default: the best it has)."""
+        if backend is not None:
+            get_backend(backend)  # an unknown name is an error listing the valid ones
         path = Path(model) if model else default_model(backend)
         try:
             fmt = format_for_path(path)
         except ValueError as exc:
             raise ModelError(str(exc)) from None
         name = backend or fmt.backend
-        if name not in fmt.backends:
-            raise ModelError(f"backend {name!r} cannot run {path} ({fmt.name}); use --backend "
-                             f"{' or '.join(fmt.backends)}")
+        if name != fmt.backend:
+            raise ModelError(f"backend {name!r} cannot run {path} ({fmt.name}); use --backend {fmt.backend}")
         self.path = path
         self.manifest = Manifest.load(path)
-        self.backend: Backend = create_backend(name)
+        self.backend: Backend = create_backend(name, providers)
         self.backend.load(path, self.manifest, threads)
         self.labels: list[str] = list(self.manifest.labels)
         self.spec = self.manifest.input
@@ -99,6 +92,10 @@ class EmotionClassifier:
         """Scores for an (N, H, W) uint8 array of already cropped faces."""
         chunks = [self.classify(images[i : i + batch_size]).scores for i in range(0, len(images), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
+
+    def backend_info(self) -> dict[str, Any]:
+        """What runs the model (backend, library, execution providers, ...), JSON-ready."""
+        return self.backend.info()
 
     def close(self) -> None:
         self.backend.close()

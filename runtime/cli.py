@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,23 @@ def detector_config(args: argparse.Namespace) -> tuple[DetectorConfig, TrackConf
     return config, TrackConfig(detect_every=args.detect_every, min_score=args.track_min_score)
 
 
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    from edgefer.runtime.backends import BACKEND_NAMES
+
+    p.add_argument("--backend", help=f"{', '.join(BACKEND_NAMES)} (default: from the model's suffix)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--providers", metavar="LIST",
+                   help="onnx backend: onnxruntime execution providers in order, e.g. 'cuda,cpu' (short names "
+                        "tensorrt, cuda, cpu, or full names); default: TensorRT, then CUDA where this "
+                        "onnxruntime has them, then CPU")
+
+
+def _providers(args: argparse.Namespace) -> list[str] | None:
+    from edgefer.runtime.backends.onnx import parse_providers
+
+    return parse_providers(args.providers)
+
+
 def _runtime_errors():
     from edgefer.runtime.backends import BackendUnavailable
     from edgefer.runtime.detect import DetectorError
@@ -74,10 +92,12 @@ def _runtime_errors():
 def _cmd_detect(args: argparse.Namespace) -> int:
     from edgefer.runtime.commands import run_detect
 
+    if args.quiet:  # also the backends' INFO lines (LiteRT's XNNPACK notice, the onnx providers)
+        logging.getLogger("edgefer").setLevel(logging.WARNING)
     try:
         detector, tracking = detector_config(args)
         run_detect(args.source, args.model, args.backend, args.threads, detector, args.max_frames,
-                   summary_out=None if args.quiet else sys.stderr, tracking=tracking,
+                   summary_out=None if args.quiet else sys.stderr, tracking=tracking, providers=_providers(args),
                    annotate=args.annotate, show=args.show)
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
@@ -90,10 +110,9 @@ def _register_detect(sub: argparse._SubParsersAction) -> None:
                    help="image, folder of images, video file, camera index, /dev/videoN, rtsp:// URL, "
                         "GStreamer pipeline (contains '!') or picamera2[:N]")
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
-    p.add_argument("--backend", help="litert or onnx (default: from the model's suffix)")
-    p.add_argument("--threads", type=int, default=None)
+    _backend_args(p)
     p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--quiet", action="store_true", help="no timing summary on stderr")
+    p.add_argument("--quiet", action="store_true", help="no timing summary or INFO logging on stderr")
     p.add_argument("--annotate", metavar="OUT",
                    help="also write the frames with boxes, labels and probability bars: OUT.jpg/.png (one picture), "
                         "OUT.mp4/.avi (one video) or a folder (pictures keep their names, videos become NAME.mp4)")
@@ -108,7 +127,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from edgefer.runtime.commands import print_eval, run_eval
 
     try:
-        summary = run_eval(args.model, args.data, args.backend, args.threads, args.limit_per_class)
+        summary = run_eval(args.model, args.data, args.backend, args.threads, args.limit_per_class,
+                           providers=_providers(args))
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
     print_eval(summary, args.json)
@@ -119,8 +139,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="accuracy, macro-F1 and confusion matrix of an artifact on cropped faces")
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
     p.add_argument("--data", required=True, help="class-folder dataset of cropped faces (<data>/<class>/*.jpg)")
-    p.add_argument("--backend", help="litert or onnx (default: from the model's suffix)")
-    p.add_argument("--threads", type=int, default=None)
+    _backend_args(p)
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=_cmd_eval)

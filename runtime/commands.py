@@ -30,6 +30,7 @@ def run_detect(
     tracking: TrackConfig | None = None,
     annotate: str | None = None,
     show: bool = False,
+    providers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts.
 
@@ -41,7 +42,8 @@ def run_detect(
     out = out or sys.stdout
     if show:
         require_gui()  # before the model loads: say it at once
-    with EmotionRecognizer(model, backend, haar, threads=threads, tracking=tracking) as recognizer:
+    with EmotionRecognizer(model, backend, haar, threads=threads, tracking=tracking,
+                           providers=providers) as recognizer:
         pipeline = Pipeline(recognizer)
         summary = TimingSummary()
         with open_source(source) as frames:
@@ -74,9 +76,11 @@ def run_detect(
     result_summary = summary.as_dict()
     result_summary["model"] = str(recognizer.model_path)
     result_summary["backend"] = recognizer.backend
+    result_summary["backend_info"] = info = recognizer.backend_info
     if summary_out is not None:
         m = recognizer.manifest
-        print(f"model {recognizer.model_path} ({recognizer.backend}, {m.precision}, {m.head} head, "
+        on = f" on {', '.join(info['providers'])}" if info.get("providers") else ""
+        print(f"model {recognizer.model_path} ({recognizer.backend}{on}, {m.precision}, {m.head} head, "
               f"{'calibrated' if recognizer.calibrated else 'uncalibrated'} probabilities)", file=summary_out)
         print(summary.format(), file=summary_out)
     return result_summary
@@ -91,10 +95,10 @@ def _fps(source: object) -> float:
 
 def run_eval(
     model: str | None, data: str, backend: str | None = None, threads: int | None = None,
-    limit_per_class: int | None = None, batch_size: int = 64,
+    limit_per_class: int | None = None, batch_size: int = 64, providers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall and confusion matrix of an artifact on a class-folder set."""
-    with EmotionRecognizer(model, backend, detector=None, threads=threads) as recognizer:
+    with EmotionRecognizer(model, backend, detector=None, threads=threads, providers=providers) as recognizer:
         spec = recognizer.manifest.input
         ds = load_class_folders(data, (spec.height, spec.width), limit_per_class)
         labels = recognizer.labels
@@ -107,7 +111,8 @@ def run_eval(
                      for face in recognizer.classify(ds.images[i : i + batch_size])]
     y_true = np.asarray([order[ds.label_names[y]] for y in ds.labels])
     summary = classification_summary(y_true, np.asarray(predicted), labels)
-    summary.update({"model": str(recognizer.model_path), "backend": recognizer.backend, "data": str(data),
+    summary.update({"model": str(recognizer.model_path), "backend": recognizer.backend,
+                    "backend_info": recognizer.backend_info, "data": str(data),
                     "skipped": ds.skipped})
     return summary
 

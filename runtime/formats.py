@@ -1,34 +1,47 @@
-"""The one table of export formats: converter, runtime backend choice and benchmarks read it."""
+"""The one table of export formats: what ``edgefer convert`` can write, in which precisions.
+
+What *runs* each format (its file suffix, import probe, install hint) is the backend's
+record in :data:`edgefer.runtime.backends.BACKENDS`; a format only names its backend.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from .backends import BACKENDS, BackendRecord, backend_for_suffix
+
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """An artifact kind: file suffix, the backend that runs it, the precisions it comes in.
+    """An artifact kind: the backend that runs it, the precisions it comes in, what writing it needs.
 
-    ``needs`` is what a device installs to *run* the artifact; ``build_needs`` is what
-    ``edgefer convert`` needs to *write* it. ``default_precision`` is what a bare
+    ``build_needs`` is what ``edgefer convert`` needs to *write* it; what a device needs to
+    *run* it is the backend record's ``install``. ``default_precision`` is what a bare
     ``--to NAME`` means.
     """
 
     name: str
-    suffix: str
     backend: str
     precisions: tuple[str, ...]
-    needs: str
     default_precision: str
     build_needs: str
     portable: bool = True  # False: the artifact only runs on the machine (GPU + library version) that built it
-    other_backends: tuple[str, ...] = ()  # backends that also run it (``--backend NAME``)
 
     @property
-    def backends(self) -> tuple[str, ...]:
-        """Every backend that runs this format, the default one first."""
-        return (self.backend, *self.other_backends)
+    def record(self) -> BackendRecord:
+        """The registry record of the backend that runs this format."""
+        return BACKENDS[self.backend]
+
+    @property
+    def suffix(self) -> str:
+        """The file suffix ``edgefer convert`` writes (the backend's first)."""
+        return self.record.suffixes[0]
+
+    @property
+    def needs(self) -> str:
+        """What a device installs to run this format."""
+        return self.record.install
 
     def check_precision(self, precision: str) -> str:
         """``precision`` if this format has it; otherwise an error listing the ones it has."""
@@ -47,18 +60,12 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat(
-            "tflite", ".tflite", "litert", ("fp32", "fp16", "dynamic", "int8"), "pip install 'edgefer[litert]'",
-            "int8", "pip install 'edgefer[train-cpu]' (tensorflow, ai-edge-litert)",
-        ),
-        ExportFormat(
-            "onnx", ".onnx", "onnx", ("fp32", "int8"), "pip install 'edgefer[onnx]'",
-            "fp32", "pip install 'edgefer[train-cpu]' (tf2onnx, onnx, onnxruntime)",
-        ),
-        ExportFormat(
-            "tensorrt", ".engine", "tensorrt", ("fp16", "int8"), "TensorRT 10 (JetPack 6) and cuda-python or pycuda",
-            "int8", "TensorRT (python bindings) and cuda-python or pycuda on the target GPU", portable=False,
-        ),
+        ExportFormat("tflite", "litert", ("fp32", "fp16", "dynamic", "int8"), "int8",
+                     "pip install 'edgefer[train-cpu]' (tensorflow, ai-edge-litert)"),
+        ExportFormat("onnx", "onnx", ("fp32", "int8"), "fp32",
+                     "pip install 'edgefer[train-cpu]' (tf2onnx, onnx, onnxruntime)"),
+        ExportFormat("tensorrt", "tensorrt", ("fp16", "int8"), "int8",
+                     "TensorRT (python bindings) and cuda-python or pycuda on the target GPU", portable=False),
     )
 }
 
@@ -84,10 +91,11 @@ def all_targets(portable_only: bool = True) -> list[tuple[ExportFormat, str]]:
 
 
 def format_for_path(path: str | Path) -> ExportFormat:
-    """The format of an artifact file, from its suffix."""
+    """The format of an artifact file, from its suffix (which the backend registry owns)."""
     suffix = Path(path).suffix.lower()
+    record = backend_for_suffix(suffix)
     for fmt in FORMATS.values():
-        if fmt.suffix == suffix:
+        if record is not None and fmt.backend == record.name:
             return fmt
     known = ", ".join(f"{f.suffix} ({f.name})" for f in FORMATS.values())
     raise ValueError(f"cannot tell the model format of {path}: its suffix {suffix!r} is not one of {known}")

@@ -137,6 +137,9 @@ class EmotionRecognizer:
     ``detect(image) -> list[Box]`` method, or ``None`` to only :meth:`classify` crops. ``threads``: inference threads (backend default when
     ``None``). ``tracking``: for video streams only, detect every N frames and follow the faces
     in between (see :class:`~edgefer.runtime.tracking.TrackConfig`); unrelated images need none.
+    ``providers``: for the ``onnx`` backend, onnxruntime execution providers in order (short names
+    ``tensorrt``, ``cuda``, ``cpu`` or full ones); ``None`` takes TensorRT, then CUDA where the
+    installed onnxruntime has them, then CPU (:attr:`backend_info` says which were used).
 
     Raises :class:`~edgefer.ModelError`, :class:`~edgefer.BackendUnavailable` or
     :class:`~edgefer.DetectorError` when the model, backend or detector cannot be set up.
@@ -151,9 +154,10 @@ class EmotionRecognizer:
         threads: int | None = None,
         yunet_model: str | Path | None = None,
         tracking: TrackConfig | None = None,
+        providers: Sequence[str] | None = None,
     ):
         spec = _detector(detector, yunet_model)  # a bad detector name fails before the model loads
-        self._classifier = EmotionClassifier(model, backend, threads)
+        self._classifier = EmotionClassifier(model, backend, threads, list(providers) if providers else None)
         self._owns_classifier = True
         try:
             self._detector: Detector | None = (create_detector(spec, tracking)
@@ -190,6 +194,11 @@ class EmotionRecognizer:
     def backend(self) -> str:
         """The inference backend's name (``litert``, ``onnx``, ``tensorrt``)."""
         return str(self._classifier.backend.name)
+
+    @property
+    def backend_info(self) -> dict[str, Any]:
+        """What runs the model: backend, library and, for ``onnx``, the execution providers in use."""
+        return self._classifier.backend_info()
 
     @property
     def manifest(self) -> Manifest:

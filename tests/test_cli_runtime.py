@@ -111,6 +111,35 @@ def test_detect_cli_prints_json_and_summary(tmp_path):
     (event,) = _events(proc.stdout)
     assert len(event["faces"]) == 1
     assert "detect" in proc.stderr and "infer" in proc.stderr and "total" in proc.stderr
+    # LiteRT's C++ notice comes through Python logging, not straight onto fd 2
+    assert "edgefer.runtime.backends.litert: Created TensorFlow Lite XNNPACK delegate" in proc.stderr
+    assert not any(line.startswith("INFO: Created") for line in proc.stderr.splitlines())
+
+
+def test_detect_quiet_prints_nothing_on_stderr(tmp_path):
+    from edgefer.samples import astronaut_bgr
+
+    img = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(img), astronaut_bgr())
+    for backend in ("litert", "onnx"):
+        proc = _edgefer("detect", "--source", str(img), "--backend", backend, "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        assert len(_events(proc.stdout)) == 1
+        assert proc.stderr == "", f"{backend}: {proc.stderr}"
+
+
+def test_detect_onnx_says_which_execution_providers_it_used(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from edgefer.samples import astronaut_bgr
+
+    img = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(img), astronaut_bgr())
+    proc = _edgefer("detect", "--source", str(img), "--backend", "onnx", "--providers", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "runs on CPUExecutionProvider" in proc.stderr and "(onnx on CPUExecutionProvider," in proc.stderr
+    proc = _edgefer("detect", "--source", str(img), "--backend", "onnx", "--providers", "cuda,cpu")
+    if "CUDAExecutionProvider" not in __import__("onnxruntime").get_available_providers():
+        assert proc.returncode == 2 and "this onnxruntime has no CUDAExecutionProvider" in proc.stderr
 
 
 def test_directory_with_corrupt_image_continues(tmp_path, media):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..manifest import Manifest, ModelError
-from . import BackendUnavailable, check_input, check_output
+from . import BACKENDS, BackendUnavailable, check_input, check_output
+from .vendor_log import vendor_stderr_to_log
+
+log = logging.getLogger(__name__)
 
 
 def _interpreter_class():
@@ -31,10 +35,7 @@ def _interpreter_class():
 
         return tf.lite.Interpreter
     except ImportError:
-        raise BackendUnavailable(
-            "the litert backend needs a TFLite interpreter: pip install 'edgefer[litert]' "
-            "(ai-edge-litert), or tflite-runtime / tensorflow where that is what the device has"
-        ) from None
+        raise BACKENDS["litert"].unavailable() from None
 
 
 def flatbuffer_tools() -> tuple[Any, Any]:
@@ -60,14 +61,20 @@ class LiteRTBackend:
         # fresh dicts on every get_*_details call, a measurable cost per one-face call.
         self._in: dict[str, Any] = {}
         self._out: dict[str, Any] = {}
+        self._library = ""
+        self._threads: int | None = None
 
     def load(self, path: Path, manifest: Manifest, threads: int | None = None) -> None:
         Interpreter = _interpreter_class()
         try:
-            self._interp = Interpreter(model_path=str(path), num_threads=threads)
-            self._interp.allocate_tensors()
+            # The first allocation creates the XNNPACK delegate, which announces itself on fd 2.
+            with vendor_stderr_to_log(log):
+                self._interp = Interpreter(model_path=str(path), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"LiteRT could not load {path}: {exc}") from None
+        self._library = Interpreter.__module__.split(".")[0]
+        self._threads = threads
         self._read_details()
         check_input(manifest, tuple(self._in["shape"]), path)
         check_output(manifest, int(self._out["shape"][-1]), path)
@@ -108,6 +115,9 @@ class LiteRTBackend:
             scale, zero = out["quantization"]
             return (y.astype(np.float32) - zero) * np.float32(scale)
         return y.astype(np.float32, copy=False)
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "library": self._library, "threads": self._threads}
 
     def close(self) -> None:
         self._interp = None

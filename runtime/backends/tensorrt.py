@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..manifest import Manifest, ModelError
-from . import BackendUnavailable, check_input, check_output
+from . import BACKENDS, check_input, check_output
 
 REBUILD_HINT = "rebuild it on this device: edgefer convert --to tensorrt --model <model.keras or fp32/int8 .onnx> ..."
 
@@ -24,10 +24,7 @@ def import_tensorrt() -> Any:
     try:
         import tensorrt as trt  # type: ignore[import-not-found]
     except ImportError:
-        raise BackendUnavailable(
-            "the tensorrt backend needs TensorRT's python bindings (JetPack's python3-libnvinfer, "
-            "or pip install tensorrt on an x86 GPU host) and cuda-python or pycuda"
-        ) from None
+        raise BACKENDS["tensorrt"].unavailable() from None
     return trt
 
 
@@ -63,6 +60,7 @@ class TensorRTBackend:
         self._in_dtype: np.dtype = np.dtype(np.float32)
         self._out_dtype: np.dtype = np.dtype(np.float32)
         self._num_classes = 0
+        self._info: dict[str, Any] = {"backend": self.name}
 
     def load(self, path: Path, manifest: Manifest, threads: int | None = None) -> None:
         trt = import_tensorrt()
@@ -99,6 +97,8 @@ class TensorRTBackend:
         self._out_ptr = self._cuda.malloc(self._max_batch * self._num_classes * self._out_dtype.itemsize)
         self._context.set_tensor_address(self._input, self._in_ptr)
         self._context.set_tensor_address(self._output, self._out_ptr)
+        self._info = {"backend": self.name, "library": f"TensorRT {trt.__version__}",
+                      "compute_capability": self._cuda.compute_capability, "max_batch": self._max_batch}
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(chunk, dtype=self._in_dtype)
@@ -119,6 +119,9 @@ class TensorRTBackend:
         # The optimisation profile caps the batch; larger batches run in profile-sized chunks.
         chunks = [self._run(batch[i : i + self._max_batch]) for i in range(0, batch.shape[0], self._max_batch)]
         return np.concatenate(chunks)
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._info)
 
     def close(self) -> None:
         self._context = None

@@ -99,6 +99,8 @@ class ModelConfig:
     path: str = _opt("", None, "artifact (.tflite, .onnx, .engine); empty: the shipped model")
     backend: str = _opt("", None, "litert, onnx or tensorrt; empty: from the artifact's suffix")
     threads: int = _opt(0, _at_least(0), "inference threads (0: the backend's default)")
+    providers: str = _opt("", None, "onnx backend: execution providers in order, e.g. \"cuda,cpu\"; empty: "
+                                    "TensorRT, then CUDA where onnxruntime has them, then CPU")
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,8 @@ def _check_across(config: ServeConfig, reader: _Reader) -> None:
     if config.model.backend and config.model.backend not in BACKEND_NAMES:
         raise reader.fail("model.backend", f"must be one of {', '.join(BACKEND_NAMES)} or empty, "
                                            f"got {config.model.backend!r}")
+    if config.model.providers and config.model.backend not in ("", "onnx"):
+        raise reader.fail("model.providers", f"applies to the onnx backend only, not to {config.model.backend!r}")
     if config.source.reconnect_max_s < config.source.reconnect_initial_s:
         raise reader.fail("source.reconnect_max_s", "must be >= source.reconnect_initial_s")
     if config.model.path and not Path(config.model.path).is_file():

@@ -61,7 +61,8 @@ class Service:
         self.recognizer = EmotionRecognizer(m.path or None, m.backend or None, HaarConfig(
             scale_factor=d.scale_factor, min_neighbors=d.min_neighbors, min_face=d.min_face,
             max_face=d.max_face or None, detect_width=d.detect_width or None, cascade=d.cascade or None),
-            threads=m.threads or None, tracking=TrackConfig(detect_every=d.detect_every))
+            threads=m.threads or None, tracking=TrackConfig(detect_every=d.detect_every),
+            providers=m.providers.split(",") if m.providers else None)
         self.pipeline = Pipeline(self.recognizer)
         s = config.smoothing
         # The tracker smooths calibrated probabilities, so min_confidence is a probability.
@@ -121,8 +122,10 @@ class Service:
     def run(self) -> int:
         """Run until SIGTERM, ``max_frames`` or the end of a finite, non-looping source; returns 0."""
         self.notifier.ready(f"started; opening {self._source_name()}")
-        log.info("edgefer serve started: model %s (%s), source %s", self.recognizer.model_path,
-                 self.recognizer.backend, self._source_name())
+        info = self.recognizer.backend_info
+        on = f" on {', '.join(info['providers'])}" if info.get("providers") else ""
+        log.info("edgefer serve started: model %s (%s%s), source %s", self.recognizer.model_path,
+                 self.recognizer.backend, on, self._source_name())
         try:
             self._loop()
         finally:
