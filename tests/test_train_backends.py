@@ -42,7 +42,7 @@ def jax_run(synthetic_data, tmp_path_factory) -> Path:
 def test_jax_run_finishes_every_step_without_tensorflow(jax_run):
     meta = json.loads((jax_run / "meta.json").read_text())
     assert meta["head"] == "svm"
-    for name in ("model.keras", "cnn.keras", "gradcam.png", "curves.png", "faces.png", "confusion_svm.png"):
+    for name in ("model.keras", "cnn.keras", "gradcam.png", "curves.png", "probabilities.png", "confusion_svm.png"):
         assert (jax_run / name).is_file(), name
     assert meta["figures"]["gradcam"] == "gradcam.png"
 

@@ -45,11 +45,11 @@ def test_subject_protocol_with_svm_top_and_class_weights(ck48, tmp_path):
     report = json.loads((tmp_path / "data_report.json").read_text())
     assert len(report["test_subjects"]) == 2 and report["train"] + report["val"] + report["test"] == 126
     for name in ("model.keras", "cnn.keras", "confusion_svm_top.json", "confusion_test_svm_top.png",
-                 "roc_test_svm_top.json", "curves.png", "faces.png", "gradcam.png", "report.txt"):
+                 "roc_test_svm_top.json", "curves.png", "probabilities.png", "gradcam.png", "report.txt"):
         assert (tmp_path / name).is_file(), name
     model = keras.models.load_model(tmp_path / "model.keras")
     assert model.layers[-1].name == "svm_head" and model.layers[-1].activation.__name__ == "linear"
-    assert meta["figures"] == {"training_curves": "curves.png", "probability_bars": "faces.png",
+    assert meta["figures"] == {"training_curves": "curves.png", "probability_bars": "probabilities.png",
                                "gradcam": "gradcam.png"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from edgefer.runtime.labels import EMOTIONS
 from edgefer.train.figures import one_vs_rest_roc, save_probability_bars, save_training_curves
@@ -44,11 +45,27 @@ def test_training_curves_and_probability_bars(tmp_path):
                                           "1,0.5,1.4,0.41,1.6\n")
     assert save_training_curves(tmp_path / "history.csv", tmp_path / "curves.png", "toy")
     assert not save_training_curves(tmp_path / "missing.csv", tmp_path / "x.png", "toy")
-    faces = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
     probs = np.full((3, 7), 1 / 7)
-    save_probability_bars(faces, probs, LABELS, np.array([0, 3, 6]), tmp_path / "faces.png", "toy")
+    save_probability_bars(probs, LABELS, np.array([0, 3, 6]), tmp_path / "probabilities.png", "toy")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "faces.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "probabilities.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gradcam_figure_draws_public_domain_faces_only(tmp_path):
+    from edgefer.train.gradcam import class_mean_maps, save_gradcam
+    from edgefer.train.public_faces import PublicDomainFace, public_domain_faces
+
+    heat = np.random.default_rng(0).random((10, 12, 12)).astype(np.float32)
+    means, counts = class_mean_maps(heat, np.arange(10) % 7, 7)
+    assert counts.sum() == 10 and np.allclose(means[0], heat[[0, 7]].mean(0))
+    (public,) = public_domain_faces()  # the astronaut photo (scikit-image is in the dev extra)
+    assert public.image.ndim == 2 and "public domain" in public.credit
+    save_gradcam(means, counts, LABELS, tmp_path / "gradcam.png", "toy", [(public, heat[0], 3)])
+    assert (tmp_path / "gradcam.png").read_bytes()[:4] == b"\x89PNG"
+    dataset_face = np.zeros((48, 48), np.uint8)
+    with pytest.raises(TypeError, match="public-domain"):
+        save_gradcam(means, counts, LABELS, tmp_path / "x.png", "toy", [(dataset_face, heat[0], 3)])
+    assert isinstance(public, PublicDomainFace)
 
 
 def _meta(accuracy: dict[str, float], **extra) -> dict:

@@ -86,23 +86,29 @@ def save_training_curves(history_csv: Path, png: Path, title: str) -> bool:
     return True
 
 
-def save_probability_bars(faces: np.ndarray, probs: np.ndarray, labels: Sequence[str], true: np.ndarray,
-                          png: Path, title: str, value_name: str = "probability") -> None:
-    """Each sample face beside a bar chart of its per-class probabilities (true class in the caption)."""
+def save_probability_bars(probs: np.ndarray, labels: Sequence[str], true: np.ndarray, png: Path, title: str,
+                          value_name: str = "probability") -> None:
+    """A bar chart of per-class outputs for each sample face, captioned with its true class.
+
+    The faces themselves are never drawn: dataset images may not be published (see
+    :mod:`.public_faces`), so this takes the model's outputs only.
+    """
     plt = _pyplot()
-    n = len(faces)
-    fig, axes = plt.subplots(n, 2, figsize=(7, 1.9 * n), dpi=100, gridspec_kw={"width_ratios": [1, 2.6]},
-                             squeeze=False)
-    for i in range(n):
-        axes[i, 0].imshow(faces[i], cmap="gray", vmin=0, vmax=255)
-        axes[i, 0].set_axis_off()
-        axes[i, 0].set_title(f"true: {labels[int(true[i])]}", fontsize=8)
-        colours = ["tab:green" if c == int(true[i]) else "tab:blue" for c in range(len(labels))]
-        axes[i, 1].barh(range(len(labels)), probs[i], color=colours)
-        axes[i, 1].set_yticks(range(len(labels)), labels, fontsize=7)
-        axes[i, 1].invert_yaxis()
-        axes[i, 1].tick_params(axis="x", labelsize=7)
-        axes[i, 1].set_xlabel(value_name, fontsize=7)
+    n = len(probs)
+    cols = min(n, 4)
+    rows = -(-n // cols) if n else 1
+    fig, axes = plt.subplots(rows, max(cols, 1), figsize=(2.6 * max(cols, 1), 2.1 * rows), dpi=100, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    for i, ax in enumerate(axes.flat[:n]):
+        t = int(true[i])
+        colours = ["tab:green" if c == t else "tab:blue" for c in range(len(labels))]
+        ax.barh(range(len(labels)), probs[i], color=colours)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel(value_name, fontsize=7)
+        ax.set_title(f"true: {labels[t]} → {labels[int(np.argmax(probs[i]))]}", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(png)

@@ -10,6 +10,8 @@ import numpy as np
 
 from edgefer.runtime.preprocess import InputSpec, preprocess_faces
 
+from .public_faces import PublicDomainFace
+
 
 def last_conv_layer(model, min_side: int = 3) -> str:
     """Name of the last top-level layer whose output is a feature map of at least ``min_side`` cells a side.
@@ -109,24 +111,53 @@ def gradcam(model, faces: np.ndarray, spec: InputSpec, layer: str | None = None,
     return out, chosen
 
 
-def save_gradcam(faces: np.ndarray, heat: np.ndarray, predicted: np.ndarray, true: np.ndarray,
-                 labels: Sequence[str], png: Path, title: str) -> None:
-    """Faces with their Grad-CAM overlaid, captioned true -> predicted."""
+def class_mean_maps(heat: np.ndarray, predicted: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean heat map of the faces predicted as each class, and how many faces each mean covers."""
+    means = np.zeros((num_classes, *heat.shape[1:]), np.float32)
+    counts = np.bincount(np.asarray(predicted, np.int64), minlength=num_classes)
+    for c in range(num_classes):
+        if counts[c]:
+            means[c] = heat[predicted == c].mean(axis=0)
+    return means, counts
+
+
+def save_gradcam(mean_heat: np.ndarray, counts: np.ndarray, labels: Sequence[str], png: Path, title: str,
+                 public: Sequence[tuple[PublicDomainFace, np.ndarray, int]] = ()) -> None:
+    """Where the model looks: per class, the mean Grad-CAM over the faces predicted as it (heat only,
+    no face drawn); below, public-domain faces with their own Grad-CAM overlaid.
+
+    Only :class:`~.public_faces.PublicDomainFace` objects are drawn: a dataset face is refused.
+    """
+    for item in public:
+        if not isinstance(item[0], PublicDomainFace):
+            raise TypeError("save_gradcam draws only public-domain faces (edgefer.train.public_faces); "
+                            "dataset faces may not be published")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(faces)
-    fig, axes = plt.subplots(1, n, figsize=(1.9 * n, 2.3), dpi=110, squeeze=False)
-    for i in range(n):
-        ax = axes[0, i]
-        face = cv2.resize(faces[i], (heat.shape[2], heat.shape[1]), interpolation=cv2.INTER_AREA)
-        ax.imshow(face, cmap="gray", vmin=0, vmax=255)
-        ax.imshow(heat[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
-        ax.set_title(f"{labels[int(true[i])]}\n→ {labels[int(predicted[i])]}", fontsize=7)
+    k = len(labels)
+    rows = 2 if public else 1
+    fig, axes = plt.subplots(rows, k, figsize=(1.6 * k, 2.0 * rows + 0.4), dpi=110, squeeze=False)
+    for c in range(k):
+        ax = axes[0, c]
+        ax.imshow(mean_heat[c], cmap="jet", vmin=0, vmax=1)
+        ax.set_title(f"{labels[c]}\n({int(counts[c])} faces)", fontsize=7)
         ax.set_axis_off()
-    fig.suptitle(title, fontsize=9)
+    for i in range(k if public else 0):
+        ax = axes[1, i]
+        ax.set_axis_off()
+        if i >= len(public):
+            continue
+        face, heat, predicted = public[i]
+        img = cv2.resize(face.image, (heat.shape[1], heat.shape[0]), interpolation=cv2.INTER_AREA)
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+        ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.set_title(f"→ {labels[int(predicted)]}", fontsize=7)
+        ax.text(0, -0.02, face.credit, transform=ax.transAxes, fontsize=4, va="top", wrap=True)
+    fig.suptitle(title + "\nmean Grad-CAM of the faces predicted as each class"
+                 + ("; below: public-domain faces" if public else ""), fontsize=8)
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)

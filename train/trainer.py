@@ -10,7 +10,7 @@ The default (MobileNet v1, ``--head linear-svm``) writes into the output folder:
 - ``checkpoint/last.keras`` + ``checkpoint/state.json`` so ``--resume`` continues a stopped run
 
 and, for every run, ``confusion_<head>.json``, ``roc_<head>.{png,json}`` (one-vs-rest ROC + AUC),
-``curves.png`` (training curves), ``faces.png`` (per-face probability bars), ``gradcam.png``; test-split
+``curves.png`` (training curves), ``probabilities.png`` (per-face output bars), ``gradcam.png``; test-split
 files are prefixed ``test_``. Dataset layouts with a protocol also write ``data_report.json`` (splits,
 crop report); ``--protocol kfold`` writes one such folder per fold (``fold_00`` ...) and the mean in
 ``meta.json``.
