@@ -1,0 +1,40 @@
+"""The README's promises: its Python example runs as written, its figures come from committed files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+from .conftest import MEDIA, REPO, need
+
+README = REPO / "README.md"
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def test_readme_python_example_runs_as_written(tmp_path):
+    """The README's example on ../shared/media/justin.jpg, copied to the photo.jpg it names."""
+    photo = need(MEDIA / "justin.jpg", "the shared test photo")
+    (code,) = _python_blocks()
+    assert '"photo.jpg"' in code and len(code.strip().splitlines()) <= 6
+    shutil.copy(photo, tmp_path / "photo.jpg")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, proc.stdout
+    assert re.fullmatch(r"\(\d+, \d+, \d+, \d+\) (angry|disgust|fear|happy|neutral|sad|surprise) \d+%", lines[0])
+
+
+def test_readme_is_a_short_page_whose_links_and_sources_exist():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 250
+    for target in re.findall(r"\]\(([^)#]+)\)", text):
+        if "://" not in target:
+            assert (REPO / target).exists(), target
+    for path in re.findall(r"`((?:benchmarks/)?results/[\w./-]+\.(?:json|md))`", text):
+        assert (REPO / path).exists(), path
+    assert (REPO / "docs/images/astronaut.jpg").stat().st_size < 300_000  # the picture stays small
