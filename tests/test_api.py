@@ -119,6 +119,9 @@ def test_setup_errors_are_typed():
         EmotionRecognizer(model="/no/such/model.tflite")
     with pytest.raises(EdgeferError):
         EmotionRecognizer(model="/no/such/model.tflite")
+    with pytest.raises(EdgeferError, match="unknown backend 'native'"):
+        EmotionRecognizer(backend="native")
+    assert issubclass(edgefer.BackendUnavailable, EdgeferError)
 
 
 def test_yunet_detector_is_accepted(media):

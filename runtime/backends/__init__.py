@@ -16,11 +16,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import EdgeferError
 from ..manifest import Manifest
 
 
-class BackendUnavailable(ImportError):
+class BackendUnavailable(EdgeferError, ImportError):
     """The library a backend needs is not installed; the message names what to install."""
+
+
+class UnknownBackend(EdgeferError, ValueError):
+    """A backend name that is not in the registry; the message lists the valid ones."""
 
 
 @runtime_checkable
@@ -102,7 +107,7 @@ def get_backend(name: str) -> BackendRecord:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(BACKEND_NAMES)}") from None
+        raise UnknownBackend(f"unknown backend {name!r}; valid backends: {', '.join(BACKEND_NAMES)}") from None
 
 
 def backend_for_suffix(suffix: str) -> BackendRecord | None:
