@@ -67,6 +67,18 @@ def test_video_file_source(tmp_path):
     assert frames[0].timestamp > 1.6e9 and frames[-1].timestamp >= frames[0].timestamp
 
 
+def test_open_failures_give_advice_for_their_kind_of_source(tmp_path):
+    # A network stream that refuses the connection: advice about URLs and reachability, not webcams.
+    with pytest.raises(SourceError) as info:
+        open_source("rtsp://127.0.0.1:9/nothing")
+    assert "URL" in str(info.value) and "video' group" not in str(info.value)
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    with pytest.raises(SourceError, match="complete video") as info:
+        open_source(str(bad))
+    assert "video' group" not in str(info.value)
+
+
 def test_missing_camera_is_a_clear_error():
     with pytest.raises(SourceError, match="/dev/video99 does not exist"):
         open_source("/dev/video99")
