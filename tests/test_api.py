@@ -113,8 +113,6 @@ def test_undecodable_file_names_the_file(fer, tmp_path):
 def test_setup_errors_are_typed():
     with pytest.raises(edgefer.DetectorError, match="unknown detector 'dlib'"):
         EmotionRecognizer(detector="dlib")
-    with pytest.raises(edgefer.DetectorError, match="yunet_model"):
-        EmotionRecognizer(detector="yunet")
     with pytest.raises(edgefer.ModelError, match="does not exist"):
         EmotionRecognizer(model="/no/such/model.tflite")
     with pytest.raises(EdgeferError):
