@@ -17,18 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from edgefer.runtime.manifest import Calibration, Manifest, ModelError
+# The runtime's own softmax: the temperature is fitted under exactly the function that applies it.
+from edgefer.runtime.probabilities import softmax
 
 log = logging.getLogger(__name__)
 
 ECE_BINS = 15
-
-
-def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``scores / temperature``, computed stably in float64."""
-    z = np.asarray(scores, np.float64) / float(temperature)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def nll(scores: np.ndarray, labels: np.ndarray, temperature: float) -> float:
