@@ -44,6 +44,12 @@ def test_subject_protocol_with_svm_top_and_class_weights(ck48, tmp_path):
     assert set(meta["metrics"]) == {"val_svm_top", "test_svm_top"}
     report = json.loads((tmp_path / "data_report.json").read_text())
     assert len(report["test_subjects"]) == 2 and report["train"] + report["val"] + report["test"] == 126
+    # training.sources: who trained, who selected, who was only tested (eval-cross holds out the last).
+    sources = {s["role"]: s for s in meta["training"]["sources"]}
+    assert {s["dataset"] for s in sources.values()} == {"ckplus"}
+    assert sources["test"]["subjects"] == sorted(report["test_subjects"])
+    assert not set(sources["test"]["subjects"]) & set(sources["train"]["subjects"] + sources["validation"]["subjects"])
+    assert sum(s["faces"] for s in sources.values()) == 126
     for name in ("model.keras", "cnn.keras", "confusion_svm_top.json", "confusion_test_svm_top.png",
                  "roc_test_svm_top.json", "curves.png", "probabilities.png", "gradcam.png", "report.txt"):
         assert (tmp_path / name).is_file(), name

@@ -86,7 +86,7 @@ def load_ckplus(
     })
 
 
-def load_ckplus48(root: str | Path, size: tuple[int, int] = (48, 48)) -> Corpus:
+def load_ckplus48(root: str | Path, size: tuple[int, int] | None = (48, 48)) -> Corpus:
     """Load the 48x48 class-folder CK+ (``anger/S010_004_00000017.png``); subjects come from the names."""
     faces = load_class_folders(root, size)
     subjects = []

@@ -68,6 +68,40 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval_cross(args: argparse.Namespace) -> int:
+    import shlex
+
+    from edgefer.cli import CliError
+    from edgefer.runtime.manifest import ModelError
+    from edgefer.train.cross_eval import markdown, run_cross_eval, write_result
+
+    if args.model:
+        models = [(m, args.backend) for m in args.model]
+    else:
+        from edgefer.runtime.classifier import installed_defaults
+
+        models = [(str(path), name) for name, path in installed_defaults().items()]
+        if not models:
+            raise CliError("no shipped model for any installed backend; pass --model PATH")
+    try:
+        result = run_cross_eval(models, args.fer2013, args.kdef, args.ckplus, args.crop_size, args.kdef_angles,
+                                args.peer_python, args.assume_unseen)
+    except (ValueError, FileNotFoundError, ModelError) as exc:
+        raise CliError(str(exc)) from None
+    print(markdown(result))
+    if args.json:
+        flags = [("--model", m) for m in args.model or []] + [
+            (flag, value) for flag, value in (
+                ("--backend", args.backend), ("--fer2013", args.fer2013), ("--kdef", args.kdef),
+                ("--ckplus", args.ckplus), ("--kdef-angles", ",".join(args.kdef_angles)),
+                ("--crop-size", str(args.crop_size)), ("--peer-python", args.peer_python), ("--json", args.json))
+            if value]
+        command = ["edgefer", "eval-cross", *[part for pair in flags for part in pair]]
+        write_result(result, args.json, shlex.join(command + (["--assume-unseen"] if args.assume_unseen else [])))
+        print(f"written to {args.json}")
+    return 0
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     from edgefer.train.corpus import CORPORA
     from edgefer.train.protocols import PROTOCOLS
@@ -129,6 +163,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override augmentation, e.g. rotation_deg=10,zoom=0.1,shift=0.08,flip=true,brightness=0.8:1.2")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.set_defaults(func=_cmd_train)
+
+    x = sub.add_parser("eval-cross",
+                       help="artifacts on FER2013 validation and on KDEF / CK+ people they never saw, beside `fer`")
+    x.add_argument("--model", action="append",
+                   help="artifact (.tflite/.onnx) with its manifest; repeat; default: the shipped model of every "
+                        "installed backend")
+    x.add_argument("--backend", default=None, help="runtime backend for every --model (default: each format's own)")
+    x.add_argument("--fer2013", help="FER2013 root with val/ (PublicTest) or a class-folder validation set")
+    x.add_argument("--kdef", help="KDEF root (<root>/<id>/AF01ANS.JPG); portraits are Haar-cut like the runtime")
+    x.add_argument("--ckplus", help="CK+48 class folders, or the original CK+ root (cohn-kanade-images + Emotion)")
+    x.add_argument("--kdef-angles", type=_words, default=["S", "HL", "HR"], help="KDEF angles (comma-separated)")
+    x.add_argument("--crop-size", type=int, default=128,
+                   help="side Haar-cut faces (KDEF, original CK+) are stored at; each classifier resizes them to its "
+                        "input (FER2013 and CK+48 stay at their own 48x48)")
+    x.add_argument("--peer-python",
+                   help="Python of a separate virtual environment with the `fer` package: it scores the same crops")
+    x.add_argument("--assume-unseen", action="store_true",
+                   help="the artifact records no training data: count every KDEF/CK+ person as held out")
+    x.add_argument("--json", help="write the full result (per-class figures, confusion matrices) here")
+    x.set_defaults(func=_cmd_eval_cross)
 
     b = sub.add_parser("baseline", help="classical baselines: SVM on HOG or PCA features of the face crops")
     b.add_argument("--data", required=True)

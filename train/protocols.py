@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from edgefer.runtime.datasets import FaceDataset, load_dataset
 from edgefer.runtime.preprocess import InputSpec
 
+from .provenance import dataset_name, source
 from .splits import published_kdef_split, random_split, stratified_holdout, subject_kfold, subject_split
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class RunData:
     val_name: str
     test_name: str | None
     report: dict[str, Any]
+    #: ``training.sources`` (see :mod:`.provenance`): which faces, and which people, each part holds.
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 def resolve_protocol(dataset: str, protocol: str) -> str:
@@ -78,7 +81,11 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
     size = (spec.height, spec.width)
     if cfg.dataset == "folders" and protocol == "given":
         train, val, val_name = load_splits(cfg, spec)
-        return RunData(train, val, None, protocol, val_name, None, {})
+        name = dataset_name("folders", cfg.data)
+        sources = [source(name, "train", cfg.data, len(train), None),
+                   source(dataset_name("folders", cfg.val) if cfg.val else name, "validation", val_name, len(val),
+                          None)]
+        return RunData(train, val, None, protocol, val_name, None, {}, sources)
     options: dict[str, Any] = (
         {"angles": tuple(cfg.angles), "no_face": cfg.kdef_no_face} if cfg.dataset == "kdef" else {}
     )
@@ -113,5 +120,16 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
             raise AssertionError(f"subject-independent split leaked subjects {sorted(overlap)}")
     (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
     name = f"{cfg.dataset} {protocol}" + (f" fold {cfg.fold}" if cfg.fold is not None else "")
+    ds_name = dataset_name(cfg.dataset, cfg.data)
+
+    def ids(part) -> list[str] | None:
+        return None if part is None else part.tolist()
+
+    subjects = train_side.subjects
+    sources = [
+        source(ds_name, "train", cfg.data, len(fit), ids(None if subjects is None else subjects[fit])),
+        source(ds_name, "validation", cfg.data, len(val), ids(None if subjects is None else subjects[val])),
+        source(ds_name, "test", cfg.data, len(test), ids(test.subjects)),
+    ]
     return RunData(train_side.faces.subset(fit), train_side.faces.subset(val), test.faces, protocol,
-                   f"{name}: validation held out of train", f"{name}: test", report)
+                   f"{name}: validation held out of train", f"{name}: test", report, sources)

@@ -221,7 +221,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
                     "test": data.test_name, "test_faces": None if data.test is None else len(data.test)},
         "training": {
             "dataset": str(cfg.data), "train_faces": len(data.train), "class_counts": data.train.class_counts(),
-            "validation": data.val_name, "val_faces": len(data.val), "config": asdict(cfg),
+            "validation": data.val_name, "val_faces": len(data.val), "sources": data.sources, "config": asdict(cfg),
             "seconds": round(time.time() - t0, 1),
         },
         "metrics": metrics,

@@ -1,0 +1,115 @@
+"""`edgefer eval-cross`: held-out people from the manifest, shared crops, and the `fer` peer's protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgefer.runtime.labels import EMOTIONS
+from edgefer.train.cross_eval import FaceSet, held_out, markdown, run_cross_eval
+from edgefer.train.provenance import dataset_name, seen_subjects, source
+
+from .train_fixtures import write_ckplus48, write_kdef
+
+# A stand-in for the `fer` package with its real interface (FER(mtcnn=...), _get_labels, _classify_emotions):
+# it calls every face "happy" unless the face is dark, so its figures are predictable.
+_FAKE_FER = '''
+import numpy as np
+
+class FER:
+    def __init__(self, mtcnn=False):
+        pass
+
+    @staticmethod
+    def _get_labels():
+        return {0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
+
+    def _classify_emotions(self, faces):
+        assert faces.shape[1:] == (64, 64) and faces.min() >= -1 and faces.max() <= 1
+        out = np.zeros((len(faces), 7), np.float32)
+        out[:, 3] = faces.mean(axis=(1, 2)) > -0.5
+        out[:, 0] = 0.5
+        return out
+'''
+
+
+def _faces(subjects):
+    n = len(subjects)
+    return FaceSet("kdef", np.zeros((n, 8, 8), np.uint8), np.arange(n) % 7, np.asarray(subjects))
+
+
+def test_held_out_people_come_from_the_manifest_record():
+    faces = _faces(["F01", "F01", "M02", "M03"])
+    sources = [source("fer2013", "train", "x", 10, None), source("kdef", "train", "k", 5, ["F01"]),
+               source("kdef", "validation", "k", 2, ["M03"]), source("kdef", "test", "k", 3, ["M02"])]
+    part, note = held_out(faces, "kdef", sources, assume_unseen=False)
+    assert part.subjects.tolist() == ["M02"] and note["held_out_people"] == 1
+    part, note = held_out(faces, "kdef", [source("fer2013", "train", "x", 10, None)], assume_unseen=False)
+    assert len(part.labels) == 4 and note["rule"] == "the model never saw this dataset"
+    part, note = held_out(faces, "kdef", [source("kdef", "train", "k", 5, None)], assume_unseen=False)
+    assert part is None and "without subject ids" in note["skipped"]
+    with pytest.raises(ValueError, match="--assume-unseen"):
+        held_out(faces, "kdef", None, assume_unseen=False)
+    part, note = held_out(faces, "kdef", None, assume_unseen=True)
+    assert len(part.labels) == 4 and note["rule"].startswith("assumed")
+
+
+def test_dataset_names_tie_layouts_to_people():
+    assert dataset_name("folders", "../shared/datasets/fer2013") == "fer2013"
+    assert dataset_name("folders", "/data/fer2013/train") == "fer2013"
+    assert dataset_name("ckplus48", "/x") == dataset_name("ckplus", "/y") == "ckplus"
+    assert seen_subjects([source("ckplus", "train", "a", 1, ["S010"])], "kdef") == set()
+
+
+@pytest.fixture
+def fake_fer_python(tmp_path) -> str:
+    pkg = tmp_path / "fakefer" / "fer"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(_FAKE_FER)
+    wrapper = tmp_path / "fer-python"
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={pkg.parent} exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return str(wrapper)
+
+
+def test_eval_cross_scores_artifacts_and_the_peer_on_the_same_crops(tiny_artifacts, synthetic_data, tmp_path,
+                                                                    fake_fer_python):
+    from edgefer.cli import main
+
+    kdef = write_kdef(tmp_path / "kdef")
+    ck = write_ckplus48(tmp_path / "ck48", subjects=3, per_subject=1)
+    model = tiny_artifacts / "tiny_int8.tflite"
+    out = tmp_path / "cross.json"
+    assert main(["eval-cross", "--model", str(model), "--fer2013", str(synthetic_data), "--kdef", str(kdef),
+                 "--ckplus", str(ck), "--kdef-angles", "S", "--peer-python", fake_fer_python,
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["schema"] == "edgefer-cross-dataset/1" and result["command"].startswith("edgefer eval-cross")
+    assert set(result["sets"]) == {"fer2013-val", "kdef", "ckplus"}
+    assert result["sets"]["kdef"]["faces"] == 13  # 2 people x 7 emotions, M02 afraid has no S photo
+    assert result["sets"]["ckplus"]["faces"] == 21 and result["sets"]["ckplus"]["crop_side"] == 48
+    (row,) = result["models"]
+    # The tiny model trained on generated class folders only: every KDEF and CK+ person is held out.
+    assert row["held_out"]["kdef"]["rule"] == "the model never saw this dataset"
+    assert row["results"]["kdef"]["samples"] == 13 and row["results"]["ckplus"]["samples"] == 21
+    peer = result["peer"]["results"]
+    # The astronaut crops are bright: the stand-in says happy for each, so it is right on the 2 happy photos.
+    assert peer["kdef"]["accuracy"] == pytest.approx(2 / 13)
+    for name, r in row["results"].items():
+        assert row["minus_fer_points"][name] == pytest.approx((r["accuracy"] - peer[name]["accuracy"]) * 100,
+                                                              abs=0.01)
+    assert "fer" in markdown(result)
+
+
+def test_eval_cross_names_a_missing_fer(tiny_artifacts, synthetic_data, capsys):
+    from edgefer.cli import main
+
+    code = main(["eval-cross", "--model", str(tiny_artifacts / "tiny_fp32.onnx"), "--fer2013", str(synthetic_data),
+                 "--peer-python", sys.executable])
+    assert code == 2 and "fer package is not installed" in capsys.readouterr().err

