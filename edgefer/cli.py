@@ -42,10 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from edgefer.runtime.redact import install_log_redaction, redact
+
+    install_log_redaction()  # no log line, traceback included, shows a URL's password
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
-        print(f"edgefer: error: {exc}", file=sys.stderr)
+        print(f"edgefer: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

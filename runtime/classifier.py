@@ -11,6 +11,7 @@ import numpy as np
 
 from .backends import BACKEND_NAMES, Backend, create_backend, get_backend
 from .formats import format_for_path
+from .limits import check_threads
 from .manifest import Manifest, ModelError
 from .preprocess import preprocess_faces
 
@@ -64,6 +65,7 @@ class EmotionClassifier:
         """``providers``: onnxruntime execution providers for the ``onnx`` backend (default: the best it has)."""
         if backend is not None:
             get_backend(backend)  # an unknown name is an error listing the valid ones
+        check_threads(threads)  # before a backend sees it: LiteRT segfaults on threads=100000
         path = Path(model) if model else default_model(backend)
         try:
             fmt = format_for_path(path)

@@ -8,10 +8,19 @@ import sys
 from typing import TYPE_CHECKING
 
 from edgefer.cli import CliError
+from edgefer.runtime.limits import (DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_LIMIT, MAX_SIDE, float_between,
+                                    int_between, max_threads)
 
 if TYPE_CHECKING:
     from edgefer.runtime.detect import DetectorConfig
     from edgefer.runtime.tracking import TrackConfig
+
+
+def _max_pixels_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-image-pixels", type=int_between(1, MAX_IMAGE_PIXELS_LIMIT),
+                   default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
+                   help="refuse images (and video frames) with more pixels, before decoding them "
+                        f"(default: {DEFAULT_MAX_IMAGE_PIXELS:,})")
 
 
 def _haar_args(p: argparse.ArgumentParser) -> None:
@@ -21,24 +30,24 @@ def _haar_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", choices=("haar", "yunet"), default="haar",
                    help="haar (OpenCV cascade, default) or yunet (OpenCV's CNN detector; needs --yunet-model)")
     g.add_argument("--yunet-model", help="face_detection_yunet_2023mar.onnx from the OpenCV model zoo")
-    g.add_argument("--score-threshold", type=float, default=0.7, help="yunet: minimum face score")
+    g.add_argument("--score-threshold", type=float_between(0, 1, True, True), default=0.7, help="yunet: minimum face score")
     g.add_argument("--cascade", help="haar: cascade XML (default: found in cv2.data or /usr/share/opencv4/haarcascades)")
-    g.add_argument("--scale-factor", type=float, default=1.1, help="haar: pyramid step")
-    g.add_argument("--min-neighbors", type=int, default=5, help="haar: overlapping hits a face needs")
-    g.add_argument("--min-face", type=int, default=None,
+    g.add_argument("--scale-factor", type=float_between(1, 2, low_open=True), default=1.1, help="haar: pyramid step")
+    g.add_argument("--min-neighbors", type=int_between(0, 1000), default=5, help="haar: overlapping hits a face needs")
+    g.add_argument("--min-face", type=int_between(1, MAX_SIDE), default=None,
                    help="smallest face side in frame pixels (default: haar 24, yunet 16)")
-    g.add_argument("--max-face", type=int, default=None, help="largest face side in frame pixels")
-    g.add_argument("--min-face-ratio", type=float, default=None,
+    g.add_argument("--max-face", type=int_between(1, MAX_SIDE), default=None, help="largest face side in frame pixels")
+    g.add_argument("--min-face-ratio", type=float_between(0, 1, high_open=True), default=None,
                    help="smallest face side as a fraction of the frame's shorter side; the larger of the two "
                         "limits wins (default: haar 0.1, yunet 0.05)")
-    g.add_argument("--max-face-ratio", type=float, default=1.0,
+    g.add_argument("--max-face-ratio", type=float_between(0, 1, low_open=True), default=1.0,
                    help="largest face side as a fraction of the frame's shorter side")
-    g.add_argument("--detect-width", type=int, default=None,
+    g.add_argument("--detect-width", type=int_between(0, MAX_SIDE), default=None,
                    help="detect on frames downscaled to this width, never below what the smallest face needs "
                         "(default: haar 480, yunet 320; 0: never)")
-    g.add_argument("--detect-every", type=int, default=TrackConfig.detect_every,
+    g.add_argument("--detect-every", type=int_between(1, 1000), default=TrackConfig.detect_every,
                    help="run the detector every N frames of a stream and track the faces in between (1: every frame)")
-    g.add_argument("--track-min-score", type=float, default=0.5,
+    g.add_argument("--track-min-score", type=float_between(0, 1), default=0.5,
                    help="tracking: match score below which a face counts as lost (then detect on the next frame)")
 
 
@@ -66,7 +75,8 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     from edgefer.runtime.backends import BACKEND_NAMES
 
     p.add_argument("--backend", help=f"{', '.join(BACKEND_NAMES)} (default: from the model's suffix)")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int_between(1, max_threads), default=None,
+                   help="inference threads (default: the backend's; at most 4 per core)")
     p.add_argument("--providers", metavar="LIST",
                    help="onnx backend: onnxruntime execution providers in order, e.g. 'cuda,cpu' (short names "
                         "tensorrt, cuda, cpu, or full names); default: TensorRT, then CUDA where this "
@@ -91,6 +101,7 @@ def _runtime_errors():
 
 def _cmd_detect(args: argparse.Namespace) -> int:
     from edgefer.runtime.commands import run_detect
+    from edgefer.runtime.sources import CaptureOptions
 
     if args.quiet:  # also the backends' INFO lines (LiteRT's XNNPACK notice, the onnx providers)
         logging.getLogger("edgefer").setLevel(logging.WARNING)
@@ -98,7 +109,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         detector, tracking = detector_config(args)
         run_detect(args.source, args.model, args.backend, args.threads, detector, args.max_frames,
                    summary_out=None if args.quiet else sys.stderr, tracking=tracking, providers=_providers(args),
-                   annotate=args.annotate, show=args.show)
+                   annotate=args.annotate, show=args.show,
+                   capture=CaptureOptions(max_image_pixels=args.max_image_pixels))
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
     return 0
@@ -111,7 +123,7 @@ def _register_detect(sub: argparse._SubParsersAction) -> None:
                         "GStreamer pipeline (contains '!') or picamera2[:N]")
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
     _backend_args(p)
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--max-frames", type=int_between(0), default=None)
     p.add_argument("--quiet", action="store_true", help="no timing summary or INFO logging on stderr")
     p.add_argument("--annotate", metavar="OUT",
                    help="also write the frames with boxes, labels and probability bars: OUT.jpg/.png (one picture), "
@@ -119,6 +131,7 @@ def _register_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show", action="store_true",
                    help="show the annotated frames in a window (q or Esc stops); needs OpenCV with a GUI, which "
                         "the default opencv-python-headless wheel lacks")
+    _max_pixels_arg(p)
     _haar_args(p)
     p.set_defaults(func=_cmd_detect)
 
@@ -128,7 +141,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         summary = run_eval(args.model, args.data, args.backend, args.threads, args.limit_per_class,
-                           providers=_providers(args))
+                           providers=_providers(args), max_pixels=args.max_image_pixels)
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
     print_eval(summary, args.json)
@@ -140,8 +153,9 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
     p.add_argument("--data", required=True, help="class-folder dataset of cropped faces (<data>/<class>/*.jpg)")
     _backend_args(p)
-    p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument("--limit-per-class", type=int_between(1), default=None)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    _max_pixels_arg(p)
     p.set_defaults(func=_cmd_eval)
 
 

@@ -11,10 +11,12 @@ import numpy as np
 
 from .datasets import load_class_folders
 from .detect import DetectorConfig, HaarConfig
+from .limits import DEFAULT_MAX_IMAGE_PIXELS
 from .metrics import classification_summary, format_summary
 from .pipeline import Pipeline, TimingSummary
 from .recognizer import EmotionRecognizer
-from .sources import open_source
+from .redact import redact
+from .sources import CaptureOptions, SourceError, open_source
 from .tracking import TrackConfig
 
 
@@ -31,11 +33,13 @@ def run_detect(
     annotate: str | None = None,
     show: bool = False,
     providers: list[str] | None = None,
+    capture: CaptureOptions | None = None,
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts.
 
     ``annotate`` writes each frame with its faces drawn (see :class:`~.annotate.AnnotatedOutput`);
-    ``show`` displays them in a window (needs an OpenCV build with a GUI).
+    ``show`` displays them in a window (needs an OpenCV build with a GUI). A video file that ends
+    before its declared length raises :class:`SourceError` once its events and the summary are out.
     """
     from .annotate import AnnotatedOutput, Window, draw_faces, require_gui
 
@@ -46,7 +50,7 @@ def run_detect(
                            providers=providers) as recognizer:
         pipeline = Pipeline(recognizer)
         summary = TimingSummary()
-        with open_source(source) as frames:
+        with open_source(source, capture) as frames:
             writer = AnnotatedOutput(annotate, fps=_fps(frames)) if annotate else None
             window = Window() if show else None
             try:
@@ -55,7 +59,7 @@ def run_detect(
                         break
                     result = pipeline.run(frame)
                     summary.add(result)
-                    out.write(json.dumps(result.to_event()) + "\n")
+                    out.write(redact(json.dumps(result.to_event())) + "\n")
                     out.flush()
                     if frame.image is None or (writer is None and window is None):
                         continue
@@ -83,6 +87,9 @@ def run_detect(
         print(f"model {recognizer.model_path} ({recognizer.backend}{on}, {m.precision}, {m.head} head, "
               f"{'calibrated' if recognizer.calibrated else 'uncalibrated'} probabilities)", file=summary_out)
         print(summary.format(), file=summary_out)
+    incomplete = getattr(frames, "incomplete", None)  # a video file that ended before its declared length
+    if incomplete:
+        raise SourceError(incomplete)
     return result_summary
 
 
@@ -96,11 +103,12 @@ def _fps(source: object) -> float:
 def run_eval(
     model: str | None, data: str, backend: str | None = None, threads: int | None = None,
     limit_per_class: int | None = None, batch_size: int = 64, providers: list[str] | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall and confusion matrix of an artifact on a class-folder set."""
     with EmotionRecognizer(model, backend, detector=None, threads=threads, providers=providers) as recognizer:
         spec = recognizer.manifest.input
-        ds = load_class_folders(data, (spec.height, spec.width), limit_per_class)
+        ds = load_class_folders(data, (spec.height, spec.width), limit_per_class, max_pixels)
         labels = recognizer.labels
         # Map the dataset's canonical labels onto the model's label order.
         order = {name: i for i, name in enumerate(labels)}

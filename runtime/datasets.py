@@ -15,7 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .images import ImageError, read_image
 from .labels import EMOTIONS, canonical_label
+from .limits import DEFAULT_MAX_IMAGE_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,14 @@ def _fit(img: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def load_class_folders(
-    root: str | Path, size: tuple[int, int] | None = (48, 48), limit_per_class: int | None = None
+    root: str | Path, size: tuple[int, int] | None = (48, 48), limit_per_class: int | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> FaceDataset:
     """Load ``<root>/<class>/*.jpg`` (FER2013 Kaggle layout and any class-folder set).
 
     Images are read grey and resized to ``size`` (height, width). Unreadable
-    files are listed in ``skipped`` rather than aborting the load.
+    files (also cut-short ones and those over ``max_pixels``, see :func:`.images.read_image`)
+    are listed in ``skipped`` rather than aborting the load.
     """
     root = Path(root)
     if not root.is_dir():
@@ -80,9 +84,10 @@ def load_class_folders(
         if limit_per_class is not None:
             files = files[:limit_per_class]
         for path in files:
-            img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                log.warning("skipping unreadable image %s", path)
+            try:
+                img = read_image(path, grey=True, max_pixels=max_pixels)
+            except ImageError as exc:  # truncated, over the pixel budget, not an image
+                log.warning("skipping %s", exc)
                 skipped.append(str(path))
                 continue
             images.append(_fit(img, size))

@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from .recognizer import Analysis, EmotionRecognizer, Face
 from .sources import Frame
+from .stats import StreamingStats
 
 STAGES = ("read", "detect", "preprocess", "infer")
 
@@ -89,10 +88,11 @@ class Pipeline:
 
 
 class TimingSummary:
-    """Accumulates per-stage timings of events for a closing summary."""
+    """Accumulates per-stage timings of results for a closing summary, in constant memory (a day-long
+    camera run costs what a second does; see :class:`~.stats.StreamingStats`)."""
 
     def __init__(self) -> None:
-        self.samples: dict[str, list[float]] = {s: [] for s in STAGES}
+        self.stages: dict[str, StreamingStats] = {s: StreamingStats() for s in STAGES}
         self.frames = 0
         self.errors = 0
         self.faces = 0
@@ -104,15 +104,17 @@ class TimingSummary:
             return
         self.faces += len(result.faces)
         for stage, ms in result.timings_ms.items():
-            self.samples.setdefault(stage, []).append(ms)
+            stats = self.stages.get(stage)
+            if stats is None:
+                stats = self.stages[stage] = StreamingStats()
+            stats.add(ms)
 
     def as_dict(self) -> dict[str, Any]:
         stages = {}
-        for stage, values in self.samples.items():
-            if values:
-                arr = np.asarray(values)
-                stages[stage] = {"mean_ms": round(float(arr.mean()), 3), "p50_ms": round(float(np.median(arr)), 3),
-                                 "max_ms": round(float(arr.max()), 3)}
+        for stage, st in self.stages.items():
+            if st.count:
+                stages[stage] = {"mean_ms": round(st.mean, 3), "p50_ms": round(st.percentile(50), 3),
+                                 "p95_ms": round(st.percentile(95), 3), "max_ms": round(st.max, 3)}
         return {"frames": self.frames, "errors": self.errors, "faces": self.faces, "stages_ms": stages}
 
     def format(self) -> str:

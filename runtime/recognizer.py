@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .classifier import EmotionClassifier
+from .images import read_image
 from .detect import Box, Detector, DetectorError, HaarConfig, YuNetConfig, create_detector
 from .errors import ImageError
 from .preprocess import to_grey
@@ -100,15 +101,8 @@ def load_image(image: np.ndarray | str | Path) -> np.ndarray:
         path = Path(image)
         if not path.is_file():
             raise ImageError(f"image file {path} does not exist; pass the path of a JPEG/PNG or a BGR numpy array")
-        try:
-            data = np.fromfile(str(path), np.uint8)
-        except OSError as exc:
-            raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
-        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if decoded is None:
-            raise ImageError(f"cannot decode {path}: not a readable image (corrupt, truncated or an unsupported "
-                             "format); OpenCV reads JPEG, PNG, BMP, TIFF and WebP")
-        return decoded
+        # Size from the header before decoding (a small file can hold a huge image), truncation refused.
+        return read_image(path)
     if not isinstance(image, np.ndarray):
         hint = (" (a PIL image: pass cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR))"
                 if type(image).__module__.startswith("PIL") else "")

@@ -21,6 +21,9 @@ import numpy as np
 
 from .datasets import IMAGE_SUFFIXES
 from .errors import EdgeferError
+from .images import ImageError, read_image
+from .limits import DEFAULT_MAX_IMAGE_PIXELS
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class CaptureOptions:
     height: int = 480
     fps: int = 30
     max_read_failures: int = 5  # consecutive failed reads before a live capture gives up
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # larger images and videos are refused before decoding
 
 
 class _Base:
@@ -89,25 +93,21 @@ class _Base:
         self.close()
 
 
-def _read_image(path: Path) -> tuple[np.ndarray | None, str | None]:
+def _read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[np.ndarray | None, str | None]:
     try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError as exc:
-        return None, f"cannot read {path}: {exc.strerror or exc}"
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        return None, f"cannot decode {path}: not a readable image (corrupt or unsupported format)"
-    return img, None
+        return read_image(path, max_pixels=max_pixels), None
+    except ImageError as exc:
+        return None, str(exc)
 
 
 class ImageFileSource(_Base):
     """A single image: an unreadable file is an error before anything runs."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
         self.path = path
         self.description = str(path)
         t0 = time.perf_counter()
-        self._image, err = _read_image(path)
+        self._image, err = _read_image(path, max_pixels)
         self._read_ms = (time.perf_counter() - t0) * 1e3
         if err:
             raise SourceError(err)
@@ -119,8 +119,9 @@ class ImageFileSource(_Base):
 class DirectorySource(_Base):
     """Images of a folder in name order; a bad file yields an error frame and the run goes on."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
         self.path = path
+        self.max_pixels = max_pixels
         self.description = str(path)
         self.files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
@@ -129,7 +130,7 @@ class DirectorySource(_Base):
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.files):
             t0 = time.perf_counter()
-            img, err = _read_image(path)
+            img, err = _read_image(path, self.max_pixels)
             yield Frame(i, time.time(), img, str(path), err, (time.perf_counter() - t0) * 1e3)
 
 
@@ -152,28 +153,41 @@ class VideoCaptureSource(_Base):
     """Video files, cameras, network streams and GStreamer pipelines through ``cv2.VideoCapture``.
 
     A live source that stops delivering is retried ``max_read_failures`` times
-    (one error frame each) before the iteration ends.
+    (one error frame each) before the iteration ends. A file whose frames cannot be
+    decoded is read on past the damage up to its declared length (one error frame per
+    damaged stretch); if it still delivers fewer frames than it declares, a last error
+    frame says so and :attr:`incomplete` holds the message.
     """
 
-    def __init__(self, target: str | int, api: int = cv2.CAP_ANY, live: bool = True, max_read_failures: int = 5):
+    def __init__(self, target: str | int, api: int = cv2.CAP_ANY, live: bool = True, max_read_failures: int = 5,
+                 max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
         self.target = target
         self.live = live
         self.max_read_failures = max_read_failures
-        self.description = str(target)
+        self.description = redact(str(target))  # it reaches events and logs: no URL password
+        #: Why a finite source ended before its declared end (None: it did not, or it is live).
+        self.incomplete: str | None = None
         self._cap = cv2.VideoCapture(target, api)
         if not self._cap.isOpened():
             self._cap.release()
-            raise SourceError(f"cannot open video source {target!r}: {_open_hint(target, api, live)}")
+            raise SourceError(f"cannot open video source {redact(repr(target))}: {_open_hint(target, api, live)}")
+        width, height = (int(self._cap.get(p)) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        if width * height > max_pixels:  # each decoded frame would be this large
+            self._cap.release()
+            raise SourceError(f"refusing video source {self.description}: its {width} x {height} frames are over "
+                              f"the {max_pixels / 1e6:g} MP budget (--max-image-pixels, [source] max_image_pixels)")
+        self.declared_frames = 0 if live else max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
 
     def __iter__(self) -> Iterator[Frame]:
+        if not self.live:
+            yield from self._file_frames()
+            return
         index, failures = 0, 0
         while True:
             t0 = time.perf_counter()
             ok, img = self._cap.read()
             read_ms = (time.perf_counter() - t0) * 1e3
             if not ok or img is None:
-                if not self.live:
-                    return
                 failures += 1
                 yield Frame(index, time.time(), None, self.description, f"read failed on {self.description}", read_ms)
                 index += 1
@@ -181,9 +195,36 @@ class VideoCaptureSource(_Base):
                     return
                 continue
             failures = 0
-            position = None if self.live else self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1e3
-            yield Frame(index, time.time(), img, self.description, read_ms=read_ms, position_s=position)
+            yield Frame(index, time.time(), img, self.description, read_ms=read_ms)
             index += 1
+
+    def _file_frames(self) -> Iterator[Frame]:
+        declared = self.declared_frames
+        position, good, damaged_from = 0, 0, None
+        while True:
+            t0 = time.perf_counter()
+            ok, img = self._cap.read()
+            read_ms = (time.perf_counter() - t0) * 1e3
+            if ok and img is not None:
+                damaged_from = None
+                yield Frame(position, time.time(), img, self.description, read_ms=read_ms,
+                            position_s=self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1e3)
+                good += 1
+            elif position < declared:
+                # Damaged data: FFmpeg often resumes at the next intact frame, so read on up to the declared end.
+                if damaged_from is None:
+                    damaged_from = position
+                    yield Frame(position, time.time(), None, self.description,
+                                f"cannot decode frame {position} of the {declared} {self.description} declares "
+                                "(corrupt data); reading on", read_ms)
+            else:
+                break
+            position += 1
+        # Containers may estimate their length; a few frames short is no damage.
+        if declared and good < declared - max(2, declared // 50):
+            self.incomplete = (f"{self.description} ended after {good} readable frame(s) of the {declared} it "
+                               "declares: the file is cut short or corrupt")
+            yield Frame(position, time.time(), None, self.description, self.incomplete)
 
     def close(self) -> None:
         self._cap.release()
@@ -271,7 +312,8 @@ def _open_gstreamer(pipeline: str, options: CaptureOptions) -> VideoCaptureSourc
             f"{pipeline!r}; on a Jetson use JetPack's OpenCV (apt install python3-opencv, venv with "
             "--system-site-packages) instead of the opencv-python-headless wheel"
         )
-    return VideoCaptureSource(pipeline, cv2.CAP_GSTREAMER, live=True, max_read_failures=options.max_read_failures)
+    return VideoCaptureSource(pipeline, cv2.CAP_GSTREAMER, live=True, max_read_failures=options.max_read_failures,
+                              max_pixels=options.max_image_pixels)
 
 
 def _camera_number(text: str, prefix: str) -> int:
@@ -297,19 +339,22 @@ def open_source(spec: str, options: CaptureOptions | None = None) -> FrameSource
         return _open_gstreamer(nvargus_pipeline(_camera_number(text, "csi"), opts.width, opts.height, opts.fps), opts)
     if "!" in text:
         return _open_gstreamer(text, opts)
+    def live(target: str | int, api: int) -> VideoCaptureSource:
+        return VideoCaptureSource(target, api, True, opts.max_read_failures, opts.max_image_pixels)
+
     if "://" in text:
-        return VideoCaptureSource(text, cv2.CAP_FFMPEG, live=True, max_read_failures=opts.max_read_failures)
+        return live(text, cv2.CAP_FFMPEG)
     if text.isdigit():
-        return VideoCaptureSource(int(text), cv2.CAP_ANY, live=True, max_read_failures=opts.max_read_failures)
+        return live(int(text), cv2.CAP_ANY)
     if text.startswith("/dev/video"):
         if not Path(text).exists():
             raise SourceError(f"camera {text} does not exist; list cameras with `v4l2-ctl --list-devices`")
-        return VideoCaptureSource(text, cv2.CAP_V4L2, live=True, max_read_failures=opts.max_read_failures)
+        return live(text, cv2.CAP_V4L2)
     path = Path(text)
     if path.is_dir():
-        return DirectorySource(path)
+        return DirectorySource(path, opts.max_image_pixels)
     if not path.exists():
         raise SourceError(f"source {path} does not exist")
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return VideoCaptureSource(str(path), cv2.CAP_ANY, live=False)
-    return ImageFileSource(path)
+        return VideoCaptureSource(str(path), cv2.CAP_ANY, live=False, max_pixels=opts.max_image_pixels)
+    return ImageFileSource(path, opts.max_image_pixels)

@@ -157,6 +157,37 @@ render_unit() {
     sed "s#/opt/edgefer#$PREFIX#g" "$DEVICES_DIR/edgefer.service"
 }
 
+# Hosts the service must reach besides localhost (the unit has IPAddressDeny=any): the MQTT broker and
+# a network camera (rtsp://, http://). Only the host of a URL, never its user:password.
+network_hosts() {
+    if [ -n "$MQTT_HOST" ]; then
+        printf '%s\n' "$MQTT_HOST"
+    fi
+    case "$SOURCE" in
+        *://*)
+            local rest=${SOURCE#*://}
+            rest=${rest%%/*}
+            rest=${rest##*@}
+            case "$rest" in
+                \[*) rest=${rest#[}; printf '%s\n' "${rest%%]*}" ;;
+                *) printf '%s\n' "${rest%%:*}" ;;
+            esac ;;
+    esac
+}
+
+# The drop-in that lets the service reach those hosts: their addresses as resolved now (a name that
+# moves to another address later needs the installer run again, or a drop-in of your own).
+render_network_dropin() {
+    local host addrs
+    printf '# Written by devices/%s/install.sh: what edgefer.service may reach besides localhost.\n[Service]\n' \
+        "$BOARD"
+    for host in $(network_hosts | sort -u); do
+        addrs=$(getent ahosts "$host" | awk '{print $1}' | sort -u | tr '\n' ' ')
+        [ -n "$addrs" ] || die "cannot resolve '$host' to an address for the service's IPAddressAllow="
+        printf '# %s\nIPAddressAllow=%s\n' "$host" "${addrs% }"
+    done
+}
+
 write_file() {  # write_file PATH MODE < content
     if [ "$DRY_RUN" = 1 ]; then
         printf '+ write %s (mode %s)\n' "$1" "$2"
@@ -236,6 +267,9 @@ install_service() {
         target="$UNIT_DIR/edgefer.service.d/${dropin##*/}"
         write_file "$target" 0644 <"$dropin"
     done
+    if [ -n "$(network_hosts)" ]; then
+        render_network_dropin | write_file "$UNIT_DIR/edgefer.service.d/50-network.conf" 0644
+    fi
     run systemctl daemon-reload
     run systemctl enable --now edgefer.service
 }

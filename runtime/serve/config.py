@@ -2,7 +2,8 @@
 
 Every section is a frozen dataclass; a key the dataclass does not declare, a value
 of the wrong type or out of range is a :class:`ConfigError` naming the file, the
-line, the dotted key and what is accepted. Sections: ``source``, ``detector``,
+line, the dotted key and what is accepted. Every problem of a file is reported at
+once, one per line; every number is bounded and finite. Sections: ``source``, ``detector``,
 ``model``, ``smoothing``, ``outputs`` (``jsonl``, ``mqtt``, ``http``), ``privacy``
 and ``health``; ``devices/*/config.example.toml`` documents each key.
 """
@@ -10,6 +11,7 @@ and ``health``; ``devices/*/config.example.toml`` documents each key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import sys
 import typing
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from ..detect import HaarConfig
+from ..limits import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_LIMIT, MAX_SIDE, max_threads
 from ..tracking import TrackConfig
 
 if sys.version_info >= (3, 11):
@@ -36,8 +39,17 @@ class ConfigError(Exception):
 Check = Callable[[Any], "str | None"]
 
 
-def _at_least(low: float) -> Check:
-    return lambda v: None if v >= low else f"must be >= {low}"
+def _width(v: int) -> str | None:
+    # The detector needs at least its window; 0 switches downscaling off.
+    return None if v == 0 or 32 <= v <= MAX_SIDE else f"must be 0 (no downscaling) or from 32 to {MAX_SIDE}"
+
+
+def _threads(v: int) -> str | None:
+    top = max_threads()
+    return None if 0 <= v <= top else f"must be from 0 (one per core) to {top} (4 per usable core)"
+
+
+DAY_S = 86400.0
 
 
 def _between(low: float, high: float, low_open: bool = False) -> Check:
@@ -67,14 +79,16 @@ class SourceConfig:
 
     spec: str = _opt("0", _non_empty, "open_source string: camera index, /dev/videoN, csi[:N], picamera2[:N], "
                                       "GStreamer pipeline, rtsp:// URL, video file, image folder")
-    width: int = _opt(640, _at_least(16), "capture width (picamera2, csi)")
-    height: int = _opt(480, _at_least(16), "capture height (picamera2, csi)")
-    fps: int = _opt(30, _at_least(1), "capture rate (picamera2, csi)")
+    width: int = _opt(640, _between(16, MAX_SIDE), "capture width (picamera2, csi)")
+    height: int = _opt(480, _between(16, MAX_SIDE), "capture height (picamera2, csi)")
+    fps: int = _opt(30, _between(1, 1000), "capture rate (picamera2, csi)")
     loop: bool = _opt(False, None, "restart a video file or folder at its end (demos, soak tests)")
-    max_fps: float = _opt(0.0, _at_least(0.0), "process at most this many frames per second (0: as fast as read)")
-    max_read_failures: int = _opt(5, _at_least(1), "consecutive failed reads before the camera counts as lost")
-    reconnect_initial_s: float = _opt(1.0, _at_least(0.01), "first wait before reopening a lost camera")
-    reconnect_max_s: float = _opt(30.0, _at_least(0.01), "longest wait between reopen attempts (doubling backoff)")
+    max_fps: float = _opt(0.0, _between(0.0, 1000.0), "process at most this many frames per second (0: as fast as read)")
+    max_read_failures: int = _opt(5, _between(1, 1_000_000), "consecutive failed reads before the camera counts as lost")
+    reconnect_initial_s: float = _opt(1.0, _between(0.01, DAY_S), "first wait before reopening a lost camera")
+    reconnect_max_s: float = _opt(30.0, _between(0.01, DAY_S), "longest wait between reopen attempts (doubling backoff)")
+    max_image_pixels: int = _opt(DEFAULT_MAX_IMAGE_PIXELS, _between(1, MAX_IMAGE_PIXELS_LIMIT),
+                                 "image files (folder sources) with more pixels are refused before decoding")
 
 
 @dataclass(frozen=True)
@@ -82,12 +96,12 @@ class DetectorConfig:
     """Haar cascade parameters; the defaults are the runtime's (``edgefer detect --help``)."""
 
     scale_factor: float = _opt(HaarConfig.scale_factor, _between(1.0, 2.0, low_open=True))
-    min_neighbors: int = _opt(HaarConfig.min_neighbors, _at_least(0))
-    min_face: int = _opt(HaarConfig.min_face, _at_least(1), "smallest face side in frame pixels")
-    max_face: int = _opt(HaarConfig.max_face or 0, _at_least(0), "largest face side in frame pixels (0: no limit)")
-    detect_width: int = _opt(HaarConfig.detect_width or 0, _at_least(0),
+    min_neighbors: int = _opt(HaarConfig.min_neighbors, _between(0, 1000))
+    min_face: int = _opt(HaarConfig.min_face, _between(1, MAX_SIDE), "smallest face side in frame pixels")
+    max_face: int = _opt(HaarConfig.max_face or 0, _between(0, MAX_SIDE), "largest face side in frame pixels (0: no limit)")
+    detect_width: int = _opt(HaarConfig.detect_width or 0, _width,
                              "detect on frames downscaled to this width (0: never)")
-    detect_every: int = _opt(TrackConfig.detect_every, _at_least(1),
+    detect_every: int = _opt(TrackConfig.detect_every, _between(1, 1000),
                              "run the detector every N frames and follow the faces in between (1: every frame)")
     cascade: str = _opt("", None, "cascade XML (empty: found in cv2.data or /usr/share/opencv4)")
 
@@ -98,7 +112,7 @@ class ModelConfig:
 
     path: str = _opt("", None, "artifact (.tflite, .onnx, .engine); empty: the shipped model")
     backend: str = _opt("", None, "litert, onnx or tensorrt; empty: from the artifact's suffix")
-    threads: int = _opt(0, _at_least(0), "inference threads (0: the backend's default)")
+    threads: int = _opt(0, _threads, "inference threads (0: one per core the service may use)")
     providers: str = _opt("", None, "onnx backend: execution providers in order, e.g. \"cuda,cpu\"; empty: "
                                     "TensorRT, then CUDA where onnxruntime has them, then CPU")
 
@@ -109,8 +123,8 @@ class SmoothingConfig:
 
     alpha: float = _opt(0.4, _between(0.0, 1.0, low_open=True), "EMA weight of the newest frame (1: no smoothing)")
     iou_threshold: float = _opt(0.3, _between(0.0, 1.0, low_open=True), "IoU that continues a track")
-    max_missed: int = _opt(5, _at_least(0), "frames a track survives without a matching face")
-    min_hits: int = _opt(2, _at_least(1), "frames a face must be seen before it is reported")
+    max_missed: int = _opt(5, _between(0, 100_000), "frames a track survives without a matching face")
+    min_hits: int = _opt(2, _between(1, 100_000), "frames a face must be seen before it is reported")
     min_confidence: float = _opt(0.0, _between(0.0, 1.0), "smoothed top probability (0-1, calibrated) needed to "
                                                          "change a track's label")
 
@@ -121,8 +135,8 @@ class JsonlConfig:
 
     enabled: bool = _opt(False)
     path: str = _opt("/var/lib/edgefer/events.jsonl", _non_empty)
-    max_bytes: int = _opt(10 * 1024 * 1024, _at_least(1024), "rotate when the log would grow past this")
-    backups: int = _opt(5, _at_least(0), "rotated files kept (events.jsonl.1 ... .N)")
+    max_bytes: int = _opt(10 * 1024 * 1024, _between(1024, 1 << 40), "rotate when the log would grow past this")
+    backups: int = _opt(5, _between(0, 1000), "rotated files kept (events.jsonl.1 ... .N)")
     fsync: bool = _opt(False, None, "fsync after every line (survives power loss, costs flash wear)")
 
 
@@ -135,12 +149,12 @@ class MqttConfig:
     port: int = _opt(1883, _between(1, 65535))
     topic: str = _opt("edgefer/events", _topic)
     client_id: str = _opt("", None, "empty: edgefer-<hostname>; keep it stable, the broker keys the session on it")
-    keepalive_s: int = _opt(30, _at_least(5))
-    queue_max: int = _opt(10000, _at_least(1), "events held while the broker is away; newer ones are dropped")
+    keepalive_s: int = _opt(30, _between(5, 65535))
+    queue_max: int = _opt(10000, _between(1, 10_000_000), "events held while the broker is away; newer ones are dropped")
     username: str = _opt("")
     password_file: str = _opt("", None, "file holding the password (keeps it out of the config)")
     tls_ca: str = _opt("", None, "CA bundle; set it to connect with TLS")
-    flush_timeout_s: float = _opt(3.0, _at_least(0.0), "how long a stop waits for queued events to be acknowledged")
+    flush_timeout_s: float = _opt(3.0, _between(0.0, 60.0), "how long a stop waits for queued events to be acknowledged")
 
 
 @dataclass(frozen=True)
@@ -170,8 +184,8 @@ class PrivacyConfig:
     include_scores: bool = _opt(True, None, "per-class probabilities in events (false: top label and its probability only)")
     save_frames: bool = _opt(False, None, "write frames that contain faces to frames_dir (off by default)")
     frames_dir: str = _opt("/var/lib/edgefer/frames", _non_empty)
-    frames_interval_s: float = _opt(10.0, _at_least(0.0), "at most one saved frame per interval")
-    frames_max_files: int = _opt(100, _at_least(1), "oldest saved frames are deleted beyond this")
+    frames_interval_s: float = _opt(10.0, _between(0.0, DAY_S), "at most one saved frame per interval")
+    frames_max_files: int = _opt(100, _between(1, 1_000_000), "oldest saved frames are deleted beyond this")
 
 
 @dataclass(frozen=True)
@@ -179,8 +193,8 @@ class HealthConfig:
     """systemd notification and the health verdict."""
 
     watchdog: bool = _opt(True, None, "send WATCHDOG=1 when systemd asks for it (WatchdogSec)")
-    status_interval_s: float = _opt(5.0, _at_least(0.1), "how often STATUS= and the log line are refreshed")
-    stale_after_s: float = _opt(10.0, _at_least(0.1), "/healthz fails when no frame was processed for this long")
+    status_interval_s: float = _opt(5.0, _between(0.1, 3600.0), "how often STATUS= and the log line are refreshed")
+    stale_after_s: float = _opt(10.0, _between(0.1, DAY_S), "/healthz fails when no frame was processed for this long")
 
 
 @dataclass(frozen=True)
@@ -222,9 +236,12 @@ def key_lines(text: str) -> dict[str, int]:
 
 
 class _Reader:
+    """Validates parsed TOML against the dataclasses, collecting every problem instead of stopping at the first."""
+
     def __init__(self, source: str, lines: Mapping[str, int]):
         self.source = source
         self.lines = lines
+        self.errors: list[str] = []
 
     def where(self, dotted: str) -> str:
         parts = dotted.split(".")
@@ -234,12 +251,14 @@ class _Reader:
                 return f"{self.source}:{line}"
         return self.source
 
-    def fail(self, dotted: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.where(dotted)}: {dotted}: {message}")
+    def fail(self, dotted: str, message: str) -> None:
+        self.errors.append(f"{self.where(dotted)}: {dotted}: {message}")
 
     def section(self, cls: type, data: Any, prefix: str) -> Any:
+        """An instance of ``cls`` from ``data``; a key with a problem keeps its default (and is reported)."""
         if not isinstance(data, dict):
-            raise self.fail(prefix, f"must be a table ([{prefix}]), got {type(data).__name__}")
+            self.fail(prefix, f"must be a table ([{prefix}]), got {type(data).__name__}")
+            return cls()
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
@@ -247,8 +266,11 @@ class _Reader:
             dotted = f"{prefix}.{key}" if prefix else key
             if key not in fields:
                 valid = ", ".join(fields)
-                raise self.fail(dotted, f"unknown key; valid keys{' of [' + prefix + ']' if prefix else ''}: {valid}")
-            values[key] = self._value(hints[key], fields[key], value, dotted)
+                self.fail(dotted, f"unknown key; valid keys{' of [' + prefix + ']' if prefix else ''}: {valid}")
+                continue
+            checked = self._value(hints[key], fields[key], value, dotted)
+            if checked is not _BAD:
+                values[key] = checked
         return cls(**values)
 
     def _value(self, hint: Any, f: dataclasses.Field, value: Any, dotted: str) -> Any:
@@ -257,7 +279,8 @@ class _Reader:
         if typing.get_origin(hint) is Literal:
             choices = typing.get_args(hint)
             if value not in choices:
-                raise self.fail(dotted, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+                self.fail(dotted, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+                return _BAD
             return value
         expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
         ok = {
@@ -267,17 +290,25 @@ class _Reader:
             str: isinstance(value, str),
         }[hint]
         if not ok:
-            raise self.fail(dotted, f"must be {expected}, got {type(value).__name__} {value!r}")
+            self.fail(dotted, f"must be {expected}, got {type(value).__name__} {value!r}")
+            return _BAD
         value = float(value) if hint is float else value
+        if hint is float and not math.isfinite(value):  # TOML has inf and nan
+            self.fail(dotted, f"must be a finite number, got {value!r}")
+            return _BAD
         check = f.metadata.get("check")
         problem = check(value) if check else None
         if problem:
-            raise self.fail(dotted, f"{problem}, got {value!r}")
+            self.fail(dotted, f"{problem}, got {value!r}")
+            return _BAD
         return value
 
 
+_BAD = object()  # a value that failed validation
+
+
 def parse_config(text: str, source: str = "<config>") -> ServeConfig:
-    """Parse and validate TOML text; ``source`` names it in errors."""
+    """Parse and validate TOML text; ``source`` names it in errors. Every problem is in one ConfigError."""
     if tomllib is None:  # pragma: no cover
         raise ConfigError("reading TOML on Python < 3.11 needs the tomli package (pip install tomli)")
     try:
@@ -287,6 +318,8 @@ def parse_config(text: str, source: str = "<config>") -> ServeConfig:
     reader = _Reader(source, key_lines(text))
     config: ServeConfig = reader.section(ServeConfig, data, "")
     _check_across(config, reader)
+    if reader.errors:
+        raise ConfigError("\n".join(reader.errors))
     return config
 
 
@@ -294,17 +327,20 @@ def _check_across(config: ServeConfig, reader: _Reader) -> None:
     from ..backends import BACKEND_NAMES
 
     if config.model.backend and config.model.backend not in BACKEND_NAMES:
-        raise reader.fail("model.backend", f"must be one of {', '.join(BACKEND_NAMES)} or empty, "
-                                           f"got {config.model.backend!r}")
+        reader.fail("model.backend", f"must be one of {', '.join(BACKEND_NAMES)} or empty, "
+                                     f"got {config.model.backend!r}")
     if config.model.providers and config.model.backend not in ("", "onnx"):
-        raise reader.fail("model.providers", f"applies to the onnx backend only, not to {config.model.backend!r}")
+        reader.fail("model.providers", f"applies to the onnx backend only, not to {config.model.backend!r}")
     if config.source.reconnect_max_s < config.source.reconnect_initial_s:
-        raise reader.fail("source.reconnect_max_s", "must be >= source.reconnect_initial_s")
+        reader.fail("source.reconnect_max_s", "must be >= source.reconnect_initial_s")
+    d = config.detector
+    if d.max_face and d.max_face < d.min_face:
+        reader.fail("detector.max_face", f"must be 0 (no limit) or >= detector.min_face ({d.min_face})")
     if config.model.path and not Path(config.model.path).is_file():
-        raise reader.fail("model.path", f"model file {config.model.path} does not exist")
+        reader.fail("model.path", f"model file {config.model.path} does not exist")
     if config.outputs.mqtt.enabled and config.outputs.mqtt.password_file:
         if not Path(config.outputs.mqtt.password_file).is_file():
-            raise reader.fail("outputs.mqtt.password_file", f"{config.outputs.mqtt.password_file} does not exist")
+            reader.fail("outputs.mqtt.password_file", f"{config.outputs.mqtt.password_file} does not exist")
 
 
 def load_config(path: str | Path) -> ServeConfig:

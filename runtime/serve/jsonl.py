@@ -4,15 +4,23 @@ Each event is encoded first and handed to the kernel with a single ``write`` on 
 ``O_APPEND`` descriptor, so a crash (SIGKILL included) leaves whole lines only: the
 kernel completes a started write to a regular file. Only a power loss can cut a line;
 the next start trims such a torn tail back to the last newline.
+
+A full disk (or any other write error) takes the line back to where it began, so the
+next line is never glued onto half of this one; the event is counted as lost, the
+writer reports itself failing (``/healthz``) and logs once per change of state, and it
+writes again as soon as space is back.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from ..redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,9 @@ class JsonlWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OSError(f"cannot create the event log folder {self.path.parent}: {exc.strerror or exc}") from None
+        self.error: str | None = None  # why the last write failed; None while writing works
+        self.lost = 0
+        self.lost_since_ok = 0
         self._repair_tail()
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
@@ -69,21 +80,71 @@ class JsonlWriter:
         log.warning("event log %s ended in a torn line (power loss?); cut %d bytes", self.path, size - keep)
 
     def write(self, event: dict[str, Any]) -> bool:
-        data = (json.dumps(event, separators=(",", ":")) + "\n").encode()
-        if self._size and self._size + len(data) > self.max_bytes:
-            self._rotate()
-        written = os.write(self._fd, data)
-        # A regular file takes the whole buffer; a short write means a full disk, which the next
-        # line must not be glued onto: finish the line or fail loudly.
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
-        if self.fsync:
-            os.fsync(self._fd)
-        self._size += len(data)
+        """Append one event as one line; ``False`` (and nothing on disk) when it cannot be written."""
+        data = redact(json.dumps(event, separators=(",", ":")) + "\n").encode()
+        try:
+            if self._fd < 0:  # a failed rotation left no file open: try again
+                self._fd = self._open()
+                self._size = os.fstat(self._fd).st_size
+            if self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
+            self._append(data)
+        except OSError as exc:
+            self._failed(exc)
+            return False
+        if self.error is not None:
+            log.warning("event log %s is writable again; %d event(s) were lost while it was not",
+                        self.path, self.lost_since_ok)
+            self.error = None
+            self.lost_since_ok = 0
         return True
 
+    def _append(self, data: bytes) -> None:
+        start = self._size
+        written = 0
+        try:
+            # A regular file takes the whole buffer unless the disk is full: then the first write is
+            # short and the next one raises ENOSPC.
+            while written < len(data):
+                n = os.write(self._fd, data[written:])
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                written += n
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError:
+            if written:
+                self._truncate(start)
+            raise
+        self._size = start + written
+
+    def _truncate(self, size: int) -> None:
+        """Take a partly written line back; shrinking a file needs no free space."""
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError as exc:  # then the next start's tail repair cuts it
+            log.error("cannot take a partial line back out of %s: %s", self.path, exc.strerror or exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.lost += 1
+        self.lost_since_ok += 1
+        message = exc.strerror or str(exc)
+        if self.error != message:  # one warning per change of state, not one per lost event
+            log.warning("cannot write to the event log %s: %s; events are dropped (and counted) until it works",
+                        self.path, message)
+        self.error = message
+
+    @property
+    def healthy(self) -> bool:
+        return self.error is None
+
+    def status(self) -> dict[str, Any]:
+        """For ``/healthz``: whether the last write worked, its error, and the events lost so far."""
+        return {"ok": self.error is None, "error": self.error, "lost_events": self.lost}
+
     def _rotate(self) -> None:
-        os.close(self._fd)
+        fd, self._fd = self._fd, -1
+        os.close(fd)
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
         else:
@@ -96,10 +157,13 @@ class JsonlWriter:
         self._size = 0
 
     def flush(self, timeout_s: float = 0.0) -> None:
-        os.fsync(self._fd)
+        if self._fd >= 0:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

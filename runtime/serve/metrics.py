@@ -6,6 +6,8 @@ import math
 import threading
 from typing import Iterable, TypeVar
 
+from ..redact import redact
+
 #: Latency buckets in seconds: 0.5 ms to 2.5 s covers a Pi Zero's detector and an H100's classifier.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -142,7 +144,7 @@ class Registry:
     def render(self) -> str:
         with self._lock:
             lines = [line for m in self._metrics for line in m.render()]
-        return "\n".join(lines) + "\n"
+        return redact("\n".join(lines) + "\n")
 
 
 class ServiceMetrics:
@@ -164,6 +166,7 @@ class ServiceMetrics:
         self.events = r.counter("edgefer_events_total", "Events handed to each output")
         self.events_dropped = r.counter("edgefer_events_dropped_total", "Events an output could not take")
         self.output_errors = r.counter("edgefer_output_errors_total", "Write or publish errors by output")
+        self.output_up = r.gauge("edgefer_output_up", "1 while an output's last write worked (0: e.g. a full disk)")
         self.mqtt_connected = r.gauge("edgefer_mqtt_connected", "1 while connected to the MQTT broker")
         self.mqtt_queued = r.gauge("edgefer_mqtt_queued_events", "Events waiting for the broker's acknowledgement")
         self.last_frame = r.gauge("edgefer_last_frame_timestamp_seconds", "Unix time of the last processed frame")

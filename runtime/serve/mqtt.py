@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact
 from .config import MqttConfig
 from .metrics import ServiceMetrics
 
@@ -86,7 +87,7 @@ class MqttPublisher:
         self._count(-1)
 
     def write(self, event: dict[str, Any]) -> bool:
-        payload = json.dumps(event, separators=(",", ":"))
+        payload = redact(json.dumps(event, separators=(",", ":")))
         # Count the event before publishing: paho may deliver its acknowledgement (on_publish, in its
         # network thread) before publish() returns. publish() is not called under our lock because paho
         # holds its own message lock around on_publish, which takes ours.

@@ -8,7 +8,13 @@ import socket
 import time
 from typing import Mapping
 
+from ..redact import redact
+
 log = logging.getLogger(__name__)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
 
 
 class Notifier:
@@ -43,7 +49,9 @@ class Notifier:
         """Send ``KEY=value`` lines; a full or missing socket is logged, never raised."""
         if self._sock is None:
             return False
-        message = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
+        # STATUS= lands in `systemctl status` and the journal: no credentials, and a newline in a value
+        # (an exception text) would start a bogus field.
+        message = "\n".join(f"{k.upper()}={_one_line(redact(str(v)))}" for k, v in fields.items()).encode()
         try:
             self._sock.sendto(message, self._address)
             return True

@@ -17,15 +17,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..detect import Box, HaarConfig
+from ..classifier import EmotionClassifier
+from ..detect import Box, HaarConfig, create_detector
+from ..limits import usable_cores
 from ..pipeline import FrameResult, Pipeline
 from ..recognizer import EmotionRecognizer
 from ..tracking import TrackConfig
 from ..sources import CaptureOptions, Frame, FrameSource, open_source
+from ..redact import redact
 from .config import ServeConfig
 from .frames import FrameSaver
 from .http import HealthServer
 from .metrics import ServiceMetrics
+from .preflight import check_outputs
 from .sdnotify import Notifier
 from .smoothing import FaceTracker, TrackedFace
 
@@ -38,11 +42,19 @@ class Service:
     """``edgefer serve``: loads the model and opens the outputs at construction; ``run`` loops until stopped."""
 
     def __init__(self, config: ServeConfig, opener: Opener = open_source, notifier: Notifier | None = None,
-                 max_frames: int | None = None):
+                 max_frames: int | None = None, check_only: bool = False):
+        """Load the model and the detector and open the outputs.
+
+        ``check_only`` (``--check-config``) loads and tries the same model and detector but, instead
+        of raising at the first problem and opening the outputs, checks that each output can be
+        opened and lists every problem in :attr:`problems` (as ``(dotted key, message)``).
+        """
         self.config = config
         self.metrics = ServiceMetrics()
         self.notifier = notifier or Notifier()
         self.max_frames = max_frames
+        self.problems: list[tuple[str, str]] = []
+        self.checked_model = ""
         self._opener = opener
         self._stop = threading.Event()
         self.state = "starting"
@@ -54,15 +66,21 @@ class Service:
         self._next_slot = 0.0
         self._last_key: tuple = ()
         self._outputs: list[Any] = []
+        self._output_errors: dict[str, str | None] = {}  # output name -> why its last write failed
         self.http: HealthServer | None = None
 
-        m, d = config.model, config.detector
         # Model and detector problems end the start before any output or camera is touched.
-        self.recognizer = EmotionRecognizer(m.path or None, m.backend or None, HaarConfig(
-            scale_factor=d.scale_factor, min_neighbors=d.min_neighbors, min_face=d.min_face,
-            max_face=d.max_face or None, detect_width=d.detect_width or None, cascade=d.cascade or None),
-            threads=m.threads or None, tracking=TrackConfig(detect_every=d.detect_every),
-            providers=m.providers.split(",") if m.providers else None)
+        m, d = config.model, config.detector
+        # threads = 0: one per usable core, given explicitly (ONNX Runtime's own default pins its threads,
+        # which the unit's SystemCallFilter forbids).
+        threads = m.threads or usable_cores()
+        providers = m.providers.split(",") if m.providers else None
+        if check_only:
+            self._check(threads, providers)
+            return
+        self.recognizer = EmotionRecognizer(m.path or None, m.backend or None, self._detector_config(),
+                                            threads=threads, tracking=TrackConfig(detect_every=d.detect_every),
+                                            providers=providers)
         self.pipeline = Pipeline(self.recognizer)
         s = config.smoothing
         # The tracker smooths calibrated probabilities, so min_confidence is a probability.
@@ -78,6 +96,34 @@ class Service:
             raise
         self.metrics.start_time.set(time.time())
 
+    def _detector_config(self) -> HaarConfig:
+        d = self.config.detector
+        return HaarConfig(scale_factor=d.scale_factor, min_neighbors=d.min_neighbors, min_face=d.min_face,
+                          max_face=d.max_face or None, detect_width=d.detect_width or None,
+                          cascade=d.cascade or None)
+
+    def _check(self, threads: int, providers: list[str] | None) -> None:
+        """``--check-config``: load and try the model, build the detector, check the outputs; every
+        problem, of any kind, goes to :attr:`problems` (nothing is raised, nothing is opened for good)."""
+        m = self.config.model
+        try:
+            classifier = EmotionClassifier(m.path or None, m.backend or None, threads, providers)
+            try:  # a file that loads may still fail to run: try one face
+                spec = classifier.spec
+                classifier.classify([np.zeros((spec.height, spec.width), np.uint8)])
+                self.checked_model = (f"model {classifier.path} ({classifier.manifest.format}, "
+                                      f"{classifier.manifest.precision}, {classifier.manifest.head} head) loads and "
+                                      f"runs on {classifier.backend.name}")
+            finally:
+                classifier.close()
+        except Exception as exc:
+            self.problems.append(("model", redact(str(exc)) or type(exc).__name__))
+        try:
+            create_detector(self._detector_config(), TrackConfig(detect_every=self.config.detector.detect_every))
+        except Exception as exc:
+            self.problems.append(("detector", redact(str(exc)) or type(exc).__name__))
+        self.problems += check_outputs(self.config)
+
     def _open_outputs(self) -> None:
         o = self.config.outputs
         if o.jsonl.enabled:
@@ -91,6 +137,9 @@ class Service:
             from .mqtt import MqttPublisher
 
             self._outputs.append(MqttPublisher(o.mqtt, self.metrics))
+        for output in self._outputs:
+            self._output_errors[output.name] = None
+            self.metrics.output_up.set(1, output=output.name)
         if o.http.enabled:
             self.http = HealthServer(o.http.host, o.http.port, self.health, self.metrics.registry.render)
             log.info("serving /healthz and /metrics on http://%s:%d", self.http.host, self.http.port)
@@ -110,11 +159,15 @@ class Service:
         """The /healthz verdict: running, and a frame processed within ``stale_after_s``."""
         now = time.monotonic()
         age = None if self._last_frame is None else round(now - self._last_frame, 3)
-        ok = self.state == "running" and age is not None and age <= self.config.health.stale_after_s
+        outputs = {name: {"ok": error is None, "error": error,
+                          "events_dropped": int(self.metrics.events_dropped.value(output=name))}
+                   for name, error in self._output_errors.items()}
+        ok = (self.state == "running" and age is not None and age <= self.config.health.stale_after_s
+              and all(o["ok"] for o in outputs.values()))
         return {
             "ok": ok, "state": self.state, "camera_connected": bool(self.metrics.connected.value()),
             "last_frame_age_s": age, "frames": int(self.metrics.frames.value()),
-            "uptime_s": round(now - self._started, 3),
+            "uptime_s": round(now - self._started, 3), "outputs": outputs,
         }
 
     # -- main loop -----------------------------------------------------------------------------------------
@@ -134,10 +187,10 @@ class Service:
 
     def _source_name(self) -> str:
         # A URL may carry credentials: never put more than its scheme and host into logs or STATUS.
-        spec = self.config.source.spec
+        spec = redact(self.config.source.spec)
         if "://" in spec:
             scheme, _, rest = spec.partition("://")
-            return f"{scheme}://{rest.split('@')[-1].split('/')[0]}/..."
+            return f"{scheme}://{rest.split('/')[0]}/..."
         return spec if "!" not in spec else "GStreamer pipeline"
 
     def _done(self) -> bool:
@@ -145,7 +198,7 @@ class Service:
 
     def _loop(self) -> None:
         cfg = self.config.source
-        options = CaptureOptions(cfg.width, cfg.height, cfg.fps, cfg.max_read_failures)
+        options = CaptureOptions(cfg.width, cfg.height, cfg.fps, cfg.max_read_failures, cfg.max_image_pixels)
         delay = cfg.reconnect_initial_s
         while not self._done():
             try:
@@ -272,14 +325,23 @@ class Service:
         for output in self._outputs:
             try:
                 accepted = output.write(event)
-            except Exception as exc:  # a full disk must not stop the detector
-                accepted = False
-                self.metrics.output_errors.inc(output=output.name)
-                log.warning("%s output failed: %s", output.name, exc)
+                failure = getattr(output, "error", None)
+            except Exception as exc:  # a broken output must not stop the detector
+                accepted, failure = False, f"{type(exc).__name__}: {exc}"
+            name = output.name
+            if failure != self._output_errors.get(name):  # log a change of state, not every event
+                if failure is None:
+                    log.info("%s output works again", name)
+                elif not hasattr(output, "error"):  # an output that reports its own state has logged it
+                    log.warning("%s output failed: %s; its events are dropped and counted", name, failure)
+                self._output_errors[name] = failure
+                self.metrics.output_up.set(0 if failure else 1, output=name)
+            if failure:
+                self.metrics.output_errors.inc(output=name)
             if accepted:
-                self.metrics.events.inc(output=output.name)
+                self.metrics.events.inc(output=name)
             else:
-                self.metrics.events_dropped.inc(output=output.name)
+                self.metrics.events_dropped.inc(output=name)
 
     # -- pacing, health, shutdown --------------------------------------------------------------------------
 
