@@ -309,15 +309,15 @@ def test_check_config_loads_what_the_service_loads(tmp_path, capsys, monkeypatch
     not_a_dir.write_text("")
 
     cases = {
-        "garbage": ({"model": {"path": str(garbage)}}, ["model:", "garbage.tflite"]),
+        "garbage": ({"model": {"path": str(garbage)}}, ["model.path:", "garbage.tflite"]),
         "mismatched": ({"model": {"path": str(mismatched)}}, ["sha256"]),
         "unwritable": ({"outputs.jsonl": {"enabled": True, "path": str(not_a_dir / "events.jsonl")}},
                        ["outputs.jsonl.path", "is not a folder"]),
         "detect_width": ({"detector": {"detect_width": 10}}, ["detector.detect_width"]),
         "threads": ({"model": {"threads": 100000}}, ["model.threads"]),
-        "all at once": ({"model": {"path": str(garbage)},
+        "all at once": ({"model": {"path": str(garbage)}, "detector": {"detect_width": 10},
                          "outputs.jsonl": {"enabled": True, "path": str(not_a_dir / "e.jsonl")}},
-                        ["model:", "outputs.jsonl.path"]),
+                        ["detector.detect_width:", "model.path:", "outputs.jsonl.path:"]),
     }
     for name, (sections, expected) in cases.items():
         code, text = _check(write_config(tmp_path / f"{name}.toml", sections), capsys)

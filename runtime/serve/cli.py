@@ -11,33 +11,30 @@ from edgefer.runtime.limits import int_between
 DEFAULT_CONFIG = "/etc/edgefer/config.toml"
 
 
-def check_config(path: str, config) -> str:
-    """Load and try what the service would (model, backend, detector) and check its outputs.
-
-    Returns the OK summary; every problem found is raised at once as a ``CliError``, one per line,
-    each with the file, the line of its key and the key.
-    """
+def _problems(path: str, config, skip: tuple[str, ...] = ()) -> tuple[list[str], str]:
+    """Load and try what the service would (model, backend, detector) and check its outputs: every
+    problem as ``file:line: key: message`` (keys in ``skip`` left out), and the OK summary."""
     from edgefer.runtime.serve.config import key_lines
     from edgefer.runtime.serve.service import Service
 
     service = Service(config, check_only=True)
-    if service.problems:
-        try:
-            lines = key_lines(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            lines = {}
+    try:
+        lines = key_lines(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        lines = {}
 
-        def where(key: str) -> str:
-            parts = key.split(".")
-            for n in range(len(parts), 0, -1):
-                if ".".join(parts[:n]) in lines:
-                    return f"{path}:{lines['.'.join(parts[:n])]}"
-            return path
+    def where(key: str) -> str:
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            if ".".join(parts[:n]) in lines:
+                return f"{path}:{lines['.'.join(parts[:n])]}"
+        return path
 
-        raise CliError("\n".join(f"{where(key)}: {key}: {message}" for key, message in service.problems))
+    problems = [f"{where(key)}: {key}: {message}" for key, message in service.problems
+                if not any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in skip)]
     outputs = [name for name, on in (("jsonl", config.outputs.jsonl.enabled), ("mqtt", config.outputs.mqtt.enabled),
                                      ("http", config.outputs.http.enabled)) if on]
-    return f"{service.checked_model}; detector OK; outputs: {', '.join(outputs) or 'none'}"
+    return problems, f"{service.checked_model}; detector OK; outputs: {', '.join(outputs) or 'none'}"
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -46,9 +43,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
+        if args.check_config and exc.config is not None:  # go on: report the other problems too
+            problems, _ = _problems(args.config, exc.config, exc.keys)
+            raise CliError("\n".join([str(exc), *problems])) from None
         raise CliError(str(exc)) from None
     if args.check_config:
-        print(f"{args.config}: configuration OK; {check_config(args.config, config)}")
+        problems, summary = _problems(args.config, config)
+        if problems:
+            raise CliError("\n".join(problems))
+        print(f"{args.config}: configuration OK; {summary}")
         return 0
 
     from edgefer.runtime.backends import BackendUnavailable

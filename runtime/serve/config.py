@@ -33,7 +33,16 @@ else:  # pragma: no cover - exercised on Python 3.9/3.10 devices only
 
 
 class ConfigError(Exception):
-    """The configuration file is missing, not TOML, or has an unknown key or a bad value."""
+    """The configuration file is missing, not TOML, or has an unknown key or a bad value.
+
+    When the file parsed, ``config`` holds it with each bad value replaced by its default and
+    ``keys`` the dotted keys at fault, so ``--check-config`` can go on to check the rest.
+    """
+
+    def __init__(self, message: str, config: "ServeConfig | None" = None, keys: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.config = config
+        self.keys = keys
 
 
 Check = Callable[[Any], "str | None"]
@@ -242,6 +251,7 @@ class _Reader:
         self.source = source
         self.lines = lines
         self.errors: list[str] = []
+        self.keys: list[str] = []
 
     def where(self, dotted: str) -> str:
         parts = dotted.split(".")
@@ -253,6 +263,7 @@ class _Reader:
 
     def fail(self, dotted: str, message: str) -> None:
         self.errors.append(f"{self.where(dotted)}: {dotted}: {message}")
+        self.keys.append(dotted)
 
     def section(self, cls: type, data: Any, prefix: str) -> Any:
         """An instance of ``cls`` from ``data``; a key with a problem keeps its default (and is reported)."""
@@ -319,7 +330,7 @@ def parse_config(text: str, source: str = "<config>") -> ServeConfig:
     config: ServeConfig = reader.section(ServeConfig, data, "")
     _check_across(config, reader)
     if reader.errors:
-        raise ConfigError("\n".join(reader.errors))
+        raise ConfigError("\n".join(reader.errors), config, tuple(reader.keys))
     return config
 
 

@@ -31,7 +31,7 @@ def _creatable_dir(folder: Path) -> str | None:
             break
         probe = probe.parent
     if not probe.is_dir():
-        return f"{probe} is not a folder, so {folder} cannot be created there"
+        return f"{probe} is not a folder" + (f", so {folder} cannot be created" if probe != folder else "")
     # access(2) also answers EROFS for a read-only file system, for root too.
     if not os.access(probe, os.W_OK | os.X_OK):
         return f"{probe} is not writable" + (f", so {folder} cannot be created" if probe != folder else "")

@@ -117,7 +117,8 @@ class Service:
             finally:
                 classifier.close()
         except Exception as exc:
-            self.problems.append(("model", redact(str(exc)) or type(exc).__name__))
+            key = "model.path" if m.path else "model.backend" if m.backend else "model"
+            self.problems.append((key, redact(str(exc)) or type(exc).__name__))
         try:
             create_detector(self._detector_config(), TrackConfig(detect_every=self.config.detector.detect_every))
         except Exception as exc:
