@@ -33,7 +33,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         data=args.data, out=args.out, val=args.val, input_size=args.input_size, alpha=args.alpha,
-        weights=args.weights, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weights=args.weights, epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=args.lr,
         svm_c=args.svm_c, svm_cv=args.svm_cv, augment=not args.no_augment,
         limit_per_class=args.limit_per_class, seed=args.seed, resume=args.resume,
         bn_momentum=args.bn_momentum, dropout=args.dropout,
@@ -146,6 +146,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hybrid-head-epochs", type=int, default=10, help="hybrid: epochs for projection + head")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0,
+                   help="threads augmenting batches (default 0: one per core, at most 8); raise on a GPU machine")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--dropout", type=float, default=0.25, help="dropout before the softmax head")
     p.add_argument("--bn-momentum", type=float, default=None,

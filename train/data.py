@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from edgefer.runtime.preprocess import InputSpec, preprocess_faces
 
 from .augment import AugmentConfig, augment_batch
 from .balance import balanced_order
+
+
+def default_workers() -> int:
+    """Threads preparing batches: one per core, at most 8 (OpenCV's warps and numpy release the GIL)."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def make_sequence(
@@ -20,23 +27,35 @@ def make_sequence(
     seed: int = 0,
     class_weights: np.ndarray | None = None,
     balanced: bool = False,
+    first_epoch: int = 0,
+    workers: int = 0,
 ):
     """A ``keras.utils.PyDataset`` yielding (preprocessed faces, one-hot labels), reshuffled each epoch.
 
     ``class_weights`` (one per class) adds per-sample loss weights; ``balanced``
     draws each epoch so every class is equally frequent instead of shuffling.
+    Batches are built by ``workers`` threads (0: :func:`default_workers`) so augmentation
+    keeps a GPU fed. Every random draw comes from ``(seed, epoch, batch)`` alone, so the
+    stream does not depend on thread timing and a run resumed at ``first_epoch`` sees the
+    same faces, in the same order and with the same augmentation, as one never stopped.
+    Works on every Keras backend (no ``tf.data``).
     """
     import keras
 
+    workers = workers or default_workers()
+
     class FaceSequence(keras.utils.PyDataset):
         def __init__(self) -> None:
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.rng = np.random.default_rng(seed)
+            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
             self.eye = np.eye(num_classes, dtype=np.float32)
-            self.order = self._next_order() if augment or balanced else np.arange(len(labels))
+            self.epoch = first_epoch
+            self.order = self._next_order()
 
         def _next_order(self) -> np.ndarray:
-            return balanced_order(labels, self.rng) if balanced else self.rng.permutation(len(labels))
+            if not (augment or balanced):
+                return np.arange(len(labels))
+            rng = np.random.default_rng((seed, self.epoch))
+            return balanced_order(labels, rng) if balanced else rng.permutation(len(labels))
 
         def __len__(self) -> int:
             return int(np.ceil(len(labels) / batch_size))
@@ -45,15 +64,15 @@ def make_sequence(
             idx = self.order[i * batch_size : (i + 1) * batch_size]
             batch = images[idx]
             if augment is not None:
-                batch = augment_batch(batch, self.rng, augment)
+                batch = augment_batch(batch, np.random.default_rng((seed, self.epoch, i)), augment)
             x, y = preprocess_faces(batch, spec), self.eye[labels[idx]]
             if class_weights is None:
                 return x, y
             return x, y, np.asarray(class_weights, np.float32)[labels[idx]]
 
         def on_epoch_end(self) -> None:
-            if augment is not None or balanced:
-                self.order = self._next_order()
+            self.epoch += 1
+            self.order = self._next_order()
 
     return FaceSequence()
 

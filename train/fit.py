@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -108,8 +109,12 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     if cfg.resume and last_path.exists() and state_path.exists():
         state = json.loads(state_path.read_text())
         start_epoch, best_acc = int(state["epoch"]), float(state["best_val_accuracy"])
-        model = keras.models.load_model(last_path)
+        model = keras.models.load_model(last_path)  # optimizer state (step, moments, schedule) included
         log.info("resuming from %s at epoch %d (best val accuracy %.4f)", last_path, start_epoch, best_acc)
+        if state.get("epochs", epochs) != epochs:
+            log.warning("resuming a run started for %d epochs with --epochs %d: the learning-rate schedule of "
+                        "the first start is kept", state["epochs"], epochs)
+        _trim_history(out / "history.csv", start_epoch)
     else:
         keras.utils.set_random_seed(cfg.seed)
         model = build()
@@ -123,30 +128,57 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         """Keep the best epoch (validation accuracy) and a resumable last state."""
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            # Each file is written aside and renamed into place, the state last: a run killed at any
+            # moment resumes from a complete epoch, redoing at most the one it was in.
             nonlocal best_acc
             acc = float((logs or {}).get("val_accuracy", 0.0))
             if acc > best_acc:
                 best_acc = acc
-                self.model.save(best_path)
-            self.model.save(last_path)
-            state_path.write_text(json.dumps({"epoch": epoch + 1, "best_val_accuracy": best_acc}))
+                _save_atomic(self.model, best_path)
+            _save_atomic(self.model, last_path)
+            tmp = state_path.with_suffix(".partial")
+            tmp.write_text(json.dumps({"epoch": epoch + 1, "best_val_accuracy": best_acc, "epochs": epochs}))
+            os.replace(tmp, state_path)
 
     augment = None
     if cfg.augment:
         augment = AugmentConfig.parse(cfg.augment_config) if cfg.augment_config else AugmentConfig()
     weights = balanced_class_weights(train.labels, k) if cfg.balance == "weights" else None
-    train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed + start_epoch,
-                              class_weights=weights, balanced=cfg.balance == "sampling")
-    val_seq = make_sequence(val.images, val.labels, spec, k, 256, None)
+    train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed,
+                              class_weights=weights, balanced=cfg.balance == "sampling", first_epoch=start_epoch,
+                              workers=cfg.workers)
+    val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers)
     model.fit(
         train_seq,
         validation_data=val_seq,
         epochs=epochs,
         initial_epoch=start_epoch,
-        callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0)],
+        # The history row first, then the checkpoint: the state file is the commit point.
+        callbacks=[keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint()],
         verbose=1 if sys.stdout.isatty() else 2,
     )
     return keras.models.load_model(best_path)
+
+
+def _save_atomic(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".partial.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _trim_history(history: Path, start_epoch: int) -> None:
+    """Drop rows of epochs at or after ``start_epoch`` (an epoch logged but not checkpointed is redone)."""
+    if not history.is_file():
+        return
+    lines = history.read_text().splitlines(keepends=True)
+    if not lines:
+        return
+    kept = [lines[0]] + [line for line in lines[1:] if line.split(",", 1)[0].strip().isdigit()
+                         and int(line.split(",", 1)[0]) < start_epoch]
+    if len(kept) != len(lines):
+        log.info("history.csv: %d row(s) of epochs not checkpointed before the interruption dropped",
+                 len(lines) - len(kept))
+        history.write_text("".join(kept))
 
 
 def _reuse_trained(cfg: "TrainConfig", best_path: Path):

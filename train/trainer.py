@@ -48,6 +48,7 @@ class TrainConfig:
     weights: str | None = None
     epochs: int = 40
     batch_size: int = 64
+    workers: int = 0  # threads building augmented batches; 0: one per core, at most 8
     lr: float = 2e-3
     label_smoothing: float = 0.1
     dropout: float = 0.25
