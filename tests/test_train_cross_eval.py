@@ -113,3 +113,25 @@ def test_eval_cross_names_a_missing_fer(tiny_artifacts, synthetic_data, capsys):
     code = main(["eval-cross", "--model", str(tiny_artifacts / "tiny_fp32.onnx"), "--fer2013", str(synthetic_data),
                  "--peer-python", sys.executable])
     assert code == 2 and "fer package is not installed" in capsys.readouterr().err
+
+
+def test_committed_cross_dataset_json_is_of_the_shipped_model_and_is_what_the_readme_shows():
+    """The README row comes from benchmarks/results/cross-dataset.json, made for the artifact shipped now."""
+    import re
+
+    from edgefer.runtime.manifest import Manifest
+
+    repo = Path(__file__).resolve().parents[1]
+    result = json.loads((repo / "benchmarks" / "results" / "cross-dataset.json").read_text())
+    rows = {Path(r["model"]).name: r for r in result["models"]}
+    shipped = repo / "runtime" / "models" / "default_int8.tflite"
+    assert rows[shipped.name]["sha256"] == Manifest.load(shipped).sha256, "re-run `make model-figures`"
+    line = next(ln for ln in (repo / "README.md").read_text().splitlines()
+                if ln.startswith("| edgefer `default_int8.tflite` |") and "KDEF" not in ln and "(" in ln)
+    shown = [float(v) for v in re.findall(r"([\d.]+) %", line)]
+    want = [rows[shipped.name]["results"][s]["accuracy"] * 100 for s in ("fer2013-val", "kdef", "ckplus")]
+    assert shown == pytest.approx(want, abs=0.006)
+    fer_line = next(ln for ln in (repo / "README.md").read_text().splitlines() if ln.startswith("| `fer` "))
+    fer_shown = [float(v) for v in re.findall(r"([\d.]+) %", fer_line)]
+    assert fer_shown == pytest.approx([result["peer"]["results"][s]["accuracy"] * 100
+                                       for s in ("fer2013-val", "kdef", "ckplus")], abs=0.006)
