@@ -221,6 +221,9 @@ class Service:
                 self._close_source(source)
             if self._done():
                 break
+            incomplete = getattr(source, "incomplete", None)
+            if incomplete:  # a video file that ended before its declared length
+                log.warning("%s", incomplete)
             if not source.live and not cfg.loop:
                 log.info("source %s ended; stopping", self._source_name())
                 break
