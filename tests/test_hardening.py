@@ -481,6 +481,11 @@ def test_http_bounds_connections_times_out_idle_ones_and_hides_versions(caplog):
                 time.sleep(0.1)
         assert json.loads(body) == {"ok": True}
         assert headers["Server"] == "edgefer", headers["Server"]
+        idle = socket.create_connection((server.host, server.port), timeout=10)
+        started = time.monotonic()
+        assert idle.recv(1) == b"", "the server answered a client that sent nothing"  # it hung up on it
+        assert 1.5 <= time.monotonic() - started < 9, time.monotonic() - started
+        idle.close()
         time.sleep(1.0)
         assert threading.active_count() <= baseline + 1
     finally:
