@@ -71,3 +71,30 @@ def test_resume_after_a_kill_mid_run_continues_where_it_stopped(synthetic_data, 
     assert int(keras.ops.convert_to_numpy(last.optimizer.iterations)) == 4 * steps
     assert json.loads((out / "meta.json").read_text())["head"] == "softmax"
     assert not list(out.rglob("*.partial*"))
+
+
+def test_mixup_blends_faces_and_labels_in_pairs():
+    from edgefer.train.data import make_sequence
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (16, 24, 24), dtype=np.uint8)
+    labels = np.arange(16) % 7
+    seq = make_sequence(images, labels, InputSpec(height=24, width=24, channels=3), 7, 8, None, mixup=0.4, workers=1)
+    plain = make_sequence(images, labels, InputSpec(height=24, width=24, channels=3), 7, 8, None, workers=1)
+    (x, y), (x0, y0) = seq[0], plain[0]
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)  # still a distribution over the 7 classes
+    assert (y.max(axis=1) < 1).any() and x.shape == x0.shape and not np.allclose(x, x0)
+
+
+def test_stronger_augmentation_levers_parse_and_are_checked():
+    import pytest
+
+    from edgefer.train.augment import AugmentConfig, augment_batch
+
+    cfg = AugmentConfig.parse("crop_scale=0.6,contrast=0.7:1.3,blur=0.5,noise=5,occlusion=1")
+    faces = np.full((4, 32, 32), 120, np.uint8)
+    out = augment_batch(faces, np.random.default_rng(0), cfg)
+    assert out.shape == faces.shape and out.dtype == np.uint8 and out.std() > 0
+    for bad in ("crop_scale=0", "blur=2", "noise=-1"):
+        with pytest.raises(ValueError):
+            AugmentConfig.parse(bad)

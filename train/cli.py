@@ -34,6 +34,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         data=args.data, out=args.out, val=args.val, input_size=args.input_size, alpha=args.alpha,
         weights=args.weights, epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=args.lr,
+        label_smoothing=args.label_smoothing, mixup=args.mixup,
         svm_c=args.svm_c, svm_cv=args.svm_cv, augment=not args.no_augment,
         limit_per_class=args.limit_per_class, seed=args.seed, resume=args.resume,
         bn_momentum=args.bn_momentum, dropout=args.dropout,
@@ -150,6 +151,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="threads augmenting batches (default 0: one per core, at most 8); raise on a GPU machine")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--dropout", type=float, default=0.25, help="dropout before the softmax head")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the softmax loss")
+    p.add_argument("--mixup", type=float, default=0.0,
+                   help="mixup: blend faces and labels in pairs, weight ~ Beta(a, a); 0.2 is usual (default off)")
     p.add_argument("--bn-momentum", type=float, default=None,
                    help="BatchNorm moving-average momentum (default Keras' 0.99; lower for small datasets)")
     p.add_argument("--svm-c", type=_floats, default=[0.0003, 0.001, 0.003],
@@ -162,7 +166,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="class imbalance: per-class loss weights or class-balanced sampling")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--augment-config", default="",
-                   help="override augmentation, e.g. rotation_deg=10,zoom=0.1,shift=0.08,flip=true,brightness=0.8:1.2")
+                   help="override augmentation, e.g. rotation_deg=10,zoom=0.1,shift=0.08,flip=true,brightness=0.8:1.2; "
+                        "stronger: crop_scale=0.7,contrast=0.7:1.3,blur=0.3,noise=5,occlusion=0.3 (off by default)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.set_defaults(func=_cmd_train)
 

@@ -29,6 +29,7 @@ def make_sequence(
     balanced: bool = False,
     first_epoch: int = 0,
     workers: int = 0,
+    mixup: float = 0.0,
 ):
     """A ``keras.utils.PyDataset`` yielding (preprocessed faces, one-hot labels), reshuffled each epoch.
 
@@ -38,7 +39,8 @@ def make_sequence(
     keeps a GPU fed. Every random draw comes from ``(seed, epoch, batch)`` alone, so the
     stream does not depend on thread timing and a run resumed at ``first_epoch`` sees the
     same faces, in the same order and with the same augmentation, as one never stopped.
-    Works on every Keras backend (no ``tf.data``).
+    Works on every Keras backend (no ``tf.data``). ``mixup`` > 0 blends each face and its
+    one-hot label with another of the batch, weight ~ Beta(mixup, mixup) (Zhang et al. 2018).
     """
     import keras
 
@@ -63,12 +65,18 @@ def make_sequence(
         def __getitem__(self, i: int):
             idx = self.order[i * batch_size : (i + 1) * batch_size]
             batch = images[idx]
+            rng = np.random.default_rng((seed, self.epoch, i))
             if augment is not None:
-                batch = augment_batch(batch, np.random.default_rng((seed, self.epoch, i)), augment)
+                batch = augment_batch(batch, rng, augment)
             x, y = preprocess_faces(batch, spec), self.eye[labels[idx]]
-            if class_weights is None:
-                return x, y
-            return x, y, np.asarray(class_weights, np.float32)[labels[idx]]
+            w = None if class_weights is None else np.asarray(class_weights, np.float32)[labels[idx]]
+            if mixup > 0 and len(idx) > 1:
+                lam = rng.beta(mixup, mixup, len(idx)).astype(np.float32)
+                other = rng.permutation(len(idx))
+                x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[other]
+                y = lam[:, None] * y + (1 - lam[:, None]) * y[other]
+                w = None if w is None else lam * w + (1 - lam) * w[other]
+            return (x, y) if w is None else (x, y, w)
 
         def on_epoch_end(self) -> None:
             self.epoch += 1

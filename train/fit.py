@@ -146,7 +146,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     weights = balanced_class_weights(train.labels, k) if cfg.balance == "weights" else None
     train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed,
                               class_weights=weights, balanced=cfg.balance == "sampling", first_epoch=start_epoch,
-                              workers=cfg.workers)
+                              workers=cfg.workers, mixup=cfg.mixup)
     val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers)
     model.fit(
         train_seq,

@@ -51,6 +51,7 @@ class TrainConfig:
     workers: int = 0  # threads building augmented batches; 0: one per core, at most 8
     lr: float = 2e-3
     label_smoothing: float = 0.1
+    mixup: float = 0.0  # Beta(a, a) parameter of mixup; 0 turns it off
     dropout: float = 0.25
     bn_momentum: float | None = None  # None keeps Keras' 0.99; small sets need faster-moving statistics
     svm_c: list[float] = field(default_factory=lambda: [0.0003, 0.001, 0.003])
@@ -99,6 +100,10 @@ def validate_config(cfg: TrainConfig) -> None:
     resolve_protocol(cfg.dataset, cfg.protocol)
     if cfg.augment_config:
         AugmentConfig.parse(cfg.augment_config)
+    for flag, value, ok in (("--label-smoothing", cfg.label_smoothing, 0 <= cfg.label_smoothing < 1),
+                            ("--mixup", cfg.mixup, cfg.mixup >= 0), ("--workers", cfg.workers, cfg.workers >= 0)):
+        if not ok:
+            raise ValueError(f"{flag} {value} is out of range (label smoothing in [0, 1), mixup and workers >= 0)")
     if cfg.model == "hybrid" and cfg.init_from:
         raise ValueError("--init-from fine-tunes one extractor; for the hybrid pass --hybrid-parts MOBILENET VGG16")
     if cfg.val and cfg.dataset != "folders":
