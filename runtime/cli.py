@@ -120,7 +120,8 @@ def _register_detect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find faces and classify emotions; one JSON object per frame on stdout")
     p.add_argument("--source", required=True,
                    help="image, folder of images, video file, camera index, /dev/videoN, rtsp:// URL, "
-                        "GStreamer pipeline (contains '!') or picamera2[:N]")
+                        "GStreamer pipeline (contains '!'), picamera2[:N] (Raspberry Pi camera) or "
+                        "csi[:N] (Jetson CSI camera)")
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
     _backend_args(p)
     p.add_argument("--max-frames", type=int_between(0), default=None)
