@@ -28,6 +28,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ..limits import float_between, int_between
+from ..redact import redact
+
 _SAMPLE = re.compile(r'^(edgefer_[a-z_]+?)(?:\{([^}]*)\})? ([0-9.eE+-]+|\+Inf|NaN)$')
 
 
@@ -165,15 +168,16 @@ def late_growth(checkpoints: list[dict[str, Any]], from_fraction: float = 0.5) -
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edgefer.runtime.serve.soak", description=__doc__.split("\n")[0])
     p.add_argument("--source", required=True, help="clip (looped) or any source spec")
-    p.add_argument("--frames", type=int, default=100_000, help="frames to read before stopping")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop after this long even if short of --frames")
-    p.add_argument("--interval", type=float, default=10.0, help="seconds between checkpoints")
+    p.add_argument("--frames", type=int_between(1), default=100_000, help="frames to read before stopping")
+    p.add_argument("--max-seconds", type=float_between(0, 30 * 86400, low_open=True), default=None, help="stop after this long even if short of --frames")
+    p.add_argument("--interval", type=float_between(0.1, 86400), default=10.0, help="seconds between checkpoints")
     p.add_argument("--model", help="artifact (default: the shipped model)")
     p.add_argument("--out", required=True, help="JSON report")
-    p.add_argument("--max-rss-growth-mib", type=float, default=16.0, help="fail if late RSS growth exceeds this")
-    p.add_argument("--max-fd-growth", type=int, default=2, help="fail if late fd growth exceeds this")
+    p.add_argument("--max-rss-growth-mib", type=float_between(0, 1e6), default=16.0, help="fail if late RSS growth exceeds this")
+    p.add_argument("--max-fd-growth", type=int_between(0), default=2, help="fail if late fd growth exceeds this")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    report = {"command": "python -m edgefer.runtime.serve.soak " + shlex.join(sys.argv[1:] if argv is None else argv),
+    command = redact("python -m edgefer.runtime.serve.soak " + shlex.join(sys.argv[1:] if argv is None else argv))
+    report = {"command": command,
               **run_soak(args.source, args.frames, args.interval, args.model, max_seconds=args.max_seconds)}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     growth = report["late_growth"]
