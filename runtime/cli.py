@@ -13,6 +13,7 @@ from edgefer.runtime.limits import (DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_L
 
 if TYPE_CHECKING:
     from edgefer.runtime.detect import DetectorConfig
+    from edgefer.runtime.stills import StillConfig
     from edgefer.runtime.tracking import TrackConfig
 
 
@@ -24,27 +25,38 @@ def _max_pixels_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _haar_args(p: argparse.ArgumentParser) -> None:
+    from edgefer.runtime.detect import HaarConfig
     from edgefer.runtime.tracking import TrackConfig
 
-    g = p.add_argument_group("face detector")
+    g = p.add_argument_group("face detector", "images and folders are detected as still images, streams every "
+                                              "N-th frame with tracking between (docs/detection.md)")
     g.add_argument("--detector", choices=("haar", "yunet"), default="haar",
-                   help="haar (OpenCV cascade, default) or yunet (OpenCV's CNN detector; needs --yunet-model)")
-    g.add_argument("--yunet-model", help="face_detection_yunet_2023mar.onnx from the OpenCV model zoo")
-    g.add_argument("--score-threshold", type=float_between(0, 1, True, True), default=0.7, help="yunet: minimum face score")
+                   help="haar (OpenCV cascade, default) or yunet (OpenCV's CNN detector)")
+    g.add_argument("--yunet-model",
+                   help="face_detection_yunet_2023mar.onnx (default: $EDGEFER_YUNET, then "
+                        "~/.cache/edgefer/face_detection_yunet_2023mar.onnx)")
+    g.add_argument("--score-threshold", type=float_between(0, 1, True, True), default=0.7,
+                   help="yunet: minimum face score")
     g.add_argument("--cascade", help="haar: cascade XML (default: found in cv2.data or /usr/share/opencv4/haarcascades)")
-    g.add_argument("--scale-factor", type=float_between(1, 2, low_open=True), default=1.1, help="haar: pyramid step")
-    g.add_argument("--min-neighbors", type=int_between(0, 1000), default=5, help="haar: overlapping hits a face needs")
+    g.add_argument("--scale-factor", type=float_between(1, 2, low_open=True), default=HaarConfig.scale_factor,
+                   help="haar: pyramid step")
+    g.add_argument("--min-neighbors", type=int_between(0, 1000), default=HaarConfig.min_neighbors,
+                   help="haar: overlapping hits a face needs")
     g.add_argument("--min-face", type=int_between(1, MAX_SIDE), default=None,
-                   help="smallest face side in frame pixels (default: haar 24, yunet 16)")
+                   help="smallest face side in pixels of the frame (default: still images 48, streams haar 24, "
+                        "yunet 16)")
     g.add_argument("--max-face", type=int_between(1, MAX_SIDE), default=None, help="largest face side in frame pixels")
     g.add_argument("--min-face-ratio", type=float_between(0, 1, high_open=True), default=None,
                    help="smallest face side as a fraction of the frame's shorter side; the larger of the two "
-                        "limits wins (default: haar 0.1, yunet 0.05)")
+                        "limits wins (default: still images 0.02, streams 0.1)")
     g.add_argument("--max-face-ratio", type=float_between(0, 1, low_open=True), default=1.0,
                    help="largest face side as a fraction of the frame's shorter side")
     g.add_argument("--detect-width", type=int_between(0, MAX_SIDE), default=None,
-                   help="detect on frames downscaled to this width, never below what the smallest face needs "
-                        "(default: haar 480, yunet 320; 0: never)")
+                   help="streams: shrink frames to at most this width, never below what the smallest face needs "
+                        "(default: haar as far as the smallest face allows, yunet 320; 0: never shrink)")
+    g.add_argument("--pad", type=float_between(0, 1), default=None,
+                   help="still images: when no face is found, look again with this border (fraction of the longer "
+                        "side) for a face that fills the image (default 0.25; 0: no second look)")
     g.add_argument("--detect-every", type=int_between(1, 1000), default=TrackConfig.detect_every,
                    help="run the detector every N frames of a stream and track the faces in between (1: every frame)")
     g.add_argument("--track-min-score", type=float_between(0, 1), default=0.5,
@@ -60,12 +72,8 @@ def detector_config(args: argparse.Namespace) -> tuple[DetectorConfig, TrackConf
     # Unset options keep each detector's own defaults.
     given = {"min_face": args.min_face, "min_face_ratio": args.min_face_ratio, "detect_width": args.detect_width}
     sizes.update({k: v for k, v in given.items() if v is not None})
-    if sizes.get("detect_width") == 0:
-        sizes["detect_width"] = None
     if args.detector == "yunet":
-        if not args.yunet_model:
-            raise CliError("--detector yunet needs --yunet-model PATH (face_detection_yunet_2023mar.onnx)")
-        config = YuNetConfig(args.yunet_model, score_threshold=args.score_threshold, **sizes)
+        config = YuNetConfig(args.yunet_model or "", score_threshold=args.score_threshold, **sizes)
     else:
         config = HaarConfig(args.scale_factor, args.min_neighbors, cascade=args.cascade, **sizes)
     return config, TrackConfig(detect_every=args.detect_every, min_score=args.track_min_score)
@@ -89,6 +97,14 @@ def _providers(args: argparse.Namespace) -> list[str] | None:
     return parse_providers(args.providers)
 
 
+def still_config(args: argparse.Namespace) -> StillConfig:
+    """How still images are detected: the still defaults, with the size options that were given."""
+    from edgefer.runtime.stills import StillConfig
+
+    given = {"min_face": args.min_face, "min_face_ratio": args.min_face_ratio, "pad": args.pad}
+    return StillConfig(**{k: v for k, v in given.items() if v is not None})
+
+
 def _runtime_errors():
     from edgefer.runtime.backends import BackendUnavailable
     from edgefer.runtime.detect import DetectorError
@@ -109,7 +125,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         detector, tracking = detector_config(args)
         run_detect(args.source, args.model, args.backend, args.threads, detector, args.max_frames,
                    summary_out=None if args.quiet else sys.stderr, tracking=tracking, providers=_providers(args),
-                   annotate=args.annotate, show=args.show,
+                   annotate=args.annotate, show=args.show, still=still_config(args),
                    capture=CaptureOptions(max_image_pixels=args.max_image_pixels))
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None

@@ -17,6 +17,7 @@ from .pipeline import Pipeline, TimingSummary
 from .recognizer import EmotionRecognizer
 from .redact import redact
 from .sources import CaptureOptions, SourceError, open_source
+from .stills import StillConfig
 from .tracking import TrackConfig
 
 
@@ -34,8 +35,12 @@ def run_detect(
     show: bool = False,
     providers: list[str] | None = None,
     capture: CaptureOptions | None = None,
+    still: StillConfig | None = None,
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts.
+
+    Images and folders are detected as still images (``still``), streams every
+    ``tracking.detect_every`` frames with tracking in between (docs/detection.md).
 
     ``annotate`` writes each frame with its faces drawn (see :class:`~.annotate.AnnotatedOutput`);
     ``show`` displays them in a window (needs an OpenCV build with a GUI). A video file that ends
@@ -47,7 +52,7 @@ def run_detect(
     if show:
         require_gui()  # before the model loads: say it at once
     with EmotionRecognizer(model, backend, haar, threads=threads, tracking=tracking,
-                           providers=providers) as recognizer:
+                           providers=providers, still=still) as recognizer:
         pipeline = Pipeline(recognizer)
         summary = TimingSummary()
         with open_source(source, capture) as frames:

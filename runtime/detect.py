@@ -1,8 +1,14 @@
-"""Face detectors behind one interface: OpenCV's Haar cascade and, optionally, YuNet.
+"""Face detectors behind one interface: OpenCV's Haar cascade (default) and YuNet.
 
-Both detect on a downscaled frame and map the boxes back to frame pixels; the
-smallest and largest face are given in pixels and as a fraction of the frame's
-shorter side, so one configuration fits a 320x240 camera and a 1080p stream.
+The resolution rule: a frame is shrunk until the smallest face worth finding
+just fills the detector's window (24 pixels for the Haar cascade, 16 for YuNet),
+and no further; boxes are mapped back to frame pixels. The smallest and largest
+face are given in pixels and as a fraction of the frame's shorter side, so one
+configuration fits a 320x240 camera and a 1080p stream. Stream frames use the
+limits of :class:`HaarConfig` / :class:`YuNetConfig`; still images use
+:class:`~.stills.StillConfig` (a pixel minimum, so small faces of a large photo
+are kept, and a padded second look for tightly cropped faces). See
+``docs/detection.md``.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ import numpy as np
 from .errors import EdgeferError
 
 if TYPE_CHECKING:
+    from .stills import StillConfig
     from .tracking import TrackConfig
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_URL = "https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet"
 
 # Where pip's OpenCV, Raspberry Pi OS / Debian (python3-opencv) and JetPack put the cascades.
 SYSTEM_CASCADE_DIRS = (
@@ -63,21 +72,22 @@ def find_haar_cascade(path: str | os.PathLike | None = None, name: str = DEFAULT
 class HaarConfig:
     """Haar parameters. Pixel sizes are in pixels of the original frame.
 
-    A face counts when its side is at least ``max(min_face, min_face_ratio * short side)``
-    and at most ``min(max_face, max_face_ratio * short side)``. The frame is shrunk to
-    ``detect_width`` but never so far that the smallest such face falls below the
-    cascade's 24-pixel window. Shrinking still changes which borderline faces the
-    cascade accepts (``benchmarks/recall.py`` measures it against full-frame Haar);
-    ``detect_width=None`` detects on the frame as it is.
+    On stream frames a face counts when its side is at least ``max(min_face,
+    min_face_ratio * short side)`` and at most ``min(max_face, max_face_ratio * short
+    side)``. ``detect_width``: ``None`` (default) shrinks the frame until that smallest
+    face fills the cascade's 24-pixel window; ``N`` shrinks to at most N pixels wide
+    but never further than that; ``0`` detects on the frame as it is.
+    ``scale_factor`` 1.2 and ``min_neighbors`` 3 cost a third of fer's full-frame 1.1 / 5
+    and find 90 of the 93 faces it finds on the development set of ``benchmarks/detect_dev.py``
+    (KDEF portraits; ``benchmarks/results/detect-dev.json``); 2 neighbours find all 93 there but
+    put a second box on the demo photo. ``train/crop.py`` keeps 1.1 / 5 at full size.
     """
 
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
+    scale_factor: float = 1.2
+    min_neighbors: int = 3
     min_face: int = 24
     max_face: int | None = None
-    # Downscale wider frames to this width first: 480 keeps every real face of the ../shared/media clips
-    # that full-frame Haar finds, at 2/3 of its cost (benchmarks/results/recall-sweep.json).
-    detect_width: int | None = 480
+    detect_width: int | None = None
     cascade: str | None = None
     min_face_ratio: float = 0.1  # 48 pixels on a 640x480 frame, 72 on 1280x720
     max_face_ratio: float = 1.0
@@ -85,16 +95,21 @@ class HaarConfig:
 
 @dataclass(frozen=True)
 class YuNetConfig:
-    """YuNet (``cv2.FaceDetectorYN``) parameters; ``model`` is the ONNX file the user downloaded."""
+    """YuNet (``cv2.FaceDetectorYN``) parameters.
 
-    model: str
+    ``model`` is the ONNX file; empty means the first of ``$EDGEFER_YUNET``,
+    ``~/.cache/edgefer/face_detection_yunet_2023mar.onnx`` that exists (:func:`find_yunet_model`).
+    Size limits as in :class:`HaarConfig`, with YuNet's 16-pixel window.
+    """
+
+    model: str = ""
     score_threshold: float = 0.7
     nms_threshold: float = 0.3
     top_k: int = 50
     min_face: int = 16
     max_face: int | None = None
     detect_width: int | None = 320
-    min_face_ratio: float = 0.05
+    min_face_ratio: float = 0.1
     max_face_ratio: float = 1.0
 
 
@@ -120,6 +135,37 @@ class Box:
         return Box(x0, y0, x1 - x0, y1 - y0)
 
 
+def yunet_search_paths() -> list[Path]:
+    """Where :func:`find_yunet_model` looks, in order, when no path is given."""
+    paths = []
+    env = os.environ.get("EDGEFER_YUNET")
+    if env:
+        paths.append(Path(env).expanduser())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    paths.append(cache / "edgefer" / YUNET_FILE)
+    return paths
+
+
+def find_yunet_model(path: str | os.PathLike | None = None) -> Path:
+    """The YuNet ONNX file: ``path`` if given, else ``$EDGEFER_YUNET``, else
+    ``$XDG_CACHE_HOME/edgefer/`` (``~/.cache/edgefer/``) + ``face_detection_yunet_2023mar.onnx``."""
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise DetectorError(f"YuNet model {p} does not exist; download {YUNET_FILE} from {YUNET_URL} "
+                                "and pass its path")
+        return p
+    tried = yunet_search_paths()
+    for p in tried:
+        if p.is_file():
+            return p
+    raise DetectorError(
+        f"YuNet needs its model file {YUNET_FILE} (OpenCV model zoo, {YUNET_URL}); none found in: "
+        f"{', '.join(map(str, tried))}. Put it at {tried[-1]}, set EDGEFER_YUNET=/path/to/{YUNET_FILE}, "
+        "or pass its path (--yunet-model, detector.yunet_model in serve's config)"
+    )
+
+
 @runtime_checkable
 class Detector(Protocol):
     """Finds faces in a frame; boxes come back largest first, in the frame's own pixels.
@@ -142,11 +188,16 @@ def face_size_limits(shape: tuple[int, ...], min_face: int, max_face: int | None
 
 
 def detect_scale(width: int, detect_width: int | None, min_side: float, window: int) -> float:
-    """How far to shrink a frame: to ``detect_width``, but keep ``min_side`` at least ``window`` pixels."""
-    scale = detect_width / width if detect_width and width > detect_width else 1.0
-    if min_side > 0:
-        scale = max(scale, window / min_side)
-    return min(scale, 1.0)
+    """How far to shrink a frame so that a face of ``min_side`` pixels just fills the ``window``.
+
+    ``detect_width`` N > 0 shrinks to at most N pixels wide but never further than that; 0: never shrink.
+    """
+    if detect_width == 0:
+        return 1.0
+    rule = min(1.0, window / min_side) if min_side > 0 else 1.0
+    if detect_width:
+        return min(1.0, max(detect_width / width, rule))
+    return rule
 
 
 def shrink(image: np.ndarray, scale: float) -> np.ndarray:
@@ -167,8 +218,9 @@ def _check_limits(min_face: int, max_face: int | None, min_ratio: float, max_rat
         raise ValueError(
             f"face size ratios must satisfy 0 <= min_face_ratio < max_face_ratio <= 1, got {min_ratio} and {max_ratio}"
         )
-    if detect_width is not None and detect_width < 32:
-        raise ValueError(f"detect_width must be at least 32 pixels (or None/0 for no downscaling), got {detect_width}")
+    if detect_width is not None and detect_width != 0 and detect_width < 32:
+        raise ValueError(f"detect_width must be at least 32 pixels (None: automatic, 0: never shrink), "
+                         f"got {detect_width}")
 
 
 class HaarDetector:
@@ -188,20 +240,26 @@ class HaarDetector:
         self._cascade = cv2.CascadeClassifier(str(self.cascade_path))
         if self._cascade.empty():
             raise DetectorError(f"OpenCV could not load the Haar cascade {self.cascade_path}")
-        self._window = max(self._cascade.getOriginalWindowSize())
+        #: The smallest face side (pixels of the image it runs on) the cascade can find.
+        self.window = max(self._cascade.getOriginalWindowSize())
 
     def detect(self, grey: np.ndarray) -> list[Box]:
-        """Faces in a grey frame, largest first, in the frame's own pixel coordinates."""
+        """Faces in a stream frame, largest first, in the frame's own pixel coordinates."""
+        cfg = self.config
+        low, high = face_size_limits(grey.shape, cfg.min_face, cfg.max_face, cfg.min_face_ratio,
+                                     cfg.max_face_ratio)
+        return self.find(grey, detect_scale(grey.shape[1], cfg.detect_width, low, self.window), low, high)
+
+    def find(self, grey: np.ndarray, scale: float, low: float, high: float) -> list[Box]:
+        """Faces of side ``low``..``high`` (frame pixels), detected on the frame shrunk by ``scale``."""
         cfg = self.config
         if grey.ndim == 3:
             grey = cv2.cvtColor(grey, cv2.COLOR_BGR2GRAY)
-        low, high = face_size_limits(grey.shape, cfg.min_face, cfg.max_face, cfg.min_face_ratio,
-                                     cfg.max_face_ratio)
-        scale = detect_scale(grey.shape[1], cfg.detect_width, low, self._window)
         small = shrink(grey, scale)
-        min_side = max(1, round(low * scale))
+        scale = small.shape[1] / grey.shape[1]
+        min_side = max(self.window, round(low * scale))
         max_side = round(high * scale) if high != float("inf") else 0
-        if max_side and max_side < min_side:
+        if min(small.shape[:2]) < min_side or (max_side and max_side < min_side):
             return []
         found = self._cascade.detectMultiScale(
             small, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors,
@@ -216,17 +274,15 @@ class YuNetDetector:
 
     needs_colour = True
 
-    def __init__(self, config: YuNetConfig):
+    #: YuNet finds faces down to about 10 pixels; below 16 its recall drops.
+    window = 16
+
+    def __init__(self, config: YuNetConfig = YuNetConfig()):
         _check_limits(config.min_face, config.max_face, config.min_face_ratio, config.max_face_ratio,
                       config.detect_width)
         if not 0.0 < config.score_threshold < 1.0:
             raise ValueError(f"score_threshold must be in (0, 1), got {config.score_threshold}")
-        path = Path(config.model)
-        if not path.is_file():
-            raise DetectorError(
-                f"YuNet model {path} does not exist; download face_detection_yunet_2023mar.onnx from "
-                "https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet and pass its path"
-            )
+        path = find_yunet_model(config.model or None)
         if not hasattr(cv2, "FaceDetectorYN"):
             raise DetectorError(f"OpenCV {cv2.__version__} has no FaceDetectorYN; YuNet needs opencv>=4.8")
         self.config = config
@@ -239,18 +295,21 @@ class YuNetDetector:
         self._input_size: tuple[int, int] = (320, 320)
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        """Faces in a BGR (or grey) frame, largest first, in the frame's own pixel coordinates."""
+        """Faces in a BGR (or grey) stream frame, largest first, in the frame's own pixel coordinates."""
         cfg = self.config
+        low, high = face_size_limits(image.shape, cfg.min_face, cfg.max_face, cfg.min_face_ratio,
+                                     cfg.max_face_ratio)
+        return self.find(image, detect_scale(image.shape[1], cfg.detect_width, low, self.window), low, high)
+
+    def find(self, image: np.ndarray, scale: float, low: float, high: float) -> list[Box]:
+        """Faces of side ``low``..``high`` (frame pixels), detected on the frame shrunk by ``scale``."""
         if image.ndim == 2 or image.shape[2] == 1:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         elif image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         h, w = image.shape[:2]
-        low, high = face_size_limits(image.shape, cfg.min_face, cfg.max_face, cfg.min_face_ratio,
-                                     cfg.max_face_ratio)
-        # YuNet's smallest anchors are about 10 pixels; keep the smallest admitted face above that.
-        scale = detect_scale(w, cfg.detect_width, low, 10)
         small = shrink(image, scale)
+        scale = small.shape[1] / w
         size = (small.shape[1], small.shape[0])
         if size != self._input_size:
             self._net.setInputSize(size)
@@ -267,10 +326,47 @@ class YuNetDetector:
 DetectorConfig = Union[HaarConfig, YuNetConfig]
 
 
-def create_detector(config: DetectorConfig, tracking: "TrackConfig | None" = None) -> Detector:
-    """The detector a config describes; with ``tracking.detect_every`` > 1 it runs every N-th frame only
-    and the faces it found are tracked in between (see :mod:`.tracking`)."""
-    base: Detector = YuNetDetector(config) if isinstance(config, YuNetConfig) else HaarDetector(config)
+DETECTOR_KINDS = ("haar", "yunet")
+
+
+def config_for(kind: str | DetectorConfig = "haar", yunet_model: str | os.PathLike | None = None
+                    ) -> DetectorConfig:
+    """A detector configuration from its name (``"haar"`` or ``"yunet"``) with the defaults, or ``kind`` itself."""
+    if isinstance(kind, (HaarConfig, YuNetConfig)):
+        return kind
+    if kind == "haar":
+        return HaarConfig()
+    if kind == "yunet":
+        return YuNetConfig(str(yunet_model) if yunet_model else "")
+    raise ValueError(f"unknown face detector {kind!r}; choose one of {', '.join(DETECTOR_KINDS)}")
+
+
+def create_detector(config: str | DetectorConfig = "haar", tracking: "TrackConfig | None" = None,
+                    still: "StillConfig | bool" = False) -> Detector:
+    """The detector a config (or a name, see :func:`config_for`) describes.
+
+    ``still`` (``True`` or a :class:`~.stills.StillConfig`): for still images, each
+    detected on its own at the resolution its smallest face needs, with a padded second
+    look when nothing is found (see :mod:`.stills`); ``tracking`` is then ignored.
+    Otherwise, for streams: with ``tracking.detect_every`` > 1 it runs every N-th frame
+    only and the faces it found are tracked in between (see :mod:`.tracking`).
+    """
+    return for_input(create_engine(config), tracking, still)
+
+
+def create_engine(config: str | DetectorConfig = "haar") -> "HaarDetector | YuNetDetector":
+    """The bare detector (no tracking, stream rule), e.g. to set up for an input later with :func:`for_input`."""
+    config = config_for(config)
+    return YuNetDetector(config) if isinstance(config, YuNetConfig) else HaarDetector(config)
+
+
+def for_input(base: "HaarDetector | YuNetDetector", tracking: "TrackConfig | None" = None,
+              still: "StillConfig | bool" = False) -> Detector:
+    """``base`` set up for still images (``still``) or for streams (``tracking``); see :func:`create_detector`."""
+    if still:
+        from .stills import StillConfig, StillDetector
+
+        return StillDetector(base, still if isinstance(still, StillConfig) else StillConfig())
     if tracking is None or tracking.detect_every == 1:
         return base
     from .tracking import TrackingDetector

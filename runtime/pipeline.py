@@ -76,7 +76,7 @@ class Pipeline:
                 # Faces are followed only within one stream; a folder's next image is unrelated.
                 self._origin = frame.origin
                 self.recognizer.reset()
-            analysis = self.recognizer.analyse(frame.image)
+            analysis = self.recognizer.analyse(frame.image, still=frame.still)
         except Exception as exc:  # a device program must never die on one bad frame
             return FrameResult(frame, error=f"{type(exc).__name__}: {exc}", scores_kind=kind)
         timings = {"read": frame.read_ms, **analysis.timings_ms}

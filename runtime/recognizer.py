@@ -21,13 +21,14 @@ import numpy as np
 
 from .classifier import EmotionClassifier
 from .images import read_image
-from .detect import Box, Detector, DetectorError, HaarConfig, YuNetConfig, create_detector
+from .detect import Box, Detector, DetectorError, HaarConfig, YuNetConfig, config_for, create_engine, for_input
 from .errors import ImageError
 from .preprocess import to_grey
 from .probabilities import ProbabilityMap
 
 if TYPE_CHECKING:
     from .manifest import Manifest
+    from .stills import StillConfig
     from .tracking import TrackConfig
 
 DetectorSpec = Union[str, HaarConfig, YuNetConfig, Detector, None]
@@ -82,15 +83,9 @@ def _detector(spec: DetectorSpec, yunet_model: str | Path | None) -> HaarConfig 
         return None
     if isinstance(spec, (HaarConfig, YuNetConfig)) or (not isinstance(spec, str) and hasattr(spec, "detect")):
         return spec
-    if spec == "haar":
-        return HaarConfig()
-    if spec == "yunet":
-        if yunet_model is None:
-            raise DetectorError(
-                "detector='yunet' needs yunet_model=PATH: download face_detection_yunet_2023mar.onnx from "
-                "https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet"
-            )
-        return YuNetConfig(str(yunet_model))
+    if spec in ("haar", "yunet"):
+        # yunet without a path: $EDGEFER_YUNET, then ~/.cache/edgefer/ (find_yunet_model says where to put it)
+        return config_for(spec, yunet_model)
     raise DetectorError(f"unknown detector {spec!r}: use 'haar', 'yunet', a HaarConfig/YuNetConfig or a detector "
                         "object with a detect(image) method")
 
@@ -126,11 +121,16 @@ class EmotionRecognizer:
     ``model``: an artifact (``.tflite``, ``.onnx``, ``.engine``) with its manifest beside it;
     ``None`` takes the shipped model for ``backend``. ``backend``: ``litert``, ``onnx`` or
     ``tensorrt``; ``None`` takes the first one installed that can run the model.
-    ``detector``: ``"haar"`` (OpenCV's cascade, default), ``"yunet"`` (OpenCV's CNN detector;
-    pass ``yunet_model``), a ``HaarConfig``/``YuNetConfig``, any object with a
-    ``detect(image) -> list[Box]`` method, or ``None`` to only :meth:`classify` crops. ``threads``: inference threads (backend default when
-    ``None``). ``tracking``: for video streams only, detect every N frames and follow the faces
-    in between (see :class:`~edgefer.runtime.tracking.TrackConfig`); unrelated images need none.
+    ``detector``: ``"haar"`` (OpenCV's cascade, default), ``"yunet"`` (OpenCV's CNN detector; its
+    model file is ``yunet_model``, else ``$EDGEFER_YUNET``, else
+    ``~/.cache/edgefer/face_detection_yunet_2023mar.onnx``), a ``HaarConfig``/``YuNetConfig``, any
+    object with a ``detect(image) -> list[Box]`` method, or ``None`` to only :meth:`classify` crops.
+    ``threads``: inference threads (backend default when ``None``).
+    Images given to :meth:`detect` are still images: each is detected on its own at the resolution
+    its smallest face needs, with a padded second look for a face that fills the image (``still``,
+    a :class:`~edgefer.runtime.stills.StillConfig`; docs/detection.md). ``tracking``: for video
+    streams (:meth:`analyse` with ``still=False``), detect every N frames and follow the faces in
+    between (see :class:`~edgefer.runtime.tracking.TrackConfig`).
     ``providers``: for the ``onnx`` backend, onnxruntime execution providers in order (short names
     ``tensorrt``, ``cuda``, ``cpu`` or full ones); ``None`` takes TensorRT, then CUDA where the
     installed onnxruntime has them, then CPU (:attr:`backend_info` says which were used).
@@ -149,13 +149,22 @@ class EmotionRecognizer:
         yunet_model: str | Path | None = None,
         tracking: TrackConfig | None = None,
         providers: Sequence[str] | None = None,
+        still: StillConfig | None = None,
     ):
         spec = _detector(detector, yunet_model)  # a bad detector name fails before the model loads
         self._classifier = EmotionClassifier(model, backend, threads, list(providers) if providers else None)
         self._owns_classifier = True
         try:
-            self._detector: Detector | None = (create_detector(spec, tracking)
-                                               if isinstance(spec, (HaarConfig, YuNetConfig)) else spec)
+            self._detector: Detector | None
+            self._still_detector: Detector | None
+            if isinstance(spec, (HaarConfig, YuNetConfig)):
+                from .stills import StillConfig
+
+                engine = create_engine(spec)  # one detector (one cascade or network) for both kinds of input
+                self._detector = for_input(engine, tracking)
+                self._still_detector = for_input(engine, still=still or StillConfig())
+            else:
+                self._detector = self._still_detector = spec
         except BaseException:
             self._classifier.close()
             raise
@@ -168,7 +177,7 @@ class EmotionRecognizer:
         self = cls.__new__(cls)
         self._classifier = classifier
         self._owns_classifier = False
-        self._detector = detector
+        self._detector = self._still_detector = detector
         manifest = getattr(classifier, "manifest", None)
         self._probabilities = ProbabilityMap(manifest, str(getattr(classifier, "path", "model"))) if manifest else None
         return self
@@ -216,11 +225,11 @@ class EmotionRecognizer:
     # -- work ----------------------------------------------------------------------------------------------
 
     def detect(self, image: np.ndarray | str | Path) -> list[Face]:
-        """The faces in a BGR image (numpy array as OpenCV reads it, or an image path), largest first.
+        """The faces in a still BGR image (numpy array as OpenCV reads it, or an image path), largest first.
 
         Raises :class:`~edgefer.ImageError` for a missing, unreadable or malformed image.
         """
-        return self.analyse(load_image(image)).faces
+        return self.analyse(load_image(image), still=True).faces
 
     def classify(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[Face]:
         """Classify face crops you cut yourself: one crop (H x W or H x W x 3 array) or a sequence of them.
@@ -236,15 +245,17 @@ class EmotionRecognizer:
         boxes = [Box(0, 0, int(c.shape[1]), int(c.shape[0])) for c in crops]
         return self._faces(boxes, result.scores)
 
-    def analyse(self, image: np.ndarray) -> Analysis:
-        """:meth:`detect` on an already checked array, with per-step timings (for the CLI and the service)."""
+    def analyse(self, image: np.ndarray, still: bool = False) -> Analysis:
+        """The faces of a stream frame (``still``: of a still image, as :meth:`detect`), with per-step timings
+        (for the CLI and the service)."""
         check_image(image)
-        if self._detector is None:
+        detector = self._still_detector if still else self._detector
+        if detector is None:
             raise DetectorError("this EmotionRecognizer was made with detector=None: it can only classify() crops")
         t0 = time.perf_counter()
         grey = to_grey(image)
-        colour = getattr(self._detector, "needs_colour", False) and image.ndim == 3
-        boxes = self._detector.detect(image if colour else grey)
+        colour = getattr(detector, "needs_colour", False) and image.ndim == 3
+        boxes = detector.detect(image if colour else grey)
         detect_ms = (time.perf_counter() - t0) * 1e3
         faces: list[Face] = []
         preprocess_ms = infer_ms = 0.0

@@ -40,6 +40,7 @@ class Frame:
 
     ``timestamp`` is always wall-clock time (Unix epoch seconds) when the frame was read;
     ``position_s`` is the frame's position in a video file (seconds from its start), else ``None``.
+    ``still``: an image on its own (a file, a folder's image), not a frame of a stream.
     """
 
     index: int
@@ -49,6 +50,7 @@ class Frame:
     error: str | None = None
     read_ms: float = 0.0
     position_s: float | None = None
+    still: bool = False
 
 
 @runtime_checkable
@@ -113,7 +115,7 @@ class ImageFileSource(_Base):
             raise SourceError(err)
 
     def __iter__(self) -> Iterator[Frame]:
-        yield Frame(0, time.time(), self._image, str(self.path), read_ms=self._read_ms)
+        yield Frame(0, time.time(), self._image, str(self.path), read_ms=self._read_ms, still=True)
 
 
 class DirectorySource(_Base):
@@ -131,7 +133,7 @@ class DirectorySource(_Base):
         for i, path in enumerate(self.files):
             t0 = time.perf_counter()
             img, err = _read_image(path, self.max_pixels)
-            yield Frame(i, time.time(), img, str(path), err, (time.perf_counter() - t0) * 1e3)
+            yield Frame(i, time.time(), img, str(path), err, (time.perf_counter() - t0) * 1e3, still=True)
 
 
 def _open_hint(target: str | int, api: int, live: bool) -> str:

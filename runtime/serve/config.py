@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-from ..detect import HaarConfig
+from ..detect import HaarConfig, YuNetConfig
 from ..limits import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_LIMIT, MAX_SIDE, max_threads
 from ..tracking import TrackConfig
 
@@ -49,8 +49,9 @@ Check = Callable[[Any], "str | None"]
 
 
 def _width(v: int) -> str | None:
-    # The detector needs at least its window; 0 switches downscaling off.
-    return None if v == 0 or 32 <= v <= MAX_SIDE else f"must be 0 (no downscaling) or from 32 to {MAX_SIDE}"
+    # -1: the smallest face decides; 0 switches downscaling off; a width must leave the detector its window.
+    return (None if v in (-1, 0) or 32 <= v <= MAX_SIDE
+            else f"must be -1 (automatic), 0 (no downscaling) or from 32 to {MAX_SIDE}")
 
 
 def _threads(v: int) -> str | None:
@@ -102,17 +103,34 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Haar cascade parameters; the defaults are the runtime's (``edgefer detect --help``)."""
+    """The face detector; the defaults are the runtime's (``edgefer detect --help``, docs/detection.md)."""
 
-    scale_factor: float = _opt(HaarConfig.scale_factor, _between(1.0, 2.0, low_open=True))
-    min_neighbors: int = _opt(HaarConfig.min_neighbors, _between(0, 1000))
-    min_face: int = _opt(HaarConfig.min_face, _between(1, MAX_SIDE), "smallest face side in frame pixels")
+    kind: Literal["haar", "yunet"] = _opt("haar", None, "haar (OpenCV cascade) or yunet (OpenCV's CNN detector)")
+    yunet_model: str = _opt("", None, "yunet: face_detection_yunet_2023mar.onnx (empty: $EDGEFER_YUNET, then "
+                                      "~/.cache/edgefer/ of the service user)")
+    score_threshold: float = _opt(YuNetConfig.score_threshold, _between(0.0, 1.0, low_open=True),
+                                  "yunet: minimum face score")
+    scale_factor: float = _opt(HaarConfig.scale_factor, _between(1.0, 2.0, low_open=True), "haar: pyramid step")
+    min_neighbors: int = _opt(HaarConfig.min_neighbors, _between(0, 1000), "haar: overlapping hits a face needs")
+    min_face: int = _opt(0, _between(0, MAX_SIDE), "smallest face side in frame pixels (0: the detector's default, "
+                                          "haar 24, yunet 16)")
     max_face: int = _opt(HaarConfig.max_face or 0, _between(0, MAX_SIDE), "largest face side in frame pixels (0: no limit)")
-    detect_width: int = _opt(HaarConfig.detect_width or 0, _width,
-                             "detect on frames downscaled to this width (0: never)")
+    min_face_ratio: float = _opt(HaarConfig.min_face_ratio, _between(0.0, 1.0),
+                                 "smallest face side as a fraction of the frame's shorter side")
+    detect_width: int = _opt(-1, _width, "shrink frames to at most this width before detecting, never below "
+                                                "what the smallest face needs (-1: as far as that allows; 0: never)")
     detect_every: int = _opt(TrackConfig.detect_every, _between(1, 1000),
                              "run the detector every N frames and follow the faces in between (1: every frame)")
-    cascade: str = _opt("", None, "cascade XML (empty: found in cv2.data or /usr/share/opencv4)")
+    cascade: str = _opt("", None, "haar: cascade XML (empty: found in cv2.data or /usr/share/opencv4)")
+
+    def runtime_config(self) -> "HaarConfig | YuNetConfig":
+        """The runtime's detector configuration these keys describe."""
+        config: HaarConfig | YuNetConfig = (
+            YuNetConfig(self.yunet_model, score_threshold=self.score_threshold) if self.kind == "yunet"
+            else HaarConfig(self.scale_factor, self.min_neighbors, cascade=self.cascade or None))
+        return dataclasses.replace(
+            config, min_face=self.min_face or config.min_face, max_face=self.max_face or None,
+            min_face_ratio=self.min_face_ratio, detect_width=None if self.detect_width < 0 else self.detect_width)
 
 
 @dataclass(frozen=True)
@@ -345,8 +363,10 @@ def _check_across(config: ServeConfig, reader: _Reader) -> None:
     if config.source.reconnect_max_s < config.source.reconnect_initial_s:
         reader.fail("source.reconnect_max_s", "must be >= source.reconnect_initial_s")
     d = config.detector
-    if d.max_face and d.max_face < d.min_face:
+    if d.max_face and d.min_face and d.max_face < d.min_face:
         reader.fail("detector.max_face", f"must be 0 (no limit) or >= detector.min_face ({d.min_face})")
+    if d.yunet_model and not Path(d.yunet_model).is_file():
+        reader.fail("detector.yunet_model", f"YuNet model file {d.yunet_model} does not exist")
     if config.model.path and not Path(config.model.path).is_file():
         reader.fail("model.path", f"model file {config.model.path} does not exist")
     if config.outputs.mqtt.enabled and config.outputs.mqtt.password_file:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..classifier import EmotionClassifier
-from ..detect import Box, HaarConfig, create_detector
+from ..detect import Box, HaarConfig, YuNetConfig, create_detector
 from ..limits import usable_cores
 from ..pipeline import FrameResult, Pipeline
 from ..recognizer import EmotionRecognizer
@@ -96,11 +96,8 @@ class Service:
             raise
         self.metrics.start_time.set(time.time())
 
-    def _detector_config(self) -> HaarConfig:
-        d = self.config.detector
-        return HaarConfig(scale_factor=d.scale_factor, min_neighbors=d.min_neighbors, min_face=d.min_face,
-                          max_face=d.max_face or None, detect_width=d.detect_width or None,
-                          cascade=d.cascade or None)
+    def _detector_config(self) -> HaarConfig | YuNetConfig:
+        return self.config.detector.runtime_config()
 
     def _check(self, threads: int, providers: list[str] | None) -> None:
         """``--check-config``: load and try the model, build the detector, check the outputs; every
