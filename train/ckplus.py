@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from edgefer.runtime.datasets import load_class_folders
+from edgefer.runtime.datasets import IMAGE_SUFFIXES, FaceDataset
+from edgefer.runtime.labels import EMOTIONS, canonical_label
 
 from .corpus import Corpus, corpus_from_items
 from .crop import CropReport, FaceCropper
@@ -86,13 +88,64 @@ def load_ckplus(
     })
 
 
-def load_ckplus48(root: str | Path, size: tuple[int, int] | None = (48, 48)) -> Corpus:
-    """Load the 48x48 class-folder CK+ (``anger/S010_004_00000017.png``); subjects come from the names."""
-    faces = load_class_folders(root, size)
-    subjects = []
-    for src in faces.sources:
-        stem = Path(src).name
-        if not stem[:1].upper() == "S" or "_" not in stem:
-            raise ValueError(f"{src}: expected a CK+ name like S010_004_00000017.png to know the subject")
-        subjects.append(stem.split("_", 1)[0].upper())
-    return Corpus("ckplus48", faces, np.asarray(subjects), None, {"skipped": faces.skipped})
+#: The one CK+ class outside :data:`EMOTIONS`; the 8-class protocol keeps it as a label of its own.
+CKPLUS48_CONTEMPT = "contempt"
+
+
+def load_ckplus48(root: str | Path, size: tuple[int, int] | None = (48, 48), contempt: bool = False) -> Corpus:
+    """Load the 48x48 class-folder CK+ (``anger/S010_004_00000017.png``); subjects come from the file names.
+
+    Folder names map to the project's labels (``anger`` -> ``angry``, ``sadness`` -> ``sad``).
+    The label set is the classes present, in :data:`EMOTIONS` order: this variant has no
+    neutral faces, so the usual 7-class protocol (``contempt=False``, contempt dropped as
+    the papers do) has 6 classes; ``contempt=True`` (the 8-class protocol) appends
+    ``contempt`` as a 7th present class. A model trained on it outputs exactly these classes.
+    ``size=None`` keeps the crops as they are (they must then all be one size).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"CK+ folder {root} does not exist (expected <root>/anger/S010_004_00000017.png ...)")
+    folders: dict[str, Path] = {}
+    dropped = 0
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        name = canonical_label(folder.name)
+        if name is None and folder.name.strip().lower() == CKPLUS48_CONTEMPT:
+            if not contempt:
+                dropped = sum(1 for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+                continue
+            name = CKPLUS48_CONTEMPT
+        if name is None:
+            raise ValueError(f"{folder}: {folder.name!r} is not a CK+ class (anger, contempt, disgust, fear, happy, "
+                             f"sadness, surprise, neutral); move it out of {root}")
+        if name in folders:
+            raise ValueError(f"{folder} and {folders[name]} are both {name!r}; keep one of them")
+        folders[name] = folder
+    names = tuple(e for e in EMOTIONS if e in folders) + ((CKPLUS48_CONTEMPT,) if CKPLUS48_CONTEMPT in folders else ())
+    if not names:
+        raise ValueError(f"no CK+ class folders (anger, disgust, ...) under {root}")
+    images, labels, sources, subjects, skipped = [], [], [], [], []
+    for index, name in enumerate(names):
+        for path in sorted(p for p in folders[name].iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            stem = path.name
+            if stem[:1].upper() != "S" or "_" not in stem:
+                raise ValueError(f"{path}: expected a CK+ name like S010_004_00000017.png to know the subject")
+            img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                log.warning("skipping unreadable image %s", path)
+                skipped.append(str(path))
+                continue
+            if size is not None and img.shape != tuple(size):
+                img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA
+                                 if img.shape[0] > size[0] else cv2.INTER_LINEAR)
+            images.append(img)
+            labels.append(index)
+            sources.append(str(path))
+            subjects.append(stem.split("_", 1)[0].upper())
+    if not images:
+        raise ValueError(f"no readable images in the CK+ class folders under {root}")
+    if size is None and len({im.shape for im in images}) > 1:
+        raise ValueError(f"the CK+ images under {root} differ in size; pass a size to resize them")
+    faces = FaceDataset(np.stack(images), np.asarray(labels, np.int64), sources, skipped, names)
+    report = {"skipped": skipped, "classes": list(names), "contempt": "kept" if contempt else f"dropped ({dropped})",
+              "neutral": "absent from this variant" if "neutral" not in names else "present"}
+    return Corpus("ckplus48", faces, np.asarray(subjects), None, report)

@@ -43,6 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         projection=args.projection, hybrid_parts=args.hybrid_parts, hybrid_head_epochs=args.hybrid_head_epochs,
         rbf_c=args.rbf_c, rbf_gamma=args.rbf_gamma, rff_components=args.rff_components, balance=args.balance,
         augment_config=args.augment_config, init_from=args.init_from, kdef_no_face=args.kdef_no_face,
+        contempt=args.contempt, svm_kernels=args.svm_kernels,
     )
     try:
         meta = run_training(cfg)
@@ -132,6 +133,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     _data_args(p)
     p.add_argument("--fold", type=int, default=None, help="run only this fold of --protocol kfold")
+    p.add_argument("--contempt", choices=("drop", "keep"), default="drop",
+                   help="ckplus48: drop the contempt folder (7-class protocol; 6 classes, CK+ has no neutral) or "
+                        "keep it as an 8th label (8-class protocol)")
     p.add_argument("--angles", type=_words, default=["S", "HL", "HR"], help="KDEF angles (comma-separated)")
     p.add_argument("--test-fraction", type=float, default=0.1, help="test share of published/subject splits")
     p.add_argument("--model", choices=(*MODELS, "hybrid"), default="mobilenet")
@@ -158,7 +162,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="BatchNorm moving-average momentum (default Keras' 0.99; lower for small datasets)")
     p.add_argument("--svm-c", type=_floats, default=[0.0003, 0.001, 0.003],
                    help="C values searched by CV (comma-separated)")
-    p.add_argument("--svm-cv", type=int, default=3)
+    p.add_argument("--svm-cv", type=int, default=3, help="inner CV folds of every SVM grid (by subject where known)")
+    p.add_argument("--svm-kernels", type=_words, default=[],
+                   help="also grid-search exact SVC heads of these kernels on the features (linear,rbf,poly); "
+                        "evaluated, not folded")
     p.add_argument("--rbf-c", type=_floats, default=[1.0, 10.0], help="RBF SVM C grid")
     p.add_argument("--rbf-gamma", type=_floats, default=None, help="RBF SVM gamma grid (default 0.25/d,1/d,4/d)")
     p.add_argument("--rff-components", type=int, default=4096, help="random Fourier features of the RBF fold")

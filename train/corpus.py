@@ -114,7 +114,7 @@ def _load(kind: str, root: str | Path, size: tuple[int, int], **options: Any) ->
     if kind == "ckplus48":
         from .ckplus import load_ckplus48
 
-        return load_ckplus48(root, size=size)
+        return load_ckplus48(root, size=size, **options)
     if kind == "jaffe":
         from .jaffe import load_jaffe
 

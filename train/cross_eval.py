@@ -89,7 +89,10 @@ def load_ckplus_faces(root: str | Path, crop: int) -> FaceSet:
     original = any(root.glob("cohn-kanade-images")) or any(root.glob("*/cohn-kanade-images"))
     # CK+48 stays at its own size (resizing twice would blur what every classifier sees); frames are cut to ``crop``.
     corpus = load_ckplus(root, (crop, crop)) if original else load_ckplus48(root, None)
-    return FaceSet("ckplus", corpus.faces.images, corpus.faces.labels, corpus.subjects, {
+    # CK+48's labels index its own classes (no neutral there); this evaluation scores in EMOTIONS order.
+    names = corpus.faces.label_names
+    labels = np.asarray([EMOTIONS.index(names[i]) for i in corpus.faces.labels], np.int64)
+    return FaceSet("ckplus", corpus.faces.images, labels, corpus.subjects, {
         "source": str(root), "layout": "ckplus" if original else "ckplus48",
         "cropping": "Haar-cut frames" if original else "the published 48x48 face crops, as they are",
     })

@@ -17,6 +17,7 @@ from typing import Sequence
 FER = "{shared}/fer2013"
 KDEF = "{shared}/kdef/KDEF"
 CKPLUS = "{shared}/ckplus"
+CKPLUS48 = "{shared}/ckplus48"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: the shipped model's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
 
@@ -34,6 +35,24 @@ def _kdef96_hybrid(protocol: str) -> list[str]:
             "--model", "hybrid", "--hybrid-parts", parts, "--hybrid-head-epochs", "5", "--lr", "1e-3",
             "--svm-c", KDEF_SVM_C]
 
+
+#: CK+ 48x48 runs: name -> model arguments (sized for 2 shared CPU cores; see results/RESULTS.md for what ran).
+CKPLUS48_RUNS: dict[str, list[str]] = {
+    # (a) MobileNet v1 (alpha 0.5) from scratch + linear SVM (the default head, folded). 15 epochs: what a
+    # share of 2 busy CPU cores allowed for 10 folds.
+    "ckplus_mobilenet_scratch_48": ["--model", "mobilenet", "--alpha", "0.5", "--epochs", "15", "--lr", "2e-3",
+                                    "--bn-momentum", "0.9", "--batch-size", "32"],
+    # (b) fine-tuned from the FER2013 extractor (needs runs/fer2013_mnv1_48_ft/cnn.keras: `make default-model`).
+    "ckplus_mobilenet_ft_48": ["--init-from", DEFAULT_FT_CNN, "--epochs", "15", "--lr", "1e-3", "--bn-momentum",
+                               "0.9", "--batch-size", "32"],
+    # (c) the 5-layer custom CNN (half width) + the linear SVM folded, and SVC heads of three kernels, each by
+    # grid search on the fold's training faces; 7-class (contempt dropped) and 8-class (contempt kept) protocols.
+    "ckplus_cnn5_kernels_48": ["--model", "cnn5", "--alpha", "0.5", "--epochs", "15", "--bn-momentum", "0.9",
+                               "--batch-size", "32", "--svm-kernels", "linear,rbf,poly"],
+    "ckplus_cnn5_kernels_contempt_48": ["--model", "cnn5", "--alpha", "0.5", "--epochs", "15", "--bn-momentum",
+                                        "0.9", "--batch-size", "32", "--svm-kernels", "linear,rbf,poly",
+                                        "--contempt", "keep"],
+}
 
 #: name -> edgefer arguments. CPU hours are rough estimates on 2 cores; a GPU is 20-50x faster.
 EXPERIMENTS: dict[str, list[str]] = {
@@ -77,14 +96,22 @@ EXPERIMENTS: dict[str, list[str]] = {
                                "--features", "pca"],
     "kdef_pca_svm_subject": ["baseline", "--dataset", "kdef", "--data", KDEF, "--protocol", "subject",
                              "--features", "pca"],
-    # CK+ (not in ../shared here): subject-wise 10-fold from the FER2013 extractor.
+    # CK+ (original layout, not in ../shared here): subject-wise 10-fold from the FER2013 extractor.
     "ckplus_mobilenet_kfold": ["train", "--dataset", "ckplus", "--data", CKPLUS, "--protocol", "kfold",
                                "--folds", "10", "--init-from", DEFAULT_FT_CNN, "--epochs", "20", "--lr", "1e-3",
                                "--bn-momentum", "0.9"],
+    # CK+ 48x48 class folders (981 faces, 3 peak frames per sequence, no neutral): subject-wise 10-fold, seed 0,
+    # validation = 10 % of each fold's training people. 7-class protocol = contempt dropped (6 classes present);
+    # the 8-class one keeps contempt (7 present). Every SVM grid is searched by subject-grouped inner CV on the
+    # fold's training faces only. Resumable: `python -m edgefer.train.experiments NAME` again skips finished folds.
+    **{name: ["train", "--dataset", "ckplus48", "--data", CKPLUS48, "--protocol", "kfold", "--folds", "10",
+              "--svm-cv", "5", *args] for name, args in CKPLUS48_RUNS.items()},
 }
 
 #: Small report files copied to results/ (models and checkpoints stay in runs/).
 PUBLISHED_SUFFIXES = (".json", ".png", ".txt", ".csv")
+#: Figures that show dataset faces: never published (no dataset image may be committed, also not in a figure).
+FACE_FIGURES = ("faces.png", "gradcam.png")
 
 
 def command(name: str, shared: str) -> list[str]:
@@ -97,9 +124,16 @@ def command(name: str, shared: str) -> list[str]:
 
 
 def publish(run: Path, results: Path) -> list[Path]:
-    """Copy a run's report files (recursively, k-fold folders included) into ``results``."""
+    """Copy a run's report files (recursively, k-fold folders included) into ``results``.
+
+    Figures holding dataset faces (:data:`FACE_FIGURES`) stay behind, and so do the k-fold
+    folders' PNGs (their JSON has the same numbers; the pooled confusion sits at the top).
+    """
     copied = []
     for path in sorted(run.rglob("*")):
+        if path.name.endswith(FACE_FIGURES) or (path.suffix == ".png" and path.parent != run
+                                                and path.parent.name.startswith("fold_")):
+            continue
         if path.is_file() and path.suffix in PUBLISHED_SUFFIXES and "checkpoint" not in path.parts:
             target = results / path.relative_to(run)
             target.parent.mkdir(parents=True, exist_ok=True)

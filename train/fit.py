@@ -58,14 +58,15 @@ def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str
     return attach_head(inputs, feats, num_classes, f"{src.name.removesuffix('_svm')}_ft", dropout, head)
 
 
-def model_builder(cfg: "TrainConfig", spec: InputSpec, model_name: str) -> Callable[[], Any]:
-    """A no-argument function building the run's (uncompiled) model."""
+def model_builder(cfg: "TrainConfig", spec: InputSpec, model_name: str,
+                  num_classes: int = len(EMOTIONS)) -> Callable[[], Any]:
+    """A no-argument function building the run's (uncompiled) model with ``num_classes`` outputs."""
     from .model import build_model
 
     head = network_head(cfg.head)
     if cfg.init_from:
-        return lambda: transfer_model(cfg.init_from, len(EMOTIONS), cfg.dropout, head, spec)
-    return lambda: build_model(model_name, spec, len(EMOTIONS), cfg.alpha, cfg.weights, cfg.dropout,
+        return lambda: transfer_model(cfg.init_from, num_classes, cfg.dropout, head, spec)
+    return lambda: build_model(model_name, spec, num_classes, cfg.alpha, cfg.weights, cfg.dropout,
                                cfg.bn_momentum, head, cfg.fc_width)
 
 
@@ -102,7 +103,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     state_path = ckpt_dir / "state.json"
     last_path = ckpt_dir / "last.keras"
     best_path = out / "cnn.keras"
-    k = len(EMOTIONS)
+    k = len(train.label_names)
     steps = int(np.ceil(len(train) / cfg.batch_size))
 
     start_epoch, best_acc = 0, -1.0
@@ -222,10 +223,11 @@ def fit_hybrid(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: Fac
         part_cfg = dataclasses.replace(cfg, head="softmax", init_from=None)
         for name in PARTS:
             log.info("hybrid: training the %s part", name)
-            parts.append(fit_cnn(part_cfg, spec, train, val, out / name, model_builder(part_cfg, spec, name)))
+            parts.append(fit_cnn(part_cfg, spec, train, val, out / name,
+                                 model_builder(part_cfg, spec, name, len(train.label_names))))
     head = network_head(cfg.head)
     def build():
-        return build_hybrid(parts[0], parts[1], len(EMOTIONS), cfg.projection, cfg.dropout, head)
+        return build_hybrid(parts[0], parts[1], len(train.label_names), cfg.projection, cfg.dropout, head)
 
     log.info("hybrid: training the %d-wide projection and the %s head on the frozen parts", cfg.projection, head)
     return fit_cnn(cfg, spec, train, val, out, build, cfg.hybrid_head_epochs), parts

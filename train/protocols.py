@@ -43,6 +43,7 @@ class RunData:
     report: dict[str, Any]
     #: ``training.sources`` (see :mod:`.provenance`): which faces, and which people, each part holds.
     sources: list[dict[str, Any]] = field(default_factory=list)
+    train_subjects: np.ndarray | None = None  # who each training face is (inner CV groups), where known
 
 
 def resolve_protocol(dataset: str, protocol: str) -> str:
@@ -86,9 +87,11 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
                    source(dataset_name("folders", cfg.val) if cfg.val else name, "validation", val_name, len(val),
                           None)]
         return RunData(train, val, None, protocol, val_name, None, {}, sources)
-    options: dict[str, Any] = (
-        {"angles": tuple(cfg.angles), "no_face": cfg.kdef_no_face} if cfg.dataset == "kdef" else {}
-    )
+    options: dict[str, Any] = {}
+    if cfg.dataset == "kdef":
+        options = {"angles": tuple(cfg.angles), "no_face": cfg.kdef_no_face}
+    elif cfg.dataset == "ckplus48":
+        options = {"contempt": cfg.contempt == "keep"}
     corpus = load_corpus(cfg.dataset, cfg.data, size, remember=True, **options)
     if protocol == "published":
         split = (published_kdef_split(len(corpus), cfg.seed) if cfg.dataset == "kdef"
@@ -132,4 +135,5 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
         source(ds_name, "test", cfg.data, len(test), ids(test.subjects)),
     ]
     return RunData(train_side.faces.subset(fit), train_side.faces.subset(val), test.faces, protocol,
-                   f"{name}: validation held out of train", f"{name}: test", report, sources)
+                   f"{name}: validation held out of train", f"{name}: test", report, sources,
+                   None if people is None else people[fit])

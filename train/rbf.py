@@ -50,9 +50,15 @@ def fit_rbf_svm(
     gammas: Sequence[float] | None = None,
     cv: int = 3,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> RbfSvmHead:
-    """Fit StandardScaler + one-vs-rest RBF SVC; C and gamma by stratified CV on the training features only."""
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    """Fit StandardScaler + one-vs-rest RBF SVC; C and gamma by stratified CV on the training features only.
+
+    With ``groups`` (subjects) the CV folds keep each person on one side.
+    """
+    from sklearn.model_selection import GridSearchCV
+
+    from .kernels import inner_cv
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -69,9 +75,9 @@ def fit_rbf_svm(
         pipe.set_params(svm__estimator__C=float(Cs[0]), svm__estimator__gamma=float(gammas[0]))
         pipe.fit(features, labels)
         return RbfSvmHead(pipe, float(Cs[0]), float(gammas[0]))
-    search = GridSearchCV(pipe, grid, cv=StratifiedKFold(cv, shuffle=True, random_state=seed), scoring="accuracy",
+    search = GridSearchCV(pipe, grid, cv=inner_cv(labels, groups, cv, seed), scoring="accuracy",
                           n_jobs=1, refit=True)
-    search.fit(features, labels)
+    search.fit(features, labels, groups=groups)
     scores = {
         f"C={p['svm__estimator__C']:g},gamma={p['svm__estimator__gamma']:.4g}": float(s)
         for p, s in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"])

@@ -22,6 +22,7 @@ PROTOCOL_NAMES = {
     "official": "official test", "given": "validation",
 }
 HEAD_NAMES = {"softmax": "softmax", "svm_top": "SVM top (squared hinge)", "svm_folded": "RBF SVM, RFF fold"}
+KERNEL_NAMES = {"linear": "linear", "rbf": "RBF", "poly": "polynomial"}
 _FOLD_DIR = re.compile(r"^fold_\d+$")
 
 
@@ -41,6 +42,11 @@ def _dataset(meta: dict[str, Any]) -> tuple[str, str]:
     shown = PROTOCOL_NAMES.get(protocol, protocol)
     if protocol == "kfold" and "kfold" in meta:
         shown = f"subject-wise {meta['kfold']['folds']}-fold"
+    if layout == "ckplus48":
+        present = len(meta.get("labels") or [])
+        kept = "contempt" in (meta.get("labels") or [])
+        shown += (f", 8-class (contempt kept; {present} present, no neutral)" if kept
+                  else f", 7-class (contempt dropped; {present} present, no neutral)")
     return name, shown
 
 
@@ -48,6 +54,8 @@ def _head_name(key: str, meta: dict[str, Any]) -> str:
     if key == "svm":
         kind = (meta.get("svm") or {}).get("kind", "linear")
         return "RBF SVM (exact)" if kind == "rbf" else f"{kind} SVM"
+    if key.startswith("svc_"):
+        return f"{KERNEL_NAMES.get(key[4:], key[4:])} SVC (grid search)"
     return HEAD_NAMES.get(key, key)
 
 
@@ -85,6 +93,7 @@ def rows_from_meta(path: Path) -> list[dict[str, Any]]:
             "dataset": dataset, "protocol": protocol, "model": _model_name(meta),
             "head": _head_name(key[len(split) + 1 :], meta), "accuracy": value["accuracy"],
             "accuracy_std": value.get("accuracy_std"), "macro_f1": value.get("macro_f1"),
+            "accuracy_range": ((value["accuracy_min"], value["accuracy_max"]) if "accuracy_min" in value else None),
             "params": meta.get("architecture", {}).get("params"), "int8_bytes": _int8_size(path.parent, meta),
             "source": str(path),
         })
@@ -103,10 +112,11 @@ def collect(results: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return ours, papers
 
 
-def _pct(value: float | None, std: float | None = None) -> str:
+def _pct(value: float | None, std: float | None = None, span: Sequence[float] | None = None) -> str:
     if value is None:
         return "—"
-    return f"{value * 100:.2f} ± {std * 100:.2f}" if std else f"{value * 100:.2f}"
+    text = f"{value * 100:.2f} ± {std * 100:.2f}" if std else f"{value * 100:.2f}"
+    return f"{text} (folds {span[0] * 100:.1f}–{span[1] * 100:.1f})" if span else text
 
 
 def _size(n: int | None) -> str:
@@ -131,14 +141,15 @@ def render(ours: Sequence[dict[str, Any]], papers: Sequence[dict[str, Any]]) -> 
         mine = sorted((r for r in ours if r["dataset"] == name), key=lambda r: (r["protocol"], r["model"], r["head"]))
         for r in mine:
             lines.append(f"| {r['dataset']} | {r['protocol']} | {r['model']} | {r['head']} | "
-                         f"{_pct(r['accuracy'], r['accuracy_std'])} | {_pct(r['macro_f1'])} | {_params(r['params'])} | "
+                         f"{_pct(r['accuracy'], r['accuracy_std'], r.get('accuracy_range'))} | {_pct(r['macro_f1'])} | {_params(r['params'])} | "
                          f"{_size(r['int8_bytes'])} | `{r['source']}` |")
         for p in (p for p in papers if p["dataset"] == name):
             lines.append(f"| {p['dataset']} | {p['protocol']} | {p['model']} | {p['head']} | "
                          f"*{_pct(p['accuracy'])}* | *{_pct(p.get('macro_f1'))}* | — | — | published: {p['source']} |")
     note = ("Rows marked *published* are the papers' own figures, not measured here. "
             "Ours are measured on the split in the protocol column (test where the protocol has one, "
-            "otherwise validation); nothing was tuned on a test split.")
+            "otherwise validation); nothing was tuned on a test split. k-fold rows give the mean ± standard "
+            "deviation over the folds and the lowest and highest fold.")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 

@@ -109,6 +109,7 @@ def fit_linear_svm(
     cv_max_samples: int = 6000,
     min_feature_std: float = 1e-3,
     scale_floor: float = 0.3,
+    groups: np.ndarray | None = None,
 ) -> LinearSvmHead:
     """Fit a floored standardisation + LinearSVC, choosing C by stratified CV on the training features only.
 
@@ -119,11 +120,14 @@ def fit_linear_svm(
     Features whose std is below ``min_feature_std`` (dead ReLU channels) are
     dropped first, and no feature is scaled up by more than ``1 / (scale_floor x
     median std)`` (:class:`FlooredStandardScaler`), so no folded weight dwarfs the rest.
+    With ``groups`` (subjects) the C search's folds keep each person on one side.
     """
     from sklearn.feature_selection import VarianceThreshold
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
     from sklearn.svm import LinearSVC
+
+    from .kernels import inner_cv
 
     if not (features.std(axis=0) >= min_feature_std).any():
         raise ValueError(
@@ -143,12 +147,12 @@ def fit_linear_svm(
         search = GridSearchCV(
             pipe,
             {"svm__C": list(Cs)},
-            cv=StratifiedKFold(cv, shuffle=True, random_state=seed),
+            cv=inner_cv(labels[sub], None if groups is None else groups[sub], cv, seed),
             scoring="accuracy",
             n_jobs=1,
             refit=False,
         )
-        search.fit(features[sub], labels[sub])
+        search.fit(features[sub], labels[sub], groups=None if groups is None else groups[sub])
         scores = {f"{c:g}": float(s) for c, s in zip(Cs, search.cv_results_["mean_test_score"])}
         best_c = float(search.best_params_["svm__C"])
     pipe.set_params(svm__C=best_c)

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from edgefer import __version__
-from edgefer.runtime.labels import EMOTIONS
 from edgefer.runtime.metrics import format_summary
 from edgefer.runtime.preprocess import InputSpec
 
@@ -81,6 +80,8 @@ class TrainConfig:
     augment_config: str = ""  # e.g. "rotation_deg=15,flip=false"
     init_from: str | None = None  # transfer: a trained cnn.keras / model.keras
     report_faces: int = 7
+    contempt: str = "drop"  # CK+ 48x48: "drop" (7-class protocol) or "keep" (8-class protocol)
+    svm_kernels: list[str] = field(default_factory=list)  # extra exact SVC heads, e.g. ["linear", "rbf", "poly"]
 
 
 def validate_config(cfg: TrainConfig) -> None:
@@ -89,6 +90,7 @@ def validate_config(cfg: TrainConfig) -> None:
     from .balance import BALANCE_MODES
     from .corpus import CORPORA
     from .heads import HEADS
+    from .kernels import KERNELS
     from .model import MODELS
     from .protocols import resolve_protocol
 
@@ -97,6 +99,13 @@ def validate_config(cfg: TrainConfig) -> None:
     for flag, value, valid in checks:
         if value not in valid:
             raise ValueError(f"{flag} {value!r} is not one of {', '.join(valid)}")
+    for kernel in cfg.svm_kernels:
+        if kernel not in KERNELS:
+            raise ValueError(f"--svm-kernels {kernel!r} is not one of {', '.join(KERNELS)}")
+    if cfg.contempt not in ("drop", "keep"):
+        raise ValueError(f"--contempt {cfg.contempt!r} is not one of drop, keep")
+    if cfg.contempt == "keep" and cfg.dataset != "ckplus48":
+        raise ValueError("--contempt keep is for --dataset ckplus48 (the class-folder CK+ with a contempt/ folder)")
     resolve_protocol(cfg.dataset, cfg.protocol)
     if cfg.augment_config:
         AugmentConfig.parse(cfg.augment_config)
@@ -152,10 +161,11 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         cnn, parts = fit_hybrid(cfg, spec, data.train, data.val, out)
         explain = parts[0]
     else:
-        cnn = fit_cnn(cfg, spec, data.train, data.val, out, model_builder(cfg, spec, cfg.model))
+        build = model_builder(cfg, spec, cfg.model, len(data.train.label_names))
+        cnn = fit_cnn(cfg, spec, data.train, data.val, out, build)
         explain = cnn
 
-    labels = list(EMOTIONS)
+    labels = list(data.train.label_names)  # the dataset's classes (CK+ 48x48: no neutral)
     arch = _architecture_name(cfg)
     splits = {"val": data.val} if data.test is None else {"val": data.val, "test": data.test}
     net = "softmax" if network_head(cfg.head) == "softmax" else "svm_top"
@@ -168,15 +178,17 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         summaries[f"{name}_{net}"] = evaluate_head(out, _tag(name, net), f"{arch} + {net} ({name})", ds.labels,
                                                    net_scores[name], labels)
 
-    deploy, head_name, svm_info = cnn, ("softmax" if net == "softmax" else "svm"), None
-    if cfg.head in ("linear-svm", "rbf-svm"):
+    deploy, head_name, svm_info, kernel_info = cnn, ("softmax" if net == "softmax" else "svm"), None, None
+    feature_heads = cfg.head in ("linear-svm", "rbf-svm")
+    if feature_heads or cfg.svm_kernels:
         from tqdm import tqdm
 
         extractor = feature_model(cnn)
         feats = {name: predict_batches(extractor, ds.images, spec)
                  for name, ds in tqdm([("train", data.train), *splits.items()], desc="extracting features",
                                       unit="split")}
-        fitted = fit_feature_head(cfg, cnn, feats["train"], data.train.labels)
+    if feature_heads:
+        fitted = fit_feature_head(cfg, cnn, feats["train"], data.train.labels, data.train_subjects)
         agreement = {}
         for name, ds in splits.items():
             exact = fitted.decision_function(feats[name])
@@ -192,6 +204,22 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         deploy, head_name = fitted.folded, "svm"
         svm_info = {**fitted.info, "fold_agreement": agreement["val"], "fold_agreement_by_split": agreement}
         joblib.dump(fitted.estimator.pipeline, out / "svm.joblib")
+    if cfg.svm_kernels:
+        from .kernels import expand_scores, fit_kernel_svms
+
+        log.info("grid-searching SVC heads %s on %s features (%d-fold inner CV%s)", cfg.svm_kernels,
+                 feats["train"].shape, cfg.svm_cv, ", by subject" if data.train_subjects is not None else "")
+        kernels = fit_kernel_svms(feats["train"], data.train.labels, cfg.svm_kernels, data.train_subjects,
+                                  cfg.svm_cv, cfg.seed)
+        kernel_info = {k: ks.info() for k, ks in kernels.items()}
+        for kernel, ks in kernels.items():
+            classes = ks.pipeline.classes_
+            for name, ds in splits.items():
+                scores = expand_scores(ks.decision_function(feats[name]), classes, len(labels))
+                key = f"svc_{kernel}"
+                outputs[f"{name}_{key}"] = (ds.labels, scores)
+                summaries[f"{name}_{key}"] = evaluate_head(out, _tag(name, key), f"{arch} + {kernel} SVC ({name})",
+                                                           ds.labels, scores, labels)
     deploy.save(out / "model.keras")
 
     shown = "test" if data.test is not None else "val"
@@ -223,6 +251,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         "head": head_name,
         "head_kind": cfg.head,
         "svm": svm_info,
+        "svm_kernels": kernel_info,
         "dataset": {"layout": cfg.dataset, "protocol": data.protocol, "fold": cfg.fold,
                     "test": data.test_name, "test_faces": None if data.test is None else len(data.test)},
         "training": {
@@ -237,12 +266,40 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     return meta
 
 
+def finished_fold(cfg: TrainConfig, folder: Path) -> dict[str, Any] | None:
+    """The ``meta.json`` of a fold already run with this very configuration, else ``None``.
+
+    A fold folder finished under another configuration is an error rather than silently
+    mixed into the mean or overwritten: the message says how to keep or redo it.
+    """
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    done = {k: v for k, v in meta.get("training", {}).get("config", {}).items() if k != "resume"}
+    wanted = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k != "resume"}
+    if done != wanted:
+        differ = sorted(k for k in set(done) | set(wanted) if done.get(k) != wanted.get(k))
+        raise ValueError(f"{meta_path} was finished with other settings ({', '.join(differ)}); "
+                         f"pass another --out, or delete {folder} to run that fold again")
+    return meta
+
+
 def run_kfold(cfg: TrainConfig) -> dict[str, Any]:
-    """Subject-wise k-fold: one full run per fold in ``<out>/fold_NN``, mean and spread in ``<out>/meta.json``."""
+    """Subject-wise k-fold: one full run per fold in ``<out>/fold_NN``, mean and spread in ``<out>/meta.json``.
+
+    Resumable: a fold whose ``meta.json`` exists with the same configuration is read back, not run again,
+    so a stopped cross-validation continues with the next unfinished fold.
+    """
     from .kfold import run_folds
 
     def one(fold: int, folder: Path) -> dict[str, Any]:
+        fold_cfg = dataclasses.replace(cfg, fold=fold, out=str(folder))
+        done = finished_fold(fold_cfg, folder)
+        if done is not None:
+            log.info("subject-wise %d-fold: fold %d already finished in %s", cfg.folds, fold, folder)
+            return done
         log.info("subject-wise %d-fold: fold %d", cfg.folds, fold)
-        return run_training(dataclasses.replace(cfg, fold=fold, out=str(folder)))
+        return run_training(fold_cfg)
 
     return run_folds(one, cfg.folds, Path(cfg.out), asdict(cfg), f"{cfg.dataset} subject-wise {cfg.folds}-fold")
