@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 
 from edgefer import __version__
-from edgefer.runtime.labels import EMOTIONS
 from edgefer.runtime.metrics import format_summary
 from edgefer.runtime.preprocess import InputSpec
 
@@ -119,14 +118,15 @@ def run_baseline(cfg: BaselineConfig) -> dict[str, Any]:
         from .svm import fit_linear_svm
 
         grid = cfg.svm_c or (0.0001, 0.001, 0.01, 0.1)
-        head = fit_linear_svm(train_x, data.train.labels, grid, cfg.svm_cv, cfg.seed)
+        head = fit_linear_svm(train_x, data.train.labels, grid, cfg.svm_cv, cfg.seed, groups=data.train_subjects)
         info: dict[str, Any] = {"kind": "linear", "C": head.C, "cv_accuracy": head.cv_accuracy}
     else:
         from .rbf import fit_rbf_svm
 
-        head = fit_rbf_svm(train_x, data.train.labels, cfg.svm_c or (1.0, 10.0), None, cfg.svm_cv, cfg.seed)
+        head = fit_rbf_svm(train_x, data.train.labels, cfg.svm_c or (1.0, 10.0), None, cfg.svm_cv, cfg.seed,
+                           data.train_subjects)
         info = {"kind": "rbf", "C": head.C, "gamma": head.gamma, "cv_accuracy": head.cv_accuracy}
-    labels = list(EMOTIONS)
+    labels = list(data.train.label_names)  # the dataset's classes (CK+ 48x48: no neutral)
     splits = {"val": data.val} if data.test is None else {"val": data.val, "test": data.test}
     name = f"{cfg.features} + {info['kind']} SVM"
     metrics: dict[str, Any] = {}

@@ -106,6 +106,8 @@ EXPERIMENTS: dict[str, list[str]] = {
     # fold's training faces only. Resumable: `python -m edgefer.train.experiments NAME` again skips finished folds.
     **{name: ["train", "--dataset", "ckplus48", "--data", CKPLUS48, "--protocol", "kfold", "--folds", "10",
               "--svm-cv", "5", *args] for name, args in CKPLUS48_RUNS.items()},
+    "ckplus_hog_svm_48": ["baseline", "--dataset", "ckplus48", "--data", CKPLUS48, "--protocol", "kfold", "--folds",
+                          "10", "--features", "hog"],
 }
 
 #: Small report files copied to results/ (models and checkpoints stay in runs/).
