@@ -1,9 +1,8 @@
 """The issue's experiments, one command each, and publishing their small outputs under ``results/``.
 
 ``python -m edgefer.train.experiments --list`` shows them; ``python -m edgefer.train.experiments NAME``
-runs one with the ``edgefer`` CLI (training into ``runs/NAME``; baselines write straight into
-``results/NAME``) and copies the run's JSON, PNG and text reports - never the models - to
-``results/NAME``, where ``python -m edgefer.train.results_table`` finds them. Paths are relative to
+runs one with the ``edgefer`` CLI into ``runs/NAME`` and copies the run's JSON, PNG and text
+reports - never the models, never a figure showing dataset faces - to ``results/NAME``, where ``python -m edgefer.train.results_table`` finds them. Paths are relative to
 the repository root and ``--shared`` (default ``../shared/datasets``).
 """
 
@@ -122,8 +121,7 @@ def command(name: str, shared: str) -> list[str]:
     if name not in EXPERIMENTS:
         raise SystemExit(f"unknown experiment {name!r}; --list shows the {len(EXPERIMENTS)} there are")
     args = [a.format(shared=shared) for a in EXPERIMENTS[name]]
-    out = f"results/{name}" if args[0] == "baseline" else f"runs/{name}"
-    return [*args, "--out", out]
+    return [*args, "--out", f"runs/{name}"]
 
 
 def publish(run: Path, results: Path) -> list[Path]:
@@ -170,8 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = edgefer(argv_)
         if status:
             return status
-        if argv_[0] == "train":
-            publish(Path(f"runs/{name}"), Path(f"results/{name}"))
+        publish(Path(f"runs/{name}"), Path(f"results/{name}"))
     return 0
 
 
