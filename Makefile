@@ -71,7 +71,7 @@ default-model-train: $(DEV_VENV)/.installed
 
 default-model-ship: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/edgefer convert --model $(RUN)/model.keras --out runtime/models --name default \
-		--to tflite,onnx,onnx:int8 --adaround tflite --calib-data $(FER) --val-data $(FER)
+		--to tflite,onnx,onnx:int8 --adaround tflite,onnx --calib-data $(FER) --val-data $(FER)
 	mkdir -p $(RESULTS)
 	cp $(RUN)/meta.json $(RUN)/report.txt $(RUN)/history.csv $(RUN)/confusion_*.png $(RUN)/confusion_*.json $(RESULTS)/
 	cp runtime/models/default.conversion.json $(RESULTS)/default.conversion.json

@@ -154,6 +154,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         validation_data=val_seq,
         epochs=epochs,
         initial_epoch=start_epoch,
+        shuffle=False,  # the sequence shuffles itself, keyed by (seed, epoch): Keras' own shuffle would not resume
         # The history row first, then the checkpoint: the state file is the commit point.
         callbacks=[keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint()],
         verbose=1 if sys.stdout.isatty() else 2,
