@@ -30,11 +30,13 @@ def make_sequence(
     first_epoch: int = 0,
     workers: int = 0,
     mixup: float = 0.0,
+    shuffle: bool = True,
 ):
     """A ``keras.utils.PyDataset`` yielding (preprocessed faces, one-hot labels), reshuffled each epoch.
 
     ``class_weights`` (one per class) adds per-sample loss weights; ``balanced``
-    draws each epoch so every class is equally frequent instead of shuffling.
+    draws each epoch so every class is equally frequent instead of shuffling; ``shuffle=False``
+    (validation) keeps the given order.
     Batches are built by ``workers`` threads (0: :func:`default_workers`) so augmentation
     keeps a GPU fed. Every random draw comes from ``(seed, epoch, batch)`` alone, so the
     stream does not depend on thread timing and a run resumed at ``first_epoch`` sees the
@@ -54,7 +56,7 @@ def make_sequence(
             self.order = self._next_order()
 
         def _next_order(self) -> np.ndarray:
-            if not (augment or balanced):
+            if not (shuffle or balanced):
                 return np.arange(len(labels))
             rng = np.random.default_rng((seed, self.epoch))
             return balanced_order(labels, rng) if balanced else rng.permutation(len(labels))

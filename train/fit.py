@@ -148,7 +148,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed,
                               class_weights=weights, balanced=cfg.balance == "sampling", first_epoch=start_epoch,
                               workers=cfg.workers, mixup=cfg.mixup)
-    val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers)
+    val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers, shuffle=False)
     model.fit(
         train_seq,
         validation_data=val_seq,
