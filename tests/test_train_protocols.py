@@ -81,7 +81,8 @@ def test_sequence_yields_class_weights_and_balanced_batches():
     seq = make_sequence(images, labels, InputSpec(32, 32, 3), 7, 36, None, class_weights=weights)
     x, y, sw = seq[0]
     assert x.shape == (36, 32, 32, 3) and y.shape == (36, 7)
-    np.testing.assert_allclose(sw, weights[labels].astype(np.float32))
+    np.testing.assert_allclose(sw, weights[y.argmax(1)].astype(np.float32))  # each face's own class weight
+    assert sorted(y.argmax(1).tolist()) == sorted(labels.tolist())  # shuffled, none lost
     balanced = make_sequence(images, labels, InputSpec(32, 32, 3), 7, 36, None, balanced=True)
     _, y = balanced[0]
     assert y.sum(axis=0)[:2].tolist() == [18, 18]
