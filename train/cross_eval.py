@@ -57,11 +57,19 @@ class FaceSet:
                        None if self.subjects is None else self.subjects[keep], dict(self.info))
 
 
-def load_fer_val(root: str | Path) -> FaceSet:
-    """FER2013 PublicTest (``<root>/val`` or ``<root>`` itself), at its own 48x48: each classifier resizes."""
+def load_fer_val(root: str | Path, crop: int = 128) -> FaceSet:
+    """FER2013 PublicTest (``<root>/val`` or ``<root>`` itself), at its own 48x48: each classifier resizes.
+
+    A validation set of faces of several sizes is brought to ``crop`` x ``crop`` instead.
+    """
     from edgefer.runtime.datasets import load_dataset
 
-    ds = load_dataset(root, "val", None)
+    try:
+        ds = load_dataset(root, "val", None)
+    except ValueError as exc:
+        if "differ in size" not in str(exc):
+            raise
+        ds = load_dataset(root, "val", (crop, crop))
     where = Path(root) / "val" if (Path(root) / "val").is_dir() else Path(root)
     return FaceSet("fer2013-val", ds.images, ds.labels, None,
                    {"source": str(where), "role": "validation split (model selection, temperature): in-domain, "
@@ -187,7 +195,7 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
 
     loaded: list[tuple[str, FaceSet]] = []
     if fer:
-        loaded.append(("fer2013", load_fer_val(fer)))
+        loaded.append(("fer2013", load_fer_val(fer, crop)))
     if kdef:
         loaded.append(("kdef", load_kdef_faces(kdef, crop, kdef_angles)))
     if ckplus:
