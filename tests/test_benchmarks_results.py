@@ -14,8 +14,8 @@ RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
 
 
 def _measured_models(result: dict) -> list[tuple[str, str | None]]:
-    """(model path, recorded sha256) of every measurement in a latency, ops or accuracy result."""
-    entries = [*result.get("runs", []), *result.get("evaluations", [])]
+    """(model path, recorded sha256) of every measurement in a latency, ops, accuracy or cross-dataset result."""
+    entries = [*result.get("runs", []), *result.get("evaluations", []), *result.get("models", [])]
     if "model" in result:
         entries.append(result)
     return [(e["model"], e.get("sha256")) for e in entries if "model" in e]
@@ -24,7 +24,8 @@ def _measured_models(result: dict) -> list[tuple[str, str | None]]:
 @pytest.mark.parametrize("path", RESULTS, ids=[p.name for p in RESULTS])
 def test_result_names_its_command_and_measures_the_shipped_model(path):
     result = json.loads(path.read_text())
-    assert result.get("command", "").startswith("python benchmarks/"), f"{path.name} does not say how to regenerate it"
+    assert result.get("command", "").startswith(("python benchmarks/", "edgefer ")), \
+        f"{path.name} does not say how to regenerate it"
     for model, sha in _measured_models(result):
         shipped = ROOT / "runtime" / "models" / Path(model).name
         if "runtime/models/" not in model or not shipped.exists():
