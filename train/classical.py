@@ -44,6 +44,7 @@ class BaselineConfig:
     fold: int | None = None
     limit_per_class: int | None = None
     kdef_no_face: str = "borrow"
+    contempt: str = "drop"  # CK+ 48x48: "drop" (7-class protocol) or "keep" (8-class protocol)
 
 
 def hog_features(images: np.ndarray, cell: int = 8) -> np.ndarray:
@@ -76,7 +77,7 @@ def _data_config(cfg: BaselineConfig):
 
     return TrainConfig(data=cfg.data, out=cfg.out, dataset=cfg.dataset, protocol=cfg.protocol, seed=cfg.seed,
                        folds=cfg.folds, fold=cfg.fold, input_size=cfg.input_size,
-                       limit_per_class=cfg.limit_per_class, kdef_no_face=cfg.kdef_no_face)
+                       limit_per_class=cfg.limit_per_class, kdef_no_face=cfg.kdef_no_face, contempt=cfg.contempt)
 
 
 def _parameter_count(extract, head) -> int:
@@ -100,6 +101,8 @@ def run_baseline(cfg: BaselineConfig) -> dict[str, Any]:
         raise ValueError(f"--features {cfg.features!r} is not one of hog, pca")
     if cfg.head not in ("linear-svm", "rbf-svm"):
         raise ValueError(f"--head {cfg.head!r} is not one of linear-svm, rbf-svm")
+    if cfg.contempt == "keep" and cfg.dataset != "ckplus48":
+        raise ValueError("--contempt keep is for --dataset ckplus48 (the class-folder CK+ with a contempt/ folder)")
     protocol = resolve_protocol(cfg.dataset, cfg.protocol)
     if protocol == "kfold" and cfg.fold is None:
         from .kfold import run_folds

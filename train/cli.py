@@ -61,7 +61,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     cfg = BaselineConfig(data=args.data, out=args.out, dataset=args.dataset, protocol=args.protocol,
                          features=args.features, head=args.head, input_size=args.input_size, seed=args.seed,
                          svm_c=args.svm_c, pca_components=args.pca_components, folds=args.folds,
-                         limit_per_class=args.limit_per_class, kdef_no_face=args.kdef_no_face)
+                         limit_per_class=args.limit_per_class, kdef_no_face=args.kdef_no_face,
+                         contempt=args.contempt)
     try:
         meta = run_baseline(cfg)
     except (ValueError, FileNotFoundError) as exc:
@@ -120,6 +121,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kdef-no-face", choices=("borrow", "drop"), default="borrow",
                    help="KDEF photos the Haar detector misses: cut with the box of the same person's straight "
                         "photo (borrow) or leave out (drop); both are listed in data_report.json")
+    p.add_argument("--contempt", choices=("drop", "keep"), default="drop",
+                   help="ckplus48: drop the contempt folder (7-class protocol; 6 classes, CK+ has no neutral) or "
+                        "keep it as an 8th label (8-class protocol)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -133,9 +137,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     _data_args(p)
     p.add_argument("--fold", type=int, default=None, help="run only this fold of --protocol kfold")
-    p.add_argument("--contempt", choices=("drop", "keep"), default="drop",
-                   help="ckplus48: drop the contempt folder (7-class protocol; 6 classes, CK+ has no neutral) or "
-                        "keep it as an 8th label (8-class protocol)")
     p.add_argument("--angles", type=_words, default=["S", "HL", "HR"], help="KDEF angles (comma-separated)")
     p.add_argument("--test-fraction", type=float, default=0.1, help="test share of published/subject splits")
     p.add_argument("--model", choices=(*MODELS, "hybrid"), default="mobilenet")

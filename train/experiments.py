@@ -108,6 +108,8 @@ EXPERIMENTS: dict[str, list[str]] = {
               "--svm-cv", "5", *args] for name, args in CKPLUS48_RUNS.items()},
     "ckplus_hog_svm_48": ["baseline", "--dataset", "ckplus48", "--data", CKPLUS48, "--protocol", "kfold", "--folds",
                           "10", "--features", "hog"],
+    "ckplus_hog_svm_contempt_48": ["baseline", "--dataset", "ckplus48", "--data", CKPLUS48, "--protocol", "kfold",
+                                   "--folds", "10", "--features", "hog", "--contempt", "keep"],
 }
 
 #: Small report files copied to results/ (models and checkpoints stay in runs/).
