@@ -17,7 +17,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from edgefer.runtime.classifier import EmotionClassifier
-from edgefer.runtime.detect import DetectorConfig, create_detector
+from edgefer.runtime.detect import DetectorConfig
+from edgefer.runtime.detectors import create_detector
 from edgefer.runtime.pipeline import Pipeline
 from edgefer.runtime.recognizer import EmotionRecognizer
 from edgefer.runtime.preprocess import preprocess_faces

@@ -18,8 +18,8 @@ from edgefer.runtime.datasets import load_dataset
 from edgefer.runtime.manifest import Manifest, ModelError, sha256_of
 
 from .exporters import ExportOptions
-from .run import (ConversionError, ConversionReport, _check_buildable, gate_artifact, resolve_targets,
-                  sample_calibration)
+from .gate import (ConversionError, ConversionReport, check_buildable, gate_artifact, resolve_targets,
+                   sample_calibration)
 
 
 def _source_for(precision: str, onnx_manifest: Manifest, path: Path, options: ExportOptions) -> None:
@@ -47,7 +47,7 @@ def build_engines_from_onnx(
             f"from an ONNX model only TensorRT engines can be built (--to tensorrt:fp16 / tensorrt:int8), not "
             f"{', '.join(others) or 'nothing'}; TFLite and ONNX artifacts come from the Keras model.keras"
         )
-    _check_buildable(wanted)
+    check_buildable(wanted)
     try:
         source = Manifest.load(onnx_path)
     except ModelError as exc:

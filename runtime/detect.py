@@ -16,16 +16,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
+from typing import Protocol, Union, runtime_checkable
 
 import cv2
 import numpy as np
 
 from .errors import EdgeferError
-
-if TYPE_CHECKING:
-    from .stills import StillConfig
-    from .tracking import TrackConfig
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
@@ -323,6 +319,7 @@ class YuNetDetector:
         return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
 
 
+#: What :func:`edgefer.runtime.detectors.create_detector` takes: one of the detectors' configurations.
 DetectorConfig = Union[HaarConfig, YuNetConfig]
 
 
@@ -341,34 +338,7 @@ def config_for(kind: str | DetectorConfig = "haar", yunet_model: str | os.PathLi
     raise ValueError(f"unknown face detector {kind!r}; choose one of {', '.join(DETECTOR_KINDS)}")
 
 
-def create_detector(config: str | DetectorConfig = "haar", tracking: "TrackConfig | None" = None,
-                    still: "StillConfig | bool" = False) -> Detector:
-    """The detector a config (or a name, see :func:`config_for`) describes.
-
-    ``still`` (``True`` or a :class:`~.stills.StillConfig`): for still images, each
-    detected on its own at the resolution its smallest face needs, with a padded second
-    look when nothing is found (see :mod:`.stills`); ``tracking`` is then ignored.
-    Otherwise, for streams: with ``tracking.detect_every`` > 1 it runs every N-th frame
-    only and the faces it found are tracked in between (see :mod:`.tracking`).
-    """
-    return for_input(create_engine(config), tracking, still)
-
-
 def create_engine(config: str | DetectorConfig = "haar") -> "HaarDetector | YuNetDetector":
     """The bare detector (no tracking, stream rule), e.g. to set up for an input later with :func:`for_input`."""
     config = config_for(config)
     return YuNetDetector(config) if isinstance(config, YuNetConfig) else HaarDetector(config)
-
-
-def for_input(base: "HaarDetector | YuNetDetector", tracking: "TrackConfig | None" = None,
-              still: "StillConfig | bool" = False) -> Detector:
-    """``base`` set up for still images (``still``) or for streams (``tracking``); see :func:`create_detector`."""
-    if still:
-        from .stills import StillConfig, StillDetector
-
-        return StillDetector(base, still if isinstance(still, StillConfig) else StillConfig())
-    if tracking is None or tracking.detect_every == 1:
-        return base
-    from .tracking import TrackingDetector
-
-    return TrackingDetector(base, tracking)

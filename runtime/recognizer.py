@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 
 from .classifier import EmotionClassifier
+from .detect import Box, Detector, DetectorError, HaarConfig, YuNetConfig, config_for, create_engine
+from .detectors import for_input
 from .images import read_image
-from .detect import Box, Detector, DetectorError, HaarConfig, YuNetConfig, config_for, create_engine, for_input
 from .errors import ImageError
 from .preprocess import to_grey
 from .probabilities import ProbabilityMap

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgefer.runtime.detect import (DetectorError, HaarConfig, HaarDetector, YuNetConfig, YuNetDetector,
-                                    create_detector, find_yunet_model)
+from edgefer.runtime.detect import (DetectorError, HaarConfig, HaarDetector, YuNetConfig, YuNetDetector, find_yunet_model)
+from edgefer.runtime.detectors import create_detector
 from edgefer.runtime.stills import StillConfig, StillDetector
 from edgefer.runtime.tracking import TrackConfig, TrackingDetector
 

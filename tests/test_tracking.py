@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgefer.runtime.detect import (Box, HaarConfig, HaarDetector, create_detector, detect_scale,
-                                    face_size_limits)
+from edgefer.runtime.detect import Box, HaarConfig, HaarDetector, detect_scale, face_size_limits
+from edgefer.runtime.detectors import create_detector
 from edgefer.runtime.pipeline import Pipeline
 from edgefer.runtime.recognizer import EmotionRecognizer
 from edgefer.runtime.sources import Frame

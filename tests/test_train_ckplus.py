@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgefer.train.corpus import load_corpus
+from edgefer.train.corpora import load_corpus
 from edgefer.train.splits import subject_kfold
 
 from .conftest import SHARED, need

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgefer.runtime.labels import EMOTIONS
-from edgefer.train.corpus import load_corpus
+from edgefer.train.corpora import load_corpus
 from edgefer.train.kdef import parse_kdef_name
 
 from .train_fixtures import write_ckplus, write_ckplus48, write_jaffe, write_kdef, write_rafdb

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from edgefer.cli import main
-from edgefer.runtime.detect import DetectorError, YuNetConfig, YuNetDetector, create_detector
+from edgefer.runtime.detect import DetectorError, YuNetConfig, YuNetDetector
+from edgefer.runtime.detectors import create_detector
 from edgefer.runtime.tracking import TrackConfig, TrackingDetector
 
 from .conftest import SHARED, need

@@ -73,7 +73,7 @@ class PcaFeatures:
 
 
 def _data_config(cfg: BaselineConfig):
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
     return TrainConfig(data=cfg.data, out=cfg.out, dataset=cfg.dataset, protocol=cfg.protocol, seed=cfg.seed,
                        folds=cfg.folds, fold=cfg.fold, input_size=cfg.input_size,

@@ -106,7 +106,7 @@ def _cmd_eval_cross(args: argparse.Namespace) -> int:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    from edgefer.train.corpus import CORPORA
+    from edgefer.train.corpora import CORPORA
     from edgefer.train.protocols import PROTOCOLS
 
     p.add_argument("--dataset", choices=CORPORA, default="folders",

@@ -35,7 +35,7 @@ def build_cnn(
     """A preset from :data:`CNN_PRESETS`; ``width`` scales every layer (tests use a quarter)."""
     import keras
 
-    from .model import FEATURES_LAYER, attach_head
+    from .parts import FEATURES_LAYER, attach_head
 
     if name not in CNN_PRESETS:
         raise ValueError(f"unknown CNN {name!r}; choose one of {', '.join(CNN_PRESETS)}")

@@ -2,26 +2,19 @@
 
 The runtime's :class:`FaceDataset` holds images and labels; research sets add the
 subject of every face (for subject-independent splits and subject-wise k-fold)
-and, for some, an official train/test partition. :func:`load_corpus` dispatches
-to the loader of each supported layout.
+and, for some, an official train/test partition. The loaders of each layout build
+on this module; :mod:`.corpora` is the registry that picks one by name.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgefer.runtime.datasets import FaceDataset
 from edgefer.runtime.labels import EMOTIONS
-
-log = logging.getLogger(__name__)
-
-#: Layouts :func:`load_corpus` understands (``folders`` = any class-folder tree, FER2013 included).
-CORPORA = ("folders", "kdef", "ckplus", "ckplus48", "jaffe", "rafdb")
 
 
 @dataclass
@@ -77,50 +70,3 @@ def corpus_from_items(
         None if any(p is None for p in partition) else np.asarray(partition),
         report,
     )
-
-
-_LOADED: dict[tuple, Corpus] = {}
-
-
-def load_corpus(kind: str, root: str | Path, size: tuple[int, int] = (48, 48), remember: bool = False,
-                **options: Any) -> Corpus:
-    """Load one dataset layout (see :data:`CORPORA`); ``options`` go to that layout's loader.
-
-    With ``remember`` a load is reused for the life of the process, so k folds and
-    several baselines over one dataset crop its faces once (Haar over KDEF takes
-    minutes on a small CPU); files changed on disk meanwhile are not seen.
-    """
-    if not remember:
-        return _load(kind, root, tuple(size), **options)
-    key = (kind, str(Path(root).resolve()), tuple(size), tuple(sorted(options.items())))
-    if key not in _LOADED:
-        _LOADED[key] = _load(kind, root, tuple(size), **options)
-    return _LOADED[key]
-
-
-def _load(kind: str, root: str | Path, size: tuple[int, int], **options: Any) -> Corpus:
-    if kind == "folders":
-        from edgefer.runtime.datasets import load_class_folders
-
-        return Corpus("folders", load_class_folders(root, size, options.get("limit_per_class")))
-    if kind == "kdef":
-        from .kdef import load_kdef
-
-        return load_kdef(root, size=size, **options)
-    if kind == "ckplus":
-        from .ckplus import load_ckplus
-
-        return load_ckplus(root, size=size, **options)
-    if kind == "ckplus48":
-        from .ckplus import load_ckplus48
-
-        return load_ckplus48(root, size=size, **options)
-    if kind == "jaffe":
-        from .jaffe import load_jaffe
-
-        return load_jaffe(root, size=size)
-    if kind == "rafdb":
-        from .rafdb import load_rafdb
-
-        return load_rafdb(root, size=size, **options)
-    raise ValueError(f"unknown dataset layout {kind!r}; choose one of {', '.join(CORPORA)}")

@@ -30,7 +30,7 @@ def export_run_faces(run: str | Path, out: str | Path, data: str | None = None) 
     import cv2
 
     from .protocols import prepare_data
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
     meta_path = Path(run) / "meta.json"
     if not meta_path.is_file():

@@ -16,7 +16,7 @@ from edgefer.runtime.labels import EMOTIONS
 from edgefer.runtime.preprocess import InputSpec
 
 if TYPE_CHECKING:
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
 log = logging.getLogger(__name__)
 

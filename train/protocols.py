@@ -22,7 +22,7 @@ from .provenance import dataset_name, source
 from .splits import published_kdef_split, random_split, stratified_holdout, subject_kfold, subject_split
 
 if TYPE_CHECKING:
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def fold_indices(cfg: "TrainConfig", corpus) -> tuple[np.ndarray, np.ndarray]:
 
 def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
     """Load ``cfg.data`` in layout ``cfg.dataset`` and split it by ``cfg.protocol``; writes ``data_report.json``."""
-    from .corpus import load_corpus
+    from .corpora import load_corpus
 
     protocol = resolve_protocol(cfg.dataset, cfg.protocol)
     size = (spec.height, spec.width)

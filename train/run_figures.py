@@ -12,7 +12,7 @@ from edgefer.runtime.datasets import FaceDataset
 from edgefer.runtime.preprocess import InputSpec
 
 if TYPE_CHECKING:
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
 log = logging.getLogger(__name__)
 

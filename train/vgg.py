@@ -27,7 +27,7 @@ def build_vgg16(
     """
     import keras
 
-    from .model import FEATURES_LAYER, attach_head, resolve_weights
+    from .parts import FEATURES_LAYER, attach_head, resolve_weights
 
     if spec.height < 32 or spec.width < 32:
         raise ValueError(f"VGG16 needs inputs of at least 32x32 (five 2x2 poolings), got {spec.height}x{spec.width}")

@@ -102,8 +102,12 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
-    """The face detector; the defaults are the runtime's (``edgefer detect --help``, docs/detection.md)."""
+class DetectorSection:
+    """The ``[detector]`` table; the defaults are the runtime's (``edgefer detect --help``, docs/detection.md).
+
+    Not to be confused with :data:`edgefer.runtime.detect.DetectorConfig`, the detector's own
+    configuration that the service builds from this table.
+    """
 
     kind: Literal["haar", "yunet"] = _opt("haar", None, "haar (OpenCV cascade) or yunet (OpenCV's CNN detector)")
     yunet_model: str = _opt("", None, "yunet: face_detection_yunet_2023mar.onnx (empty: $EDGEFER_YUNET, then "
@@ -229,7 +233,7 @@ class ServeConfig:
     """The whole ``edgefer serve`` configuration."""
 
     source: SourceConfig = field(default_factory=SourceConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    detector: DetectorSection = field(default_factory=DetectorSection)
     model: ModelConfig = field(default_factory=ModelConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)

@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..classifier import EmotionClassifier
-from ..detect import Box, HaarConfig, YuNetConfig, create_detector
+from ..detect import Box, HaarConfig, YuNetConfig
+from ..detectors import create_detector
 from ..limits import usable_cores
 from ..pipeline import FrameResult, Pipeline
 from ..recognizer import EmotionRecognizer
