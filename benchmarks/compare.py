@@ -63,10 +63,11 @@ def table_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
             alone = run.get("model_alone", {}).get("stats", {})
             batched = run.get("model_batched") or {}
             det = pipe.get("detector", {}).get("kind", "").replace("Config", "").lower()
-            every = pipe.get("tracking", {}).get("detect_every")
+            every = (pipe.get("tracking") or {}).get("detect_every")
             rows.append({
                 "device": device,
-                "what": f"edgefer {run['backend']} {run.get('precision', '')}" + (f", {det} 1/{every}" if det else ""),
+                "what": f"edgefer {run['backend']} {run.get('precision', '')}"
+                        + ((f", {det} stills" if pipe.get("stills") else f", {det} 1/{every}") if det else ""),
                 "threads": str(run.get("threads") or "default"),
                 "model p50 ms": _fmt(alone.get("p50_ms"), 3),
                 "model ms/face batched": (f"{_fmt(batched['per_face_p50_ms'], 3)} (x{batched['batch']})"
@@ -124,7 +125,8 @@ def plot_distribution(results: Sequence[dict[str, Any]], out: str | Path) -> Pat
             if run.get("pipeline"):
                 series.append(run["pipeline"]["samples_ms"]["total"])
                 pipe = run["pipeline"]
-                names.append(f"{run['backend']} {pipe['detector']['kind'][:-6]} 1/{pipe['tracking']['detect_every']}"
+                every = "stills" if pipe.get("stills") else f"1/{pipe['tracking']['detect_every']}"
+                names.append(f"{run['backend']} {pipe['detector']['kind'][:-6]} {every}"
                              f"\n{device[:28]}")
             if run.get("peer"):
                 series.append(run["peer"]["samples_ms"]["total"])

@@ -39,6 +39,7 @@ class PipelineSetup:
     frame_size: tuple[int, int] | None
     detector: DetectorConfig
     tracking: TrackConfig
+    still: bool = False  # every frame a still image of its own (no tracking), as edgefer detects photos
 
 
 def bench_model(classifier: EmotionClassifier, warmup: int, iterations: int, batch: int = 1,
@@ -94,7 +95,7 @@ class PipelineBench:
 
     def __init__(self, classifier: EmotionClassifier, setup: PipelineSetup):
         self.setup = setup
-        self.detector = create_detector(setup.detector, setup.tracking)
+        self.detector = create_detector(setup.detector, setup.tracking, still=setup.still)
         self.pipeline = Pipeline(EmotionRecognizer.from_parts(self.detector, classifier))
         self._frames = looped_frames(setup.source, setup.frame_size, getattr(self.detector, "reset", None))
         self.samples: dict[str, list[float]] = {s: [] for s in (*PIPELINE_STAGES, "total")}
@@ -135,7 +136,8 @@ class PipelineBench:
             "source": self.setup.source,
             "frame_size": list(self.setup.frame_size) if self.setup.frame_size else "native",
             "detector": {"kind": type(self.setup.detector).__name__, **asdict(self.setup.detector)},
-            "tracking": asdict(self.setup.tracking),
+            "tracking": None if self.setup.still else asdict(self.setup.tracking),
+            "stills": self.setup.still,
             "detection_passes": getattr(self.detector, "detections", None),
             "warmup": self.warmup, "frames": len(self.boxes), "faces": self.faces, "errors": self.errors,
             "fps": stages["total"]["per_second"],

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "best one reported beside the p50 over all of them")
     p.add_argument("--pass-gap", type=float, default=2.0, metavar="SECONDS",
                    help="idle seconds between passes, so that they sample different stretches of a shared machine")
+    p.add_argument("--stills", action="store_true",
+                   help="detect every frame as a still image (as edgefer does photos: no tracking, the still-image "
+                        "resolution rule and second look); the peer does what it always does")
     p.add_argument("--json", help="write the full result (stats and raw samples) here")
     p.add_argument("--peer", choices=("fer",), help="also run this package on the same frames, in its own process")
     p.add_argument("--peer-python", default=sys.executable,
@@ -124,7 +127,7 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
         run["pipeline_skipped"] = f"no --source given and {DEFAULT_SOURCE} does not exist"
     else:
         detector, tracking = detector_config(args)
-        setup = PipelineSetup(source, parse_size(args.frame_size), detector, tracking)
+        setup = PipelineSetup(source, parse_size(args.frame_size), detector, tracking, still=args.stills)
         run["pipeline"], run["peer"] = _pipeline_and_peer(classifier, setup, args)
     classifier.close()
     run["peak_rss_mib"] = steps["end"] = peak_rss_mib()

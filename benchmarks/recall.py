@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""Which faces each detector setting loses against ``fer``'s detector, and what it costs.
+"""Faces found on photos, tight face crops and clips, per detector setting, beside the ``fer`` package.
 
-    python benchmarks/recall.py --referee-yunet face_detection_yunet_2023mar.onnx \\
-        --widths 0,400,480 --every 1,4,5,6,8 --json benchmarks/results/recall-sweep.json
+    python benchmarks/recall.py --peer-python /work/fer-venv/bin/python \\
+        --json benchmarks/results/recall.json
 
-``fer`` (``FER(mtcnn=False)``) finds faces with OpenCV's frontal Haar cascade on the
-full frame (scaleFactor 1.1, minNeighbors 5, minimum face 50 pixels); this script
-makes that same call on every frame, so it needs no ``fer`` installation (the real
-package's boxes, recorded by ``latency.py --peer fer``, give the same lost counts at
-the default setting).
-Each setting (detection width x detect-every-N with tracking in between) then runs
-over the same frames; a face the reference finds that the setting does not is
-lost, and the YuNet referee says which lost faces are real faces. Detection
-passes and the mean detect cost per frame are reported beside it, so the default
-can be chosen on both. Nothing is asserted; it measures.
+Inputs (``--media``, default ``../shared/media``): every photo at its own size; tight
+crops cut from those photos around each face the reference finds (square, as wide as
+the face box, and as tall as it, resized to 350x350; made here, never written into the
+repository); the first ``--frames`` frames of each clip at 640x480. The reference is
+YuNet at full resolution (faces of 10 pixels and up). edgefer runs each setting
+through ``EmotionRecognizer`` (detection and classification, the shipped model on
+litert), the way the product treats the input: photos and crops as still images,
+clips as streams (every 6th frame, tracking between) and, to compare per-frame cost
+where every frame needs a detection, every clip frame as a still image too. ``fer``
+(``FER(mtcnn=False)``, its own process and venv, ``benchmarks/peer_fer.py``) sees
+the same images; the two take turns block by block, so load on a shared machine hits
+both alike. Reported per input and setting: reference faces found, boxes that are no
+reference face, fer's real faces (fer boxes the reference confirms) that the setting
+loses, and wall milliseconds per frame (median). Nothing is asserted; it measures.
 """
 
 from __future__ import annotations
@@ -21,153 +25,249 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-if __package__ in (None, ""):
-    # Run as a script: make `benchmarks` importable. Appended, not put first: the checkout's `edgefer/`
-    # folder is only the package's top level (pyproject maps the rest), and ahead of site-packages it
-    # would hide a plain (non-editable) install of edgefer, as on a Raspberry Pi.
-    sys.path.append(str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and an uninstalled checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.frames import parse_size  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-FER_HAAR = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 50}
+MEDIA = REPO.parent / "shared" / "media"
+YUNET = REPO.parent / "shared" / "weights" / "yunet" / "face_detection_yunet_2023mar.onnx"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov"}
+CROP_SIDE = 350
 
 
-def _ints(text: str) -> list[int]:
+def settings(yunet_model: str) -> dict[str, dict[str, Any]]:
+    """Each edgefer setting: the detector config and how it treats each kind of input."""
+    from edgefer.runtime.detect import HaarConfig, YuNetConfig
+    from edgefer.runtime.tracking import TrackConfig
+
+    track = TrackConfig()
+    return {
+        "haar (default)": {"config": HaarConfig(), "tracking": track},
+        "haar before (480 px, 1.1 / 5)": {"config": HaarConfig(1.1, 5, detect_width=480), "tracking": track,
+                                          "stills": False},
+        "yunet": {"config": YuNetConfig(yunet_model), "tracking": track},
+    }
+
+
+def reference(yunet_model: str) -> Callable[[np.ndarray], list[list[int]]]:
+    from edgefer.runtime.detect import YuNetConfig, YuNetDetector
+
+    judge = YuNetDetector(YuNetConfig(yunet_model, detect_width=0, min_face=10, min_face_ratio=0.0))
+    return lambda img: [b.as_list() for b in judge.detect(img)]
+
+
+def tight_crops(photos: Sequence[Path], ref: Callable) -> list[tuple[str, np.ndarray, list[int]]]:
+    """Square crops around each reference face: as wide as the box (cheek to cheek) and as tall as it,
+    with the face's box in the crop (the crop's reference, known by construction)."""
+    crops = []
+    for path in photos:
+        img = cv2.imread(str(path))
+        for i, (x, y, w, h) in enumerate(ref(img)):
+            for fit, side in (("wide", w), ("tall", max(w, h))):
+                cx, cy = x + w // 2, y + h // 2
+                x0, y0 = max(cx - side // 2, 0), max(cy - side // 2, 0)
+                crop = img[y0:y0 + side, x0:x0 + side]
+                sx, sy = CROP_SIDE / crop.shape[1], CROP_SIDE / crop.shape[0]
+                box = [round((x - x0) * sx), round((y - y0) * sy), round(w * sx), round(h * sy)]
+                crops.append((f"{path.stem}-{i}-{fit}", cv2.resize(crop, (CROP_SIDE, CROP_SIDE),
+                                                                   interpolation=cv2.INTER_AREA), box))
+    return crops
+
+
+def clip_frames(path: Path, count: int) -> list[np.ndarray]:
+    from benchmarks.frames import fit_frame
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(fit_frame(img, (640, 480)))
+    cap.release()
+    return frames
+
+
+class Contender:
+    """One edgefer setting on a sequence of images: boxes and wall ms per image."""
+
+    def __init__(self, recognizer: Any, still: bool):
+        self.recognizer = recognizer
+        self.still = still
+        self.boxes: list[list[list[int]]] = []
+        self.ms: list[float] = []
+
+    def run(self, images: Sequence[np.ndarray]) -> None:
+        for img in images:
+            t0 = time.perf_counter()
+            faces = self.recognizer.analyse(img, still=self.still).faces
+            self.ms.append((time.perf_counter() - t0) * 1e3)
+            self.boxes.append([list(f.box) for f in faces])
+
+
+def score(boxes: Sequence[Sequence[Sequence[int]]], truth: Sequence[Sequence[Sequence[int]]],
+          fer_boxes: Sequence[Sequence[Sequence[int]]] | None, ms: Sequence[float]) -> dict[str, Any]:
+    """Reference faces found, extra boxes, fer's real faces lost, ms per frame."""
+    from benchmarks.peer import same_face
+
+    found = sum(sum(any(same_face(t, b) for b in mine) for t in ref) for mine, ref in zip(boxes, truth))
+    extra = sum(sum(not any(same_face(b, t) for t in ref) for b in mine) for mine, ref in zip(boxes, truth))
+    out: dict[str, Any] = {"found": found, "extra": extra, "ms_per_frame": round(statistics.median(ms), 2),
+                           "ms_per_frame_mean": round(statistics.fmean(ms), 2)}
+    if fer_boxes is not None:
+        real = [[f for f in fb if any(same_face(f, t) for t in ref)] for fb, ref in zip(fer_boxes, truth)]
+        out["fer_real_faces_lost"] = sum(sum(not any(same_face(f, b) for b in mine) for f in r)
+                                         for r, mine in zip(real, boxes))
+    return out
+
+
+def run_input(name: str, kind: str, images: list[np.ndarray], source: str, frame_size: str, truth: list,
+              contenders: dict[str, Contender], peer_python: str | None, block: int, repeats: int) -> dict[str, Any]:
+    """Every contender and fer on the same images, in turns of ``block`` images, ``repeats`` times for timing."""
+    from benchmarks.peer import PeerSession, same_face
+
+    peer = PeerSession("fer", peer_python, source, frame_size) if peer_python else None
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {text!r}")
-    return values
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.latency import DEFAULT_SOURCE
-
-    p = argparse.ArgumentParser(prog="benchmarks/recall.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sources", nargs="+", default=[str(DEFAULT_SOURCE), str(DEFAULT_SOURCE.with_name("woman2.mp4"))],
-                   help="video clips (default: the two clips of ../shared/media)")
-    p.add_argument("--referee-yunet", metavar="ONNX", required=True,
-                   help="YuNet model that tells which of the reference's faces are real faces")
-    p.add_argument("--widths", type=_ints, default=[0, 400, 480], help="Haar detection widths (0: full frame)")
-    p.add_argument("--every", type=_ints, default=[1, 4, 5, 6, 8], help="detect every N frames, track in between")
-    p.add_argument("--frame-size", default="640x480", help="resize every frame to WxH first, as latency.py does")
-    p.add_argument("--warmup", type=int, default=10, help="frames run but not scored first (as latency.py)")
-    p.add_argument("--frames", type=int, default=100, help="scored frames per clip (the clip loops)")
-    p.add_argument("--json", help="write the sweep here")
-    return p
-
-
-def load_frames(source: str, size: tuple[int, int] | None, count: int) -> list:
-    """``count`` BGR frames of ``source``, looped from the start when it runs out, resized to ``size``."""
-    from itertools import islice
-
-    from benchmarks.harness import looped_frames
-
-    frames = looped_frames(source, size)
-    try:
-        return [frame.image for frame in islice(frames, count) if frame.image is not None]
+        if peer and kind != "clip":
+            peer.run(len(images), record=False)  # fer's first call builds its graph; a whole cycle keeps the order
+        for c in contenders.values():
+            c.run(images[:1])
+            c.boxes, c.ms = [], []
+        for rep in range(repeats):
+            for start in range(0, len(images), block):
+                chunk = images[start:start + block]
+                for c in contenders.values():
+                    keep_boxes = list(c.boxes)
+                    c.run(chunk)
+                    if rep:
+                        c.boxes = keep_boxes  # boxes of the first pass only; the others only time
+                if peer:
+                    peer.run(len(chunk))
+        fer = peer.finish() if peer else None
     finally:
-        frames.close()
-
-
-def reference_boxes(greys: Sequence) -> list[list[list[int]]]:
-    """``fer``'s Haar call on every frame."""
-    import cv2
-
-    from edgefer.runtime.detect import find_haar_cascade
-
-    cascade = cv2.CascadeClassifier(str(find_haar_cascade()))
-    side = FER_HAAR["min_size"]
-    return [[[int(v) for v in box] for box in cascade.detectMultiScale(
-        grey, FER_HAAR["scale_factor"], FER_HAAR["min_neighbors"], minSize=(side, side))] for grey in greys]
-
-
-def sweep_clip(frames: Sequence, warmup: int, widths: Sequence[int], every: Sequence[int],
-               referee: str) -> dict[str, Any]:
-    """Every (width, N) setting on one clip's frames, scored against the reference on the frames after ``warmup``."""
-    import cv2
-
-    from benchmarks.peer import lost_faces
-    from edgefer.runtime.detect import HaarConfig, HaarDetector, YuNetConfig, YuNetDetector
-    from edgefer.runtime.tracking import TrackConfig, TrackingDetector
-
-    greys = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-    reference = reference_boxes(greys[warmup:])
-    judge = YuNetDetector(YuNetConfig(referee, detect_width=None, min_face=10, min_face_ratio=0.0))
-    truth = [[b.as_list() for b in judge.detect(f)] for f in frames[warmup:]]
-    settings = []
-    for width in widths:
-        for n in every:
-            detector = TrackingDetector(HaarDetector(HaarConfig(detect_width=width or None)),
-                                        TrackConfig(detect_every=n))
-            ours, spent = [], 0.0
-            for i, grey in enumerate(greys):
-                t0 = time.perf_counter()
-                boxes = detector.detect(grey)
-                if i >= warmup:
-                    spent += time.perf_counter() - t0
-                    ours.append([b.as_list() for b in boxes])
-            lost = lost_faces(ours, reference, truth)
-            settings.append({
-                "detect_width": width or None, "detect_every": n, "detection_passes": detector.detections,
-                "detect_ms_per_frame": round(spent / len(ours) * 1e3, 2),
-                "reference_faces": lost["peer_faces"], "reference_real_faces": lost["peer_real_faces"],
-                "lost": lost["lost"], "lost_real": lost["lost_confirmed"],
-            })
-    return {"frames": len(reference), "settings": settings}
+        if peer:
+            peer.close()
+    n = len(images)
+    result: dict[str, Any] = {"kind": kind, "frames": n, "reference_faces": sum(len(t) for t in truth),
+                              "settings": {}}
+    fer_boxes = fer["boxes"][:n] if fer else None
+    if fer:
+        real = sum(sum(any(same_face(f, t) for t in ref) for f in fb) for fb, ref in zip(fer_boxes, truth))
+        result["fer"] = {**score(fer_boxes, truth, None, fer["samples_ms"]["process"]), "real_faces": real,
+                         "peak_rss_mib": fer["peak_rss_mib"], "version": fer["versions"].get("fer")}
+    for label, c in contenders.items():
+        result["settings"][label] = score(c.boxes, truth, fer_boxes, c.ms)
+        if fer:
+            result["settings"][label]["ms_vs_fer"] = round(result["settings"][label]["ms_per_frame"]
+                                                           / result["fer"]["ms_per_frame"], 3)
+    print(f"{name}: " + "; ".join(f"{k} {v['found']}/{result['reference_faces']} {v['ms_per_frame']} ms"
+                                  for k, v in [*result["settings"].items(), *([("fer", result["fer"])] if fer else [])]),
+          file=sys.stderr)
+    return result
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """One row per setting, one column pair per clip."""
-    clips = list(result["clips"])
-    head = ["detect width", "every N"] + [f"{Path(c).name}: lost real / lost / passes / detect ms" for c in clips]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    rows = zip(*(result["clips"][c]["settings"] for c in clips))
-    for row in rows:
-        first = row[0]
-        cells = [str(first["detect_width"] or "full"), str(first["detect_every"])]
-        cells += [f"{s['lost_real']} / {s['lost']} / {s['detection_passes']} / {s['detect_ms_per_frame']:.1f}"
-                  for s in row]
-        lines.append("| " + " | ".join(cells) + " |")
+    """One row per input, one column per setting: found / reference, extra, ms per frame."""
+    names = list(next(iter(result["inputs"].values()))["settings"]) + ["fer"]
+    lines = ["| input | reference faces | " + " | ".join(f"{n}: found, extra, ms" for n in names) + " |",
+             "|---|---:|" + "---|" * len(names)]
+    for name, r in result["inputs"].items():
+        cells = []
+        for n in names:
+            s = r.get("fer") if n == "fer" else r["settings"][n]
+            cells.append("–" if s is None else f"{s['found']}, {s['extra']}, {s['ms_per_frame']:.1f}")
+        lines.append(f"| {name} | {r['reference_faces']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    p = argparse.ArgumentParser(prog="benchmarks/recall.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--media", default=str(MEDIA), help="folder of photos and clips (default: ../shared/media)")
+    p.add_argument("--yunet-model", default=str(YUNET), help="YuNet ONNX: the reference and the yunet setting")
+    p.add_argument("--peer-python", help="Python of a venv with the fer package (fer runs beside when given)")
+    p.add_argument("--frames", type=int, default=60, help="frames of each clip")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes over each photo and crop set")
+    p.add_argument("--json", help="write the result here")
+    args = p.parse_args(argv)
+    media = Path(args.media)
     try:
-        if args.warmup < 0 or args.frames < 1:
-            raise ValueError("--warmup must be >= 0 and --frames >= 1")
-        if 0 in args.every:
-            raise ValueError("--every values must be at least 1")
-        if not Path(args.referee_yunet).is_file():
-            raise ValueError(f"--referee-yunet {args.referee_yunet} does not exist")
-        size = parse_size(args.frame_size)
-        clips = {}
-        for source in args.sources:
-            print(f"sweeping {source} ...", file=sys.stderr)
-            frames = load_frames(source, size, args.warmup + args.frames)
-            clips[source] = sweep_clip(frames, args.warmup, args.widths, args.every, args.referee_yunet)
-    except (ValueError, OSError) as exc:
+        if not Path(args.yunet_model).is_file():
+            raise ValueError(f"--yunet-model {args.yunet_model} does not exist")
+        if not media.is_dir():
+            raise ValueError(f"--media {media} is not a folder")
+        if args.frames < 1 or args.repeats < 1:
+            raise ValueError("--frames and --repeats must be at least 1")
+    except ValueError as exc:
         print(f"recall.py: error: {exc}", file=sys.stderr)
         return 2
-    from benchmarks.device import conditions
+    from edgefer.runtime.classifier import EmotionClassifier
+    from edgefer.runtime.detect import create_engine, for_input
+    from edgefer.runtime.recognizer import EmotionRecognizer
 
-    result = {"schema": "edgefer-recall/1", "command": "python benchmarks/recall.py " + shlex.join(argv),
-              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reference": {"fer_haar": FER_HAAR},
-              "frame_size": args.frame_size, "warmup": args.warmup, "conditions_after": conditions(), "clips": clips}
+    ref = reference(args.yunet_model)
+    classifier = EmotionClassifier(None, "litert")
+    engines = {k: (create_engine(v["config"]), v) for k, v in settings(args.yunet_model).items()}
+
+    def contenders(still: bool, video: bool = False) -> dict[str, Contender]:
+        out = {}
+        for label, (engine, spec) in engines.items():
+            as_still = still and spec.get("stills", True)
+            det = for_input(engine, spec["tracking"] if video else None, still=as_still)
+            out[label] = Contender(EmotionRecognizer.from_parts(det, classifier), as_still)
+        return out
+
+    photos = sorted(q for q in media.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+    clips = sorted(q for q in media.iterdir() if q.suffix.lower() in VIDEO_SUFFIXES)
+    inputs: dict[str, Any] = {}
+    for photo in photos:
+        img = cv2.imread(str(photo))
+        inputs[photo.name] = run_input(photo.name, "photo", [img], str(photo), "native", [ref(img)],
+                                       contenders(True), args.peer_python, 1, args.repeats)
+    crops = tight_crops(photos, ref)
+    with tempfile.TemporaryDirectory() as tmp:
+        for fit in ("wide", "tall"):
+            chosen = sorted((n, c, b) for n, c, b in crops if n.endswith(fit))
+            folder = Path(tmp) / fit
+            folder.mkdir()
+            for n, c, _ in chosen:
+                cv2.imwrite(str(folder / f"{n}.png"), c)
+            images = [cv2.imread(str(folder / f"{n}.png")) for n, _, _ in chosen]
+            inputs[f"tight crops ({fit}, {CROP_SIDE}x{CROP_SIDE})"] = run_input(
+                f"crops {fit}", "crops", images, str(folder), "native", [[b] for _, _, b in chosen],
+                contenders(True), args.peer_python, len(images), args.repeats)
+    for clip in clips:
+        frames = clip_frames(clip, args.frames)
+        truth = [ref(f) for f in frames]
+        for mode, still in (("stream", False), ("every frame a still", True)):
+            inputs[f"{clip.name} 640x480, {mode}"] = run_input(
+                f"{clip.name} {mode}", "clip", frames, str(clip), "640x480", truth,
+                contenders(still, video=not still), args.peer_python, 10, 1)
+    classifier.close()
+    from benchmarks.device import conditions, device_info
+    from benchmarks.memory import peak_rss_mib
+
+    result = {"schema": "edgefer-recall/2", "command": "python benchmarks/recall.py " + shlex.join(argv),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "reference": "YuNet 2023mar at full resolution, faces >= 10 px",
+              "settings": {k: repr(v["config"]) for k, v in settings(args.yunet_model).items()},
+              "edgefer_peak_rss_mib": peak_rss_mib(), "device": device_info(), "conditions_after": conditions(),
+              "note": "wall time; edgefer and fer take turns block by block on the same images, so machine load "
+                      "hits both alike", "inputs": inputs}
     print(markdown(result))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -5,13 +5,13 @@ frame, and a cropped face photo is nothing but the face. So a still image is
 detected on its own (no tracking) with a minimum face in pixels of the image
 (``min_face``, by default the classifier's 48-pixel input: a smaller face is only
 upsampled), raised to ``min_face_ratio`` of the shorter side for very large
-photos; the image is shrunk until that face just fills the detector's window and
-no further, so one pass of the detector's own scale pyramid covers every face size
-from there up. When that finds nothing, the image may itself be a face that fills
-the frame, which the Haar cascade cannot see without the forehead-to-chin margin
-it was trained on: a second, cheap look pads the border (edge pixels repeated by
-``pad`` of the longer side) and searches for faces of at least half the shorter
-side. See ``docs/detection.md``.
+photos; the image is shrunk until that face is the detector's comfortable size
+(``target``: 36 pixels for Haar, 24 for YuNet) and no further, so one pass of the
+detector's own scale pyramid covers every face size from there up. When that finds
+nothing, the image may itself be a face that fills the frame, which the Haar
+cascade cannot see without the forehead-to-chin margin it was trained on: a second,
+cheap look pads the border (edge pixels repeated by ``pad`` of the longer side) and
+searches for faces of at least half the shorter side. See ``docs/detection.md``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class StillDetector:
         """Smallest and largest face side (image pixels) and the scale the image is detected at."""
         cfg, ecfg = self.config, self.engine.config
         low, high = face_size_limits(shape, cfg.min_face, ecfg.max_face, cfg.min_face_ratio, ecfg.max_face_ratio)
-        return low, high, min(1.0, self.engine.window / low)
+        return low, high, min(1.0, self.engine.target / low)
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Faces in one still image, largest first, in the image's own pixel coordinates."""
@@ -84,7 +84,9 @@ class StillDetector:
         if low > high:
             return []
         # A face larger than the image is cut by its edges; the padded frame may hold it whole.
-        found = self.engine.find(padded, min(1.0, self.engine.window / low), low, high * (1 + 2 * self.config.pad))
+        # Only large faces are looked for, so this is cheap even at twice the usual size, which YuNet needs here.
+        scale = min(1.0, 2 * self.engine.target / low)
+        found = self.engine.find(padded, scale, low, high * (1 + 2 * self.config.pad))
         boxes = [Box(b.x - pad, b.y - pad, b.w, b.h).clipped(w, h) for b in found]
         boxes = [b for b in boxes if b.w > 0 and b.h > 0]
         return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)

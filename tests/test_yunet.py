@@ -89,33 +89,38 @@ def test_detect_cli_with_yunet(media, yunet_model, tiny_artifacts):
     assert set(event["timings_ms"]) == {"read", "detect", "preprocess", "infer"}
 
 
-def test_recall_sweep_scores_settings_against_fers_haar_call(yunet_model, tmp_path, capsys):
-    """benchmarks/recall.py on a clip of the astronaut: every-frame full-size Haar is the reference itself."""
+def test_recall_benchmark_on_photos_crops_and_clips(yunet_model, tmp_path, capsys):
+    """benchmarks/recall.py on a folder with the astronaut photo and a short clip of it (no fer here)."""
     from benchmarks import recall
     from edgefer.samples import astronaut_bgr
 
-    clip = tmp_path / "astronaut.avi"
-    img = cv2.resize(astronaut_bgr(), (640, 480))
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
-    for _ in range(5):
-        writer.write(img)
+    media = tmp_path / "media"
+    media.mkdir()
+    img = astronaut_bgr()
+    cv2.imwrite(str(media / "astronaut.png"), img)
+    writer = cv2.VideoWriter(str(media / "astronaut.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for _ in range(4):
+        writer.write(cv2.resize(img, (640, 480)))
     writer.release()
-    out = tmp_path / "sweep.json"
-    rc = recall.main(["--sources", str(clip), "--referee-yunet", str(yunet_model), "--widths", "0,480",
-                      "--every", "1,3", "--warmup", "2", "--frames", "6", "--json", str(out)])
-    assert rc == 0
+    out = tmp_path / "recall.json"
+    assert recall.main(["--media", str(media), "--yunet-model", str(yunet_model), "--frames", "3", "--repeats", "1",
+                        "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    settings = result["clips"][str(clip)]["settings"]
-    assert [(s["detect_width"], s["detect_every"]) for s in settings] == [(None, 1), (None, 3), (480, 1), (480, 3)]
-    full_every_frame = settings[0]
-    assert full_every_frame["reference_faces"] == 6 and full_every_frame["reference_real_faces"] == 6
-    assert full_every_frame["lost"] == 0 and full_every_frame["detection_passes"] == 8
-    assert settings[1]["detection_passes"] < 8
-    assert "| full | 1 | 0 / 0 / 8 /" in capsys.readouterr().out
+    inputs = result["inputs"]
+    assert set(inputs) == {"astronaut.png", "tight crops (wide, 350x350)", "tight crops (tall, 350x350)",
+                           "astronaut.avi 640x480, stream", "astronaut.avi 640x480, every frame a still"}
+    photo = inputs["astronaut.png"]
+    assert photo["reference_faces"] == 1 and "fer" not in photo
+    assert photo["settings"]["haar (default)"]["found"] == 1 and photo["settings"]["yunet"]["found"] == 1
+    crops = inputs["tight crops (wide, 350x350)"]
+    assert crops["frames"] == 1 and crops["settings"]["haar (default)"]["found"] == 1  # the padded second look
+    clip = inputs["astronaut.avi 640x480, stream"]
+    assert clip["frames"] == 3 and clip["settings"]["haar (default)"]["found"] == 3
+    assert "| astronaut.png | 1 |" in capsys.readouterr().out
 
 
 def test_recall_sweep_rejects_bad_arguments(tmp_path, capsys):
     from benchmarks import recall
 
-    assert recall.main(["--referee-yunet", str(tmp_path / "missing.onnx")]) == 2
+    assert recall.main(["--yunet-model", str(tmp_path / "missing.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
