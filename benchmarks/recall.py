@@ -214,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"recall.py: error: {exc}", file=sys.stderr)
         return 2
     from edgefer.runtime.classifier import EmotionClassifier
-    from edgefer.runtime.detect import create_engine, for_input
+    from edgefer.runtime.detect import create_engine
+    from edgefer.runtime.detectors import for_input
     from edgefer.runtime.recognizer import EmotionRecognizer
 
     ref = reference(args.yunet_model)
