@@ -5,7 +5,7 @@ DEMO_VENV := .venv-demo
 DEMO_DIR := .demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow soak default-model default-model-train default-model-ship model-figures picture clean
+.PHONY: demo test test-slow soak default-model default-model-train default-model-ship model-figures picture arm64-check clean
 
 demo: $(DEMO_DIR)/astronaut.jpg
 	$(DEMO_VENV)/bin/edgefer detect --source $(DEMO_DIR)/astronaut.jpg --annotate $(DEMO_DIR)/astronaut-annotated.jpg
@@ -93,6 +93,13 @@ $(FER_VENV)/.installed:
 	$(FER_VENV)/bin/pip install -q --no-deps fer==25.10.3
 	$(FER_VENV)/bin/pip install -q tensorflow-cpu "opencv-python-headless<5" "setuptools<81" requests pillow
 	touch $@
+
+# The device kits on an emulated arm64 Debian, as root (devices/arm64/README.md): install.sh, verify.sh and
+# detect, every event compared with the same in an amd64 Debian; report in devices/results/arm64-<suite>.json.
+ARM64_ARGS ?=
+
+arm64-check:
+	devices/arm64/check.sh $(ARM64_ARGS)
 
 $(DEV_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(DEV_VENV)
