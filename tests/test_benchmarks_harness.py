@@ -191,3 +191,18 @@ def test_pass_options_are_checked_before_anything_runs(bad, message, capsys):
     with pytest.raises(SystemExit) as exc:
         latency.main(["--backend", "litert", *bad])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_stills_mode_detects_every_frame_on_its_own(tiny_artifacts, face_clip, tmp_path):
+    """--stills: every frame goes through the still-image path (no tracking), as edgefer treats photos."""
+    out = tmp_path / "stills.json"
+    assert latency.main(["--backend", "litert", "--model", str(tiny_artifacts / "tiny_int8.tflite"), "--source",
+                         str(face_clip), "--warmup", "1", "--iterations", "4", "--batch", "1", "--threads", "1",
+                         "--pass-gap", "0", "--stills", "--json", str(out)]) == 0
+    pipe = json.loads(out.read_text())["runs"][0]["pipeline"]
+    assert pipe["stills"] is True and pipe["tracking"] is None and pipe["detection_passes"] is None
+    assert pipe["faces"] == 4  # the astronaut in every frame, each found by its own detection
+    from benchmarks.compare import table_rows
+
+    (row,) = table_rows([{**json.loads(out.read_text()), "_file": str(out)}])
+    assert row["what"].endswith("haar stills")
