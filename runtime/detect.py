@@ -239,7 +239,8 @@ class HaarDetector:
         #: The smallest face side (pixels of the image it runs on) the cascade can find.
         self.window = max(self._cascade.getOriginalWindowSize())
         #: The side the smallest admitted face is shrunk to: 1.5 windows, where the cascade's recall holds
-        #: (at the bare window it loses faces: benchmarks/detect_dev.py's small-face scenes).
+        #: (at the bare window it lost faces near the minimum size in a development check on KDEF scenes of
+        #: small faces, not committed, and on the sample clip fer_test.mp4).
         self.target = round(1.5 * self.window)
 
     def detect(self, grey: np.ndarray) -> list[Box]:
