@@ -149,3 +149,21 @@ def test_ckplus48_kfold_with_kernel_heads_end_to_end_and_resumes(tmp_path):
     assert not [p for p in published if p.suffix == ".png" and p.parent.name.startswith("fold_")]
     table = render(*collect(tmp_path / "results"))
     assert "8-class (contempt kept; 7 present, no neutral)" in table and "RBF SVC (grid search)" in table
+
+
+def test_results_table_row_says_the_ck_class_protocol_and_fold_range(tmp_path):
+    from edgefer.train.results_table import collect, render
+
+    run = tmp_path / "ckplus_cnn5_kernels_48"
+    run.mkdir()
+    metric = {"accuracy": 0.85, "accuracy_std": 0.05, "accuracy_min": 0.775, "accuracy_max": 0.948,
+              "accuracy_per_fold": [0.775, 0.948], "macro_f1": 0.8, "samples": 927}
+    (run / "meta.json").write_text(json.dumps({
+        "labels": ["angry", "disgust", "fear", "happy", "sad", "surprise"], "input": {"height": 48},
+        "architecture": {"name": "cnn5", "params": 246902}, "head": "svm", "svm": {"kind": "linear"},
+        "dataset": {"layout": "ckplus48", "protocol": "kfold"}, "kfold": {"folds": 10},
+        "metrics": {"test_svm": metric, "test_svc_rbf": metric}}))
+    table = render(*collect(tmp_path))
+    row = "| CK+ (48x48) | subject-wise 10-fold, 7-class (contempt dropped; 6 present, no neutral) | cnn5 48px |"
+    assert f"{row} RBF SVC (grid search) | 85.00 ± 5.00 (folds 77.5–94.8) |" in table
+    assert f"{row} linear SVM | 85.00 ± 5.00 (folds 77.5–94.8) |" in table
