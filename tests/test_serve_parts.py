@@ -191,3 +191,14 @@ def test_late_growth_compares_late_checkpoints():
     assert growth["between_frames"] == [500, 900] and growth["fds"] == 0
     assert growth["rss_mib"] == pytest.approx(0.4)
     assert late_growth(cps[:1])["rss_mib"] is None
+
+
+def test_tracker_keeps_the_last_raw_scores_beside_the_smoothed_probabilities():
+    tracker = FaceTracker(["a", "b"], alpha=0.5, min_hits=1)
+    box = Box(0, 0, 10, 10)
+    tracker.update([box], np.array([[0.9, 0.1]]), np.array([[1.5, -1.0]]))
+    (face,) = tracker.update([box], np.array([[0.1, 0.9]]), np.array([[-0.5, 2.0]]))
+    assert face.probabilities == {"a": pytest.approx(0.5), "b": pytest.approx(0.5)}  # smoothed
+    assert face.scores == {"a": -0.5, "b": 2.0}  # the latest frame's, not averaged
+    (face,) = FaceTracker(["a", "b"], min_hits=1).update([box], np.array([[0.9, 0.1]]))
+    assert face.scores is None

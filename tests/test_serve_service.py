@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from edgefer.runtime.detect import HaarDetector
+from edgefer.runtime.manifest import Manifest
+from edgefer.runtime.probabilities import ProbabilityMap
 from edgefer.runtime.serve.config import parse_config
 from edgefer.runtime.serve.service import Service
 from edgefer.runtime.sources import Frame, SourceError
@@ -107,18 +109,27 @@ def test_events_carry_only_labels_scores_boxes_and_times(model, tmp_path):
     assert not frames_dir.exists()  # save_frames is off by default: nothing written
 
 
-def test_events_carry_smoothed_probabilities_of_each_face(model, media, tmp_path):
+def test_events_carry_smoothed_probabilities_and_raw_scores_of_each_face(model, media, tmp_path):
     events = tmp_path / "events.jsonl"
     face = cv2.resize(cv2.imread(str(media / "justin.jpg")), (640, 480))
     text = _config(model, f'[outputs.jsonl]\nenabled = true\npath = "{events}"\n'
                           '[smoothing]\nmin_hits = 1\nmin_confidence = 0.05\n')
     Service(parse_config(text), opener=lambda s, o: FakeCamera([face] * 3), max_frames=3).run()
-    faces = [f for e in read_events(events) for f in e["faces"]]
+    lines = read_events(events)
+    manifest = Manifest.load(model)
+    to_probabilities = ProbabilityMap(manifest)
+    assert all(e["scores_kind"] == to_probabilities.scores_kind for e in lines)
+    faces = [f for e in lines for f in e["faces"]]
     assert faces
     for f in faces:
-        assert set(f) == {"track", "box", "label", "probability", "probabilities"}
+        assert set(f) == {"track", "box", "label", "probability", "probabilities", "scores"}
         assert sum(f["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
         assert f["label"] is None or f["probability"] == f["probabilities"][f["label"]]
+    # A track's first event: nothing smoothed yet, so its probabilities are its raw scores' own.
+    first = lines[0]["faces"][0]
+    raw = np.array([[first["scores"][name] for name in manifest.labels]])
+    assert list(to_probabilities(raw)[0]) == pytest.approx([first["probabilities"][n] for n in manifest.labels],
+                                                         abs=2e-3)
 
 
 def test_min_confidence_is_a_probability(model):

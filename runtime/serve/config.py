@@ -212,7 +212,7 @@ class OutputsConfig:
 class PrivacyConfig:
     """Nothing but labels, probabilities, boxes and times leaves the process unless asked for here."""
 
-    include_scores: bool = _opt(True, None, "per-class probabilities in events (false: top label and its probability only)")
+    include_scores: bool = _opt(True, None, "per-class probabilities and raw scores in events (false: top label and its probability only)")
     save_frames: bool = _opt(False, None, "write frames that contain faces to frames_dir (off by default)")
     frames_dir: str = _opt("/var/lib/edgefer/frames", _non_empty)
     frames_interval_s: float = _opt(10.0, _between(0.0, DAY_S), "at most one saved frame per interval")

@@ -292,7 +292,8 @@ class Service:
         labels = self.recognizer.labels
         boxes = [Box(*face.box) for face in faces]
         probabilities = np.array([[face.probabilities[name] for name in labels] for face in faces], np.float32)
-        tracked = self.tracker.update(boxes, probabilities)
+        scores = np.array([[face.scores[name] for name in labels] for face in faces], np.float32)
+        tracked = self.tracker.update(boxes, probabilities, scores)
         self.metrics.tracks.set(len(self.tracker.tracks))
         if self.saver is not None and tracked and frame.image is not None:
             self.saver.offer(frame.image, frame.index)
@@ -320,8 +321,14 @@ class Service:
                                     "probability": f.probability}
             if include_scores:
                 face["probabilities"] = f.probabilities
+                if f.scores is not None:
+                    face["scores"] = f.scores
             faces.append(face)
-        return {"seq": self.seq, "time": round(time.time(), 3), "frame": frame.index, "faces": faces}
+        event: dict[str, Any] = {"seq": self.seq, "time": round(time.time(), 3), "frame": frame.index, "faces": faces}
+        if include_scores:
+            # probabilities are calibrated and smoothed over frames; scores are this model's raw outputs
+            event["scores_kind"] = self.recognizer.scores_kind
+        return event
 
     def _emit(self, event: dict[str, Any]) -> None:
         for output in self._outputs:

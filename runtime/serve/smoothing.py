@@ -34,6 +34,7 @@ class Track:
     id: int
     box: Box
     probabilities: np.ndarray  # smoothed, in the model's label order
+    scores: np.ndarray | None = None  # raw head outputs of the last frame the face was seen in (not smoothed)
     label: str | None = None
     hits: int = 1
     missed: int = 0
@@ -48,6 +49,7 @@ class TrackedFace:
     label: str | None
     probability: float  # smoothed probability of ``label`` (of the top class while ``label`` is None)
     probabilities: dict[str, float]
+    scores: dict[str, float] | None = None  # raw head outputs of the last frame it was seen in
 
 
 class FaceTracker:
@@ -66,13 +68,19 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, boxes: Sequence[Box], probabilities: np.ndarray) -> list[TrackedFace]:
+    def update(self, boxes: Sequence[Box], probabilities: np.ndarray,
+               scores: np.ndarray | None = None) -> list[TrackedFace]:
         """Feed one frame's faces (boxes and their (N, K) probabilities); returns the faces to report.
+
+        ``scores``, the (N, K) raw head outputs of the same faces, are kept as they are (a raw SVM
+        margin has no meaning averaged over frames) so that events can carry them beside the
+        smoothed probabilities.
 
         Reported are the tracks seen in at least ``min_hits`` frames and missed in at most
         ``max_missed`` consecutive ones, in track order.
         """
-        scores = np.asarray(probabilities, np.float32).reshape(len(boxes), len(self.labels))
+        raw = None if scores is None else np.asarray(scores, np.float32).reshape(len(boxes), len(self.labels))
+        probs = np.asarray(probabilities, np.float32).reshape(len(boxes), len(self.labels))
         pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
                        reverse=True)
         matched_tracks: set[int] = set()
@@ -85,7 +93,8 @@ class FaceTracker:
             matched_tracks.add(ti)
             track = self.tracks[ti]
             track.box, track.hits, track.missed = boxes[bi], track.hits + 1, 0
-            track.probabilities = self.alpha * scores[bi] + (1.0 - self.alpha) * track.probabilities
+            track.probabilities = self.alpha * probs[bi] + (1.0 - self.alpha) * track.probabilities
+            track.scores = None if raw is None else raw[bi].copy()
             track_of_box[bi] = track
         for ti, track in enumerate(self.tracks):
             if ti not in matched_tracks:
@@ -93,7 +102,7 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for bi, box in enumerate(boxes):
             if bi not in track_of_box:
-                track = Track(self._next_id, box, scores[bi].copy())
+                track = Track(self._next_id, box, probs[bi].copy(), None if raw is None else raw[bi].copy())
                 self._next_id += 1
                 self.tracks.append(track)
                 track_of_box[bi] = track
@@ -114,4 +123,6 @@ class FaceTracker:
         return TrackedFace(
             track=track.id, box=track.box, label=track.label, probability=round(float(p[index]), 4),
             probabilities={name: round(float(v), 4) for name, v in zip(self.labels, p)},
+            scores=None if track.scores is None else {
+                name: round(float(v), 4) for name, v in zip(self.labels, track.scores)},
         )
