@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from edgefer.runtime.serve.soak import free_port, parse_metrics
+from edgefer.runtime.sources import Frame
 
 __all__ = ["free_port", "parse_metrics", "write_clip", "write_config", "start_service", "get", "wait_until",
            "read_events"]
@@ -92,3 +93,29 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     text = path.read_text()
     assert text == "" or text.endswith("\n"), "the event log ends in a partial line"
     return [json.loads(line) for line in text.splitlines()]
+
+
+class FakeCamera:
+    """A live source that delivers the given images (``None``: a failed read), then stops like an unplugged camera."""
+
+    live = True
+    description = "fake camera"
+
+    def __init__(self, images, delay_s: float = 0.0):
+        self.images = images
+        self.delay_s = delay_s
+        self.closed = False
+
+    def __iter__(self):
+        for i, img in enumerate(self.images):
+            time.sleep(self.delay_s)
+            yield Frame(i, time.time(), img, self.description, None if img is not None else "read failed")
+
+    def close(self):
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

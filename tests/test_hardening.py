@@ -29,7 +29,7 @@ from edgefer.runtime.redact import redact
 from edgefer.runtime.serve import jsonl as jsonl_module
 from edgefer.runtime.serve.jsonl import JsonlWriter
 
-from .serve_support import write_clip, write_config
+from .serve_support import FakeCamera, write_clip, write_config
 
 SECRET = "s3cr3t-pw"
 URL = f"rtsp://admin:{SECRET}@192.0.2.7:554/stream1"
@@ -197,33 +197,12 @@ def test_jsonl_on_a_full_disk_writes_whole_lines_warns_once_and_resumes(disk, ca
 def test_service_reports_a_failing_output_in_healthz_and_metrics(disk, caplog):
     from edgefer.runtime.serve.config import parse_config
     from edgefer.runtime.serve.service import Service
-    from edgefer.runtime.sources import Frame
 
     grey = np.full((120, 160, 3), 90, np.uint8)
-
-    class Camera:
-        live, description = True, "fake"
-
-        def __init__(self, n):
-            self.n = n
-
-        def __iter__(self):
-            for i in range(self.n):
-                yield Frame(i, time.time(), grey, "fake")
-
-        def close(self):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
-
     config = parse_config(f'[source]\nspec = "fake"\nreconnect_initial_s = 0.01\n[outputs]\nemit = "all"\n'
                           f'[outputs.http]\nenabled = false\n[outputs.jsonl]\nenabled = true\n'
                           f'path = "{disk.root / "events.jsonl"}"\n')
-    service = Service(config, opener=lambda spec, opts: Camera(5), max_frames=5)
+    service = Service(config, opener=lambda spec, opts: FakeCamera([grey] * 5), max_frames=5)
     service.state = "running"
     service._last_frame = time.monotonic()
     disk.fill()

@@ -19,37 +19,11 @@ from edgefer.runtime.manifest import Manifest
 from edgefer.runtime.probabilities import ProbabilityMap
 from edgefer.runtime.serve.config import parse_config
 from edgefer.runtime.serve.service import Service
-from edgefer.runtime.sources import Frame, SourceError
+from edgefer.runtime.sources import SourceError
 from edgefer.runtime.tracking import TrackingDetector
 
-from .serve_support import free_port, get, parse_metrics, read_events, start_service, wait_until, write_clip, \
+from .serve_support import FakeCamera, free_port, get, parse_metrics, read_events, start_service, wait_until, write_clip, \
     write_config
-
-
-class FakeCamera:
-    """A live source that delivers the given images (``None``: a failed read), then stops like an unplugged camera."""
-
-    live = True
-    description = "fake camera"
-
-    def __init__(self, images, delay_s: float = 0.0):
-        self.images = images
-        self.delay_s = delay_s
-        self.closed = False
-
-    def __iter__(self):
-        for i, img in enumerate(self.images):
-            time.sleep(self.delay_s)
-            yield Frame(i, time.time(), img, self.description, None if img is not None else "read failed")
-
-    def close(self):
-        self.closed = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _config(model: Path, extra: str = "") -> str:
