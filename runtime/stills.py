@@ -6,7 +6,7 @@ detected on its own (no tracking) with a minimum face in pixels of the image
 (``min_face``, by default the classifier's 48-pixel input: a smaller face is only
 upsampled), raised to ``min_face_ratio`` of the shorter side for very large
 photos; the image is shrunk until that face is the detector's comfortable size
-(``target``: 36 pixels for Haar, 24 for YuNet) and no further, so one pass of the
+(``target``: 36 pixels, 1.5 windows, for Haar; 24 for YuNet) and no further, so one pass of the
 detector's own scale pyramid covers every face size from there up. When that finds
 nothing, the image may itself be a face that fills the frame, which the Haar
 cascade cannot see without the forehead-to-chin margin it was trained on: a second,
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .detect import Box, face_size_limits
+from .detect import Box, face_size_limits, shrink
 
 if TYPE_CHECKING:
     from .detect import HaarDetector, YuNetDetector
@@ -78,15 +78,17 @@ class StillDetector:
         """The second look: the image with a repeated-edge border, for a face that fills the frame."""
         self.padded_looks += 1
         h, w = image.shape[:2]
-        pad = max(1, round(self.config.pad * max(h, w)))
-        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         low = self.config.pad_min_face_ratio * min(h, w)
         if low > high:
             return []
+        # Only large faces are looked for, so the image is shrunk first (the smallest of them to the detector's
+        # padded_target) and padded after: the border costs nothing at full size.
+        small = shrink(image, min(1.0, self.engine.padded_target / low))
+        scale = small.shape[1] / w
+        pad = max(1, round(self.config.pad * max(small.shape[:2])))
+        padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         # A face larger than the image is cut by its edges; the padded frame may hold it whole.
-        # Only large faces are looked for, so this is cheap even at twice the usual size, which YuNet needs here.
-        scale = min(1.0, 2 * self.engine.target / low)
-        found = self.engine.find(padded, scale, low, high * (1 + 2 * self.config.pad))
-        boxes = [Box(b.x - pad, b.y - pad, b.w, b.h).clipped(w, h) for b in found]
+        found = self.engine.find(padded, 1.0, low * scale, high * (1 + 2 * self.config.pad) * scale)
+        boxes = [Box(*(round(v / scale) for v in (b.x - pad, b.y - pad, b.w, b.h))).clipped(w, h) for b in found]
         boxes = [b for b in boxes if b.w > 0 and b.h > 0]
         return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)

@@ -116,6 +116,8 @@ class DetectorSection:
                                   "yunet: minimum face score")
     scale_factor: float = _opt(HaarConfig.scale_factor, _between(1.0, 2.0, low_open=True), "haar: pyramid step")
     min_neighbors: int = _opt(HaarConfig.min_neighbors, _between(0, 1000), "haar: overlapping hits a face needs")
+    min_face_windows: float = _opt(HaarConfig.min_face_windows, _between(1.0, 4.0),
+                                   "haar: frames are shrunk until the smallest face is this many 24-pixel windows")
     min_face: int = _opt(0, _between(0, MAX_SIDE), "smallest face side in frame pixels (0: the detector's default, "
                                           "haar 24, yunet 16)")
     max_face: int = _opt(HaarConfig.max_face or 0, _between(0, MAX_SIDE), "largest face side in frame pixels (0: no limit)")
@@ -131,7 +133,8 @@ class DetectorSection:
         """The runtime's detector configuration these keys describe."""
         config: HaarConfig | YuNetConfig = (
             YuNetConfig(self.yunet_model, score_threshold=self.score_threshold) if self.kind == "yunet"
-            else HaarConfig(self.scale_factor, self.min_neighbors, cascade=self.cascade or None))
+            else HaarConfig(self.scale_factor, self.min_neighbors, cascade=self.cascade or None,
+                            min_face_windows=self.min_face_windows))
         return dataclasses.replace(
             config, min_face=self.min_face or config.min_face, max_face=self.max_face or None,
             min_face_ratio=self.min_face_ratio, detect_width=None if self.detect_width < 0 else self.detect_width)
