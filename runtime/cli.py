@@ -42,10 +42,14 @@ def _haar_args(p: argparse.ArgumentParser) -> None:
                    help="haar: pyramid step")
     g.add_argument("--min-neighbors", type=int_between(0, 1000), default=HaarConfig.min_neighbors,
                    help="haar: overlapping hits a face needs")
+    g.add_argument("--verify", action=argparse.BooleanOptionalAction, default=HaarConfig.verify,
+                   help="haar: confirm each face with a second cascade (--verify-cascade)")
+    g.add_argument("--verify-cascade",
+                   help="haar: the confirming cascade XML (default: OpenCV's haarcascade_frontalface_alt.xml)")
     g.add_argument("--min-face-windows", type=float_between(1, 4), default=HaarConfig.min_face_windows,
                    help="haar: the frame is shrunk until the smallest face is this many 24-pixel cascade windows "
-                        "(1: cheaper, more false boxes; --scale-factor 1.1 --min-neighbors 5: the previous, "
-                        "slower default)")
+                        "(with --scale-factor 1.1 --min-neighbors 5 --no-verify, 1.5 is the previous, slower "
+                        "default)")
     g.add_argument("--min-face", type=int_between(1, MAX_SIDE), default=None,
                    help="smallest face side in pixels of the frame (default: still images 48, streams haar 24, "
                         "yunet 16)")
@@ -80,7 +84,8 @@ def detector_config(args: argparse.Namespace) -> tuple[DetectorConfig, TrackConf
         config = YuNetConfig(args.yunet_model or "", score_threshold=args.score_threshold, **sizes)
     else:
         config = HaarConfig(args.scale_factor, args.min_neighbors, cascade=args.cascade,
-                            min_face_windows=args.min_face_windows, **sizes)
+                            min_face_windows=args.min_face_windows, verify=args.verify,
+                            verify_cascade=args.verify_cascade, **sizes)
     return config, TrackConfig(detect_every=args.detect_every, min_score=args.track_min_score)
 
 

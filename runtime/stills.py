@@ -6,7 +6,7 @@ detected on its own (no tracking) with a minimum face in pixels of the image
 (``min_face``, by default the classifier's 48-pixel input: a smaller face is only
 upsampled), raised to ``min_face_ratio`` of the shorter side for very large
 photos; the image is shrunk until that face is the detector's comfortable size
-(``target``: 36 pixels, 1.5 windows, for Haar; 24 for YuNet) and no further, so one pass of the
+(``target``: the 24-pixel window for Haar, 24 for YuNet) and no further, so one pass of the
 detector's own scale pyramid covers every face size from there up. When that finds
 nothing, the image may itself be a face that fills the frame, which the Haar
 cascade cannot see without the forehead-to-chin margin it was trained on: a second,

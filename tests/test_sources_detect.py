@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -133,3 +134,20 @@ def test_downscaled_detection_maps_boxes_back(media: Path):
         centre = np.array([s.x + s.w / 2, s.y + s.h / 2])
         nearest = min(np.linalg.norm(centre - [f.x + f.w / 2, f.y + f.h / 2]) for f in full)
         assert nearest < 0.25 * s.w
+
+
+def test_second_cascade_confirms_the_face_and_not_the_mission_patch():
+    # The demo picture as `make demo` writes it (JPEG): the bare-window cascade also puts a box on the patch.
+    from edgefer.runtime.detect import VERIFY_CASCADE, Box, confirmed, find_haar_cascade
+    from edgefer.samples import astronaut_bgr
+
+    jpeg = cv2.imdecode(cv2.imencode(".jpg", astronaut_bgr())[1], cv2.IMREAD_COLOR)
+    grey = cv2.cvtColor(jpeg, cv2.COLOR_BGR2GRAY)
+    verifier = cv2.CascadeClassifier(str(find_haar_cascade(name=VERIFY_CASCADE)))
+    assert confirmed(verifier, grey, Box(174, 62, 104, 104))
+    assert not confirmed(verifier, grey, Box(278, 122, 136, 136))
+    assert not confirmed(verifier, grey, Box(0, 0, 4, 4))  # too small a patch to search: not a face
+    bare = HaarConfig(1.2, 2, min_face_windows=1.0, min_face=48, min_face_ratio=0.0)
+    assert len(HaarDetector(dataclasses.replace(bare, verify=False)).detect(grey)) == 2
+    (face,) = HaarDetector(dataclasses.replace(bare, verify=True)).detect(grey)
+    assert abs(face.x - 174) < 10 and abs(face.y - 62) < 10

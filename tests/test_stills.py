@@ -44,12 +44,12 @@ def tight_crops(media: Path, yunet_model: Path, side: int = 350) -> list[np.ndar
 def test_still_limits_follow_the_image():
     engine = HaarDetector()
     still = StillDetector(engine)
-    assert still.limits((480, 640)) == (48.0, 480.0, 0.75)  # 48-px faces shrunk to 1.5 windows, 36 px
+    assert still.limits((480, 640)) == (48.0, 480.0, 0.5)  # 48-px faces shrunk to the 24-px window
     assert still.limits((1536, 2048))[0] == 48.0  # a group photo keeps its small faces
     assert still.limits((3000, 4000))[0] == pytest.approx(60.0)  # very large photos: 2 % of the shorter side
-    assert still.limits((100, 120))[2] == pytest.approx(0.75)
-    # The bare 24-pixel window on request.
-    assert StillDetector(HaarDetector(HaarConfig(min_face_windows=1.0))).limits((480, 640))[2] == 0.5
+    assert still.limits((100, 120))[2] == pytest.approx(0.5)
+    # 1.5 windows (36 px) on request.
+    assert StillDetector(HaarDetector(HaarConfig(min_face_windows=1.5))).limits((480, 640))[2] == 0.75
     with pytest.raises(ValueError, match="min_face_windows"):
         HaarDetector(HaarConfig(min_face_windows=0.5))
     with pytest.raises(ValueError, match="pad"):

@@ -39,7 +39,7 @@ class FaceCropper:
     def __init__(self, size: tuple[int, int], config: HaarConfig | None = None):
         # Dataset photos are small and posed: detect at full resolution and accept faces down to 40 px.
         self.detector = HaarDetector(config or HaarConfig(
-            scale_factor=1.1, min_neighbors=5, min_face=40, detect_width=0))
+            scale_factor=1.1, min_neighbors=5, min_face=40, detect_width=0, verify=False))
         self.size = size
 
     def locate(self, image: np.ndarray) -> Box | None:

@@ -128,13 +128,17 @@ class DetectorSection:
     detect_every: int = _opt(TrackConfig.detect_every, _between(1, 1000),
                              "run the detector every N frames and follow the faces in between (1: every frame)")
     cascade: str = _opt("", None, "haar: cascade XML (empty: found in cv2.data or /usr/share/opencv4)")
+    verify: bool = _opt(HaarConfig.verify, None, "haar: confirm each face with a second cascade")
+    verify_cascade: str = _opt("", None, "haar: the confirming cascade XML (empty: OpenCV's "
+                                         "haarcascade_frontalface_alt.xml)")
 
     def runtime_config(self) -> "HaarConfig | YuNetConfig":
         """The runtime's detector configuration these keys describe."""
         config: HaarConfig | YuNetConfig = (
             YuNetConfig(self.yunet_model, score_threshold=self.score_threshold) if self.kind == "yunet"
             else HaarConfig(self.scale_factor, self.min_neighbors, cascade=self.cascade or None,
-                            min_face_windows=self.min_face_windows))
+                            min_face_windows=self.min_face_windows, verify=self.verify,
+                            verify_cascade=self.verify_cascade or None))
         return dataclasses.replace(
             config, min_face=self.min_face or config.min_face, max_face=self.max_face or None,
             min_face_ratio=self.min_face_ratio, detect_width=None if self.detect_width < 0 else self.detect_width)
