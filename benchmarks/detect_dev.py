@@ -103,7 +103,8 @@ def build(kdef: Path, referee: Any, seed: int = 0) -> tuple[list, list, list, li
     backgrounds = load_backgrounds()
     files = sorted(p for p in kdef.rglob("*.[jJ][pP][gG]") if p.stem[-2:] in ("HL", "HR") or p.stem.endswith("S"))
     if len(files) < 4 * SCENES + CROPS:
-        raise ValueError(f"{kdef} holds {len(files)} frontal/half-profile KDEF images; the dev set needs {4 * SCENES + CROPS}")
+        raise ValueError(f"{kdef} holds {len(files)} frontal/half-profile KDEF images; "
+                         f"the dev set needs {4 * SCENES + CROPS}")
     pick = random.Random(seed)
     pick.shuffle(files)
     it = iter(files)
@@ -138,7 +139,8 @@ def build(kdef: Path, referee: Any, seed: int = 0) -> tuple[list, list, list, li
 def _false(found_boxes: Sequence[list], scenes: Sequence) -> int:
     from benchmarks.peer import same_face
 
-    return sum(sum(not any(same_face(o, t) for t in truth) for o in out) for out, (_, truth) in zip(found_boxes, scenes))
+    return sum(sum(not any(same_face(o, t) for t in truth) for o in out)
+               for out, (_, truth) in zip(found_boxes, scenes))
 
 
 def score(detect: Callable[[np.ndarray], list], scenes: Sequence, empty: Sequence, people: Sequence
