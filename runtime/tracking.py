@@ -25,7 +25,7 @@ from .detect import Box, Detector, shrink
 class TrackConfig:
     """How often to detect and how to follow faces in between."""
 
-    detect_every: int = 6  # Haar at 480 px (640x480): no real face of the sample clips lost (recall-sweep.json)
+    detect_every: int = 6  # chosen with the previous Haar default (recall-sweep.json); see docs/detection.md
     search: float = 0.5  # the search window extends this fraction of the box side on each side
     min_score: float = 0.5  # normalised cross-correlation below which a face counts as lost
     template_width: int = 24  # faces are matched shrunk to this width
