@@ -14,8 +14,8 @@ The reference is YuNet at full resolution.
 For each Haar setting (the resolution rule with the smallest face, 48 pixels, at
 1.5 times the cascade's 24-pixel window, the previous default, or at the bare
 window, there also with each face confirmed by a second cascade, OpenCV's
-``haarcascade_frontalface_alt.xml``; scale factor x minimum neighbours), fer's own call (full frame, 1.1 / 5 /
-50 px) and YuNet, it reports faces found, extra boxes on the scenes (no reference
+``haarcascade_frontalface_alt.xml``; scale factor x minimum neighbours), fer's own
+call (full frame, 1.1 / 5 / 50 px) and YuNet, it reports faces found, extra boxes on the scenes (no reference
 face), boxes on the empty backgrounds, CPU milliseconds per scene (process time,
 both threads) and wall milliseconds. ``chosen`` is the fastest Haar setting that
 finds at least as many faces as fer's call with no more false boxes (extra boxes
