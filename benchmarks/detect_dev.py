@@ -167,6 +167,11 @@ def choose(rows: Sequence[dict[str, Any]], peer: dict[str, Any]) -> dict[str, An
     return min(ok, key=lambda r: r["cpu_ms_per_image"]) if ok else None
 
 
+def _line(r: dict[str, Any]) -> str:
+    return (f"{r['setting']:<90} found {r['found']:>3}  extra {r['extra']:>2}  on empty {r['on_empty']:>2}  "
+            f"on people {r['on_people']}  cpu {r['cpu_ms_per_image']:6.1f} ms  wall {r['wall_ms_per_image']:6.1f} ms")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="benchmarks/detect_dev.py", description=__doc__,
@@ -176,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", help="write the result here")
     args = p.parse_args(argv)
 
-    from edgefer.runtime.detect import VERIFY_CASCADE, Box, YuNetConfig, YuNetDetector, confirmed, find_haar_cascade
+    from edgefer.runtime.detect import (VERIFY_CASCADE, VERIFY_SIDE, VERIFY_STEP, Box, YuNetConfig, YuNetDetector,
+                                        confirmed, drop_nested, find_haar_cascade)
 
     try:
         referee = YuNetDetector(YuNetConfig(args.yunet_model, detect_width=0, min_face=10, min_face_ratio=0.0))
@@ -192,27 +198,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     verifier = cv2.CascadeClassifier(str(find_haar_cascade(name=VERIFY_CASCADE)))
 
-    def haar(sf: float, mn: int, scale: float = 0.5, min_size: int = 24, verify: bool = False) -> Callable:
+    def haar(sf: float, mn: int, scale: float = 0.5, min_size: int = 24, verify: bool = False,
+             side: int = VERIFY_SIDE, step: float = VERIFY_STEP, runtime: bool = True) -> Callable:
+        """A Haar setting as the runtime runs it (``runtime``: nested boxes dropped) or as fer calls it."""
         def run(g: np.ndarray) -> list:
             small = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else g
             found = cascade.detectMultiScale(small, sf, mn, minSize=(min_size, min_size))
             boxes = [Box(*(int(round(v / scale)) for v in b)) for b in np.asarray(found).reshape(-1, 4)]
-            return [b.as_list() for b in boxes if not verify or confirmed(verifier, g, b)]
+            boxes = [b for b in boxes if not verify or confirmed(verifier, g, b, side, step)]
+            return [b.as_list() for b in (drop_nested(boxes) if runtime else boxes)]
         return run
 
     faces = sum(len(t) for _, t in scenes)
-    rows = [{"setting": "fer's call: full frame, 1.1 / 5 / 50 px", **score(haar(1.1, 5, 1.0, 50), grey, grey_empty,
-                                                                               grey_people)}]
+    rows = [{"setting": "fer's call: full frame, 1.1 / 5 / 50 px",
+             **score(haar(1.1, 5, 1.0, 50, runtime=False), grey, grey_empty, grey_people)}]
+    print(_line(rows[0]), flush=True)
     # The smallest face (48 px) at 1.5 windows (36 px: the previous default) or at the bare 24-pixel window.
-    # Each face confirmed by a second cascade (VERIFY_CASCADE) or not; verified only at the cheaper bare window.
-    for rule, scale, verify in (("1.5 windows", 0.75, False), ("bare window", 0.5, False), ("bare window", 0.5, True)):
+    # Each face confirmed by a second cascade (VERIFY_CASCADE) or not; verified only at the cheaper bare window,
+    # there with the box checked at 40 or at 29 pixels (0.7 x 29: the verifying cascade's own 20-pixel window, so
+    # its pyramid computes no level below the search) in steps of 1.05 or 1.1.
+    checks = [(None, None)] + [(side, step) for side in (40, 29) for step in (1.05, 1.1)]
+    for rule, scale, side, step in [("1.5 windows", 0.75, None, None)] + [("bare window", 0.5, *c) for c in checks]:
         for sf in (1.1, 1.15, 1.2, 1.25, 1.3):
             for mn in (1, 2, 3, 5):
+                verify = side is not None
                 rows.append({"setting": f"haar, 48 px face at {rule}, scale_factor {sf}, min_neighbors {mn}"
-                                        + (", verified" if verify else ""),
+                                        + (f", verified at {side} px in steps of {step}" if verify else ""),
                              "rule": rule, "scale_factor": sf, "min_neighbors": mn, "verify": verify,
-                             **score(haar(sf, mn, scale, round(48 * scale), verify), grey, grey_empty,
-                                     grey_people)})
+                             **({"verify_side": side, "verify_step": step} if verify else {}),
+                             **score(haar(sf, mn, scale, round(48 * scale), verify, side or VERIFY_SIDE,
+                                          step or VERIFY_STEP), grey, grey_empty, grey_people)})
+                print(_line(rows[-1]), flush=True)
     chosen = choose(rows, rows[0])
     if chosen is None:
         print("detect_dev.py: no Haar setting finds as many faces as fer's call with no more false boxes",
@@ -225,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The crops with the chosen setting: the first look (no border) at the still rule, the second look padded
     # and searching for faces of at least half the shorter side (175 px) at the 24-pixel window.
     sf, mn, verify = chosen.get("scale_factor", 1.1), chosen.get("min_neighbors", 5), chosen.get("verify", False)
+    vside, vstep = chosen.get("verify_side", VERIFY_SIDE), chosen.get("verify_step", VERIFY_STEP)
     crop_rows = []
     grey_crops = [cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops]
     for name, border in (("none", None), ("replicate", cv2.BORDER_REPLICATE), ("reflect", cv2.BORDER_REFLECT101),
@@ -235,10 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 side = int(pad * 350)
                 img = g if border is None else cv2.copyMakeBorder(g, side, side, side, side, border,
                                                                    value=float(g.mean()))
-                hits += bool(haar(sf, mn, 24 / 175 if border is not None else 0.5, verify=verify)(img))
+                hits += bool(haar(sf, mn, 24 / 175 if border is not None else 0.5, verify=verify, side=vside,
+                                  step=vstep)(img))
             crop_rows.append({"border": name, "pad": pad, "found": hits})
     crop_rows.append({"border": "fer's call", "pad": 0.0,
-                      "found": sum(bool(haar(1.1, 5, 1.0, 50)(g)) for g in grey_crops)})
+                      "found": sum(bool(haar(1.1, 5, 1.0, 50, runtime=False)(g)) for g in grey_crops)})
     from benchmarks.device import conditions
 
     result = {"schema": "edgefer-detect-dev/1", "command": "python benchmarks/detect_dev.py " + shlex.join(argv),
@@ -248,10 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "chosen": chosen["setting"], "scene_rows": rows, "crop_rows": crop_rows,
               "conditions_after": conditions()}
     print(f"{len(scenes)} scenes, {faces} reference faces; {len(crops)} tight crops")
-    for r in rows:
-        print(f"{r['setting']:<72} found {r['found']:>3}  extra {r['extra']:>2}  on empty {r['on_empty']:>2}  "
-              f"on people {r['on_people']}  "
-              f"cpu {r['cpu_ms_per_image']:6.1f} ms  wall {r['wall_ms_per_image']:6.1f} ms")
+    print(_line(rows[-1]))
     print(f"chosen: {chosen['setting']}")
     for r in crop_rows:
         print(f"crops, border {r['border']:<16} pad {r['pad']:<5} found {r['found']}/{len(crops)}")

@@ -300,16 +300,17 @@ class HaarDetector:
         boxes = [Box(*(int(round(v / scale)) for v in b)) for b in np.asarray(found).reshape(-1, 4)]
         if self._verifier is not None:
             boxes = [b for b in boxes if confirmed(self._verifier, grey, b)]
-        return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+        return drop_nested(boxes)
 
 
 # How a face box is confirmed (chosen with the defaults on benchmarks/detect_dev.py's development set): the box
-# and 30 % of its side around it, resized so the box is 40 pixels, must hold one hit of the verifying cascade
-# between 0.7 and 1.4 times the box, searched in steps of 1.05. It costs about 2 ms per 640x480 scene there.
+# and 30 % of its side around it, resized so the box is VERIFY_SIDE pixels, must hold one hit of the verifying
+# cascade between 0.7 and 1.4 times the box, searched in steps of VERIFY_STEP.
 VERIFY_SIDE, VERIFY_MARGIN, VERIFY_STEP = 40, 0.3, 1.05
 
 
-def confirmed(verifier: "cv2.CascadeClassifier", grey: np.ndarray, box: Box) -> bool:
+def confirmed(verifier: "cv2.CascadeClassifier", grey: np.ndarray, box: Box, side: int = VERIFY_SIDE,
+              step: float = VERIFY_STEP) -> bool:
     """Whether ``verifier`` also finds a face at ``box`` of the grey frame (a second, independent cascade)."""
     height, width = grey.shape[:2]
     margin = round(VERIFY_MARGIN * box.w)
@@ -317,13 +318,28 @@ def confirmed(verifier: "cv2.CascadeClassifier", grey: np.ndarray, box: Box) -> 
     patch = region.crop(grey)
     if patch.size == 0:
         return False
-    r = VERIFY_SIDE / box.w
-    patch = cv2.resize(patch, None, fx=r, fy=r, interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
-    low, high = round(0.7 * VERIFY_SIDE), round(1.4 * VERIFY_SIDE) + 1
-    if min(patch.shape[:2]) < low:
+    r = side / box.w
+    low, high = round(0.7 * side), round(1.4 * side) + 1
+    size = (round(patch.shape[1] * r), round(patch.shape[0] * r))
+    if min(size) < low:  # a box mostly outside the frame: too little of it left to hold a face
         return False
-    hits = verifier.detectMultiScale(patch, VERIFY_STEP, 1, minSize=(low, low), maxSize=(high, high))
+    patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+    hits = verifier.detectMultiScale(patch, step, 1, minSize=(low, low), maxSize=(high, high))
     return len(hits) > 0
+
+
+def drop_nested(boxes: list[Box]) -> list[Box]:
+    """``boxes`` largest first, without any box whose centre lies inside a larger one.
+
+    A face holds no other face, but its lower half (nose and mouth) sometimes passes both cascades as a small
+    face of its own: that box would give one person two events.
+    """
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: b.w * b.h, reverse=True):
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        if not any(k.x <= cx <= k.x + k.w and k.y <= cy <= k.y + k.h for k in kept):
+            kept.append(box)
+    return kept
 
 
 class YuNetDetector:

@@ -25,7 +25,8 @@ from .detect import Box, Detector, shrink
 class TrackConfig:
     """How often to detect and how to follow faces in between."""
 
-    detect_every: int = 6  # chosen with the previous Haar default (recall-sweep.json); see docs/detection.md
+    # detect_every, min_score and keep_missed: kept by benchmarks/track_dev.py's development clips (track-dev.json)
+    detect_every: int = 6
     search: float = 0.5  # the search window extends this fraction of the box side on each side
     min_score: float = 0.5  # normalised cross-correlation below which a face counts as lost
     template_width: int = 24  # faces are matched shrunk to this width

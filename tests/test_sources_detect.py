@@ -151,3 +151,22 @@ def test_second_cascade_confirms_the_face_and_not_the_mission_patch():
     assert len(HaarDetector(dataclasses.replace(bare, verify=False)).detect(grey)) == 2
     (face,) = HaarDetector(dataclasses.replace(bare, verify=True)).detect(grey)
     assert abs(face.x - 174) < 10 and abs(face.y - 62) < 10
+
+
+def test_confirmation_of_a_box_mostly_outside_the_frame_says_no_instead_of_failing():
+    # A box mapped back from a padded or shrunk image can reach past the frame; what is left inside is too
+    # small to resize to the verifier's size (OpenCV refused it with an assertion before).
+    from edgefer.runtime.detect import VERIFY_CASCADE, Box, confirmed, find_haar_cascade
+
+    verifier = cv2.CascadeClassifier(str(find_haar_cascade(name=VERIFY_CASCADE)))
+    grey = np.full((480, 640), 128, np.uint8)
+    assert not confirmed(verifier, grey, Box(635, 100, 400, 400))
+    assert not confirmed(verifier, grey, Box(-395, -395, 400, 400))
+
+
+def test_a_box_inside_a_larger_one_is_dropped_as_part_of_the_same_face():
+    from edgefer.runtime.detect import Box, drop_nested
+
+    face, mouth, other = Box(100, 50, 160, 160), Box(140, 140, 60, 60), Box(300, 60, 80, 80)
+    assert drop_nested([mouth, other, face]) == [face, other]
+    assert drop_nested([]) == []

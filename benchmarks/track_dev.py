@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""The development set the stream (tracking) defaults are chosen on (never ``../shared/media``, the test set).
+
+    python benchmarks/track_dev.py --json benchmarks/results/track-dev.json
+
+Built at run time, nothing of it is written to disk: 40 clips of 90 frames at
+640x480, each one KDEF person (``../shared/datasets/kdef``) on a still natural
+photograph without people (scikit-image's sample images, as
+``benchmarks/detect_dev.py``). The portrait drifts across the frame and grows or
+shrinks a little, and the face changes while it moves, the way a kiosk visitor's
+does: it cross-fades from the neutral face to another expression, then turns
+(to the half-profile photo of that expression), then back, and meanwhile tilts
+its head sideways by up to 10-25 degrees and back (a tilted face is where the
+Haar cascade and a fixed patch both fail, as on a clip of the test media). From frame 60 the
+portrait slides out of the frame, and the last frames show the background alone,
+so a face followed after it has gone counts as a false box. The reference is
+YuNet at full resolution on every frame.
+
+For each tracking setting (``TrackConfig``: detect every 6th or 8th frame, the
+match score below which a face counts as lost, how many detection passes a
+followed face may be missed) with the default Haar detector, it reports the
+reference faces found, false boxes (on no reference face), full detection passes
+and CPU milliseconds per frame. ``chosen`` is the setting that finds the most
+faces with no more false boxes and no more detection passes than the default of
+:class:`edgefer.runtime.tracking.TrackConfig`.
+
+Tried on these clips and not kept: re-cutting a followed face's patch from the
+frame whenever its match weakens (below 0.7, 0.85 or always), so that it follows
+a face that changes. Against the fixed patch at the same score and passes it
+found 1-3 more faces of 2,993 for 1-9 more false boxes (and with two missed passes
+allowed, 16-18 more faces for 4-18 more false boxes than that row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+KDEF = REPO.parent / "shared" / "datasets" / "kdef"
+YUNET = REPO.parent / "shared" / "weights" / "yunet" / "face_detection_yunet_2023mar.onnx"
+
+CLIPS, FRAMES, LEAVE = 40, 90, 60
+EXPRESSIONS = ("AF", "AN", "DI", "HA", "SA", "SU")
+
+
+def _people(kdef: Path) -> list[tuple[Path, str]]:
+    """(folder, person code) of every KDEF person with all the photos a clip uses."""
+    out = []
+    for folder in sorted(p for p in kdef.rglob("*") if p.is_dir()):
+        code = folder.name
+        names = {p.stem.upper() for p in folder.glob("*.[jJ][pP][gG]")}
+        if f"{code}NES" in names and all(f"{code}{e}S" in names and f"{code}{e}HL" in names for e in EXPRESSIONS):
+            out.append((folder, code))
+    return out
+
+
+def _read(folder: Path, stem: str) -> np.ndarray:
+    for path in (folder / f"{stem}.JPG", folder / f"{stem}.jpg"):
+        if path.is_file():
+            return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    raise ValueError(f"{folder / stem}.JPG is missing")
+
+
+def _look(keys: Sequence[tuple[int, np.ndarray]], t: int) -> np.ndarray:
+    """The portrait at frame ``t``: cross-faded between the key photos around it."""
+    for (t0, a), (t1, b) in zip(keys, keys[1:]):
+        if t0 <= t < t1:
+            w = (t - t0) / (t1 - t0)
+            return cv2.addWeighted(a, 1 - w, b, w, 0.0)
+    return keys[-1][1]
+
+
+def build(kdef: Path, referee: Any, seed: int = 0) -> list[list[tuple[np.ndarray, list]]]:
+    """The clips: frames with their reference boxes."""
+    from benchmarks.detect_dev import background, load_backgrounds
+
+    backgrounds = load_backgrounds()
+    people = _people(kdef)
+    if len(people) < CLIPS:
+        raise ValueError(f"{kdef} holds {len(people)} people with the neutral, six expressions and half-profile "
+                         f"photos; the development clips need {CLIPS}")
+    pick = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    clips = []
+    for folder, code in pick.sample(people, CLIPS):
+        scene = background(backgrounds, rng)
+        expr = pick.choice(EXPRESSIONS)
+        turn = pick.choice(("HL", "HR")) if (folder / f"{code}{expr}HR.JPG").is_file() else "HL"
+        photos = [_read(folder, f"{code}{s}") for s in ("NES", f"{expr}S", f"{expr}{turn}")]
+        h0 = pick.randint(260, 440)  # portrait height: faces of about 90-160 pixels
+        w0 = int(h0 * photos[0].shape[1] / photos[0].shape[0])
+        photos = [cv2.resize(p, (w0, h0), interpolation=cv2.INTER_AREA) for p in photos]
+        keys = [(0, photos[0]), (8, photos[0]), (24, photos[1]), (32, photos[1]), (44, photos[2]), (50, photos[2]),
+                (58, photos[1])]
+        x0, y0 = pick.uniform(0, max(1, 640 - w0)), pick.uniform(0, max(1, 480 - h0))
+        vx, vy = pick.uniform(-2, 2), pick.uniform(-1, 1)
+        grow = pick.uniform(-0.002, 0.003)
+        exit_dx = pick.choice((-1, 1)) * pick.uniform(30, 50)
+        roll = pick.choice((-1, 1)) * pick.uniform(10, 25)
+        frames = []
+        for t in range(FRAMES):
+            frame = scene.copy()
+            s = 1 + grow * min(t, LEAVE)
+            look = _look(keys, min(t, LEAVE))
+            look = cv2.resize(look, (int(w0 * s), int(h0 * s)), interpolation=cv2.INTER_AREA)
+            if 16 <= t < 56:  # the head tilts sideways and back over 40 frames
+                angle = roll * np.sin(np.pi * (t - 16) / 40)
+                centre = (look.shape[1] / 2, look.shape[0] * 0.4)
+                look = cv2.warpAffine(look, cv2.getRotationMatrix2D(centre, angle, 1.0), look.shape[1::-1],
+                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            x = x0 + vx * min(t, LEAVE) + exit_dx * max(0, t - LEAVE)
+            y = y0 + vy * min(t, LEAVE)
+            _paste(frame, look, int(round(x)), int(round(y)))
+            frames.append((frame, [b.as_list() for b in referee.detect(frame)]))
+        clips.append(frames)
+    return clips
+
+
+def _paste(frame: np.ndarray, img: np.ndarray, x: int, y: int) -> None:
+    """``img`` onto ``frame`` at (x, y), cut where it leaves the frame."""
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + img.shape[1], w), min(y + img.shape[0], h)
+    if x1 > x0 and y1 > y0:
+        frame[y0:y1, x0:x1] = img[y0 - y:y1 - y, x0 - x:x1 - x]
+
+
+def score(config: Any, clips: Sequence) -> dict[str, Any]:
+    """Reference faces found, false boxes, detection passes and CPU ms per frame of one tracking setting."""
+    from benchmarks.peer import same_face
+    from edgefer.runtime.detect import HaarDetector
+    from edgefer.runtime.tracking import TrackingDetector
+
+    tracker = TrackingDetector(HaarDetector(), config)
+    found = false = frames = 0
+    t0 = time.process_time()
+    for clip in clips:
+        tracker.reset()
+        for image, truth in clip:
+            boxes = [b.as_list() for b in tracker.detect(image)]
+            found += sum(any(same_face(t, b) for b in boxes) for t in truth)
+            false += sum(not any(same_face(b, t) for t in truth) for b in boxes)
+            frames += 1
+    cpu_ms = (time.process_time() - t0) / frames * 1e3
+    return {"found": found, "false": false, "detections": tracker.detections,
+            "cpu_ms_per_frame": round(cpu_ms, 2)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="benchmarks/track_dev.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kdef", default=str(KDEF), help="KDEF folder (default: ../shared/datasets/kdef)")
+    p.add_argument("--yunet-model", default=str(YUNET), help="YuNet ONNX, the reference")
+    p.add_argument("--json", help="write the result here")
+    args = p.parse_args(argv)
+
+    from edgefer.runtime.detect import YuNetConfig, YuNetDetector
+    from edgefer.runtime.tracking import TrackConfig
+
+    try:
+        referee = YuNetDetector(YuNetConfig(args.yunet_model, detect_width=0, min_face=10, min_face_ratio=0.0))
+        clips = build(Path(args.kdef), referee)
+    except (ValueError, OSError) as exc:
+        print(f"track_dev.py: error: {exc}", file=sys.stderr)
+        return 2
+    faces = sum(len(t) for clip in clips for _, t in clip)
+    base = TrackConfig()
+    settings = [TrackConfig(detect_every=n, min_score=m, keep_missed=k)
+                for n in (6, 8) for m in (0.4, 0.5, 0.6) for k in (1, 2)]
+    rows = []
+    for cfg in settings:
+        rows.append({"setting": f"detect_every {cfg.detect_every}, min_score {cfg.min_score}, keep_missed "
+                                f"{cfg.keep_missed}", "detect_every": cfg.detect_every, "min_score": cfg.min_score,
+                     "keep_missed": cfg.keep_missed, **score(cfg, clips)})
+        r = rows[-1]
+        print(f"{r['setting']:<52} found {r['found']:>5} of {faces}  false {r['false']:>4}  "
+              f"detections {r['detections']:>4}  cpu {r['cpu_ms_per_frame']:5.2f} ms", flush=True)
+    key = ("detect_every", "min_score", "keep_missed")
+    baseline = next(r for r in rows if tuple(r[k] for k in key)
+                    == (base.detect_every, base.min_score, base.keep_missed))
+    ok = [r for r in rows if r["false"] <= baseline["false"] and r["detections"] <= baseline["detections"]]
+    chosen = max(ok, key=lambda r: (r["found"], -r["detections"]))
+    print(f"chosen: {chosen['setting']} (the default: found {baseline['found']}, false {baseline['false']})")
+    if args.json:
+        from benchmarks.device import conditions
+
+        result = {"schema": "edgefer-track-dev/1", "command": "python benchmarks/track_dev.py " + shlex.join(argv),
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "clips": len(clips),
+                  "frames_per_clip": FRAMES, "reference_faces": faces, "default": baseline["setting"], "chosen": chosen["setting"], "rows": rows,
+                  "conditions_after": conditions()}
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
