@@ -28,7 +28,9 @@ Tried on these clips and not kept: re-cutting a followed face's patch from the
 frame whenever its match weakens (below 0.7, 0.85 or always), so that it follows
 a face that changes. Against the fixed patch at the same score and passes it
 found 1-3 more faces of 2,993 for 1-9 more false boxes (and with two missed passes
-allowed, 16-18 more faces for 4-18 more false boxes than that row).
+allowed, 16-18 more faces for 4-18 more false boxes than that row). The option was
+removed, so it is not rerun (those runs used a build whose confirmation rounded its
+resize slightly differently).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def _haar_args(p: argparse.ArgumentParser) -> None:
                         "side) for a face that fills the image (default 0.25; 0: no second look)")
     g.add_argument("--detect-every", type=int_between(1, 1000), default=TrackConfig.detect_every,
                    help="run the detector every N frames of a stream and track the faces in between (1: every frame)")
-    g.add_argument("--track-min-score", type=float_between(0, 1), default=0.5,
+    g.add_argument("--track-min-score", type=float_between(0, 1), default=TrackConfig.min_score,
                    help="tracking: match score below which a face counts as lost (then detect on the next frame)")
 
 

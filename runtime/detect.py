@@ -320,10 +320,9 @@ def confirmed(verifier: "cv2.CascadeClassifier", grey: np.ndarray, box: Box, sid
         return False
     r = side / box.w
     low, high = round(0.7 * side), round(1.4 * side) + 1
-    size = (round(patch.shape[1] * r), round(patch.shape[0] * r))
-    if min(size) < low:  # a box mostly outside the frame: too little of it left to hold a face
-        return False
-    patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+    if min(round(patch.shape[0] * r), round(patch.shape[1] * r)) < low:
+        return False  # a box mostly outside the frame: too little of it left to hold a face
+    patch = cv2.resize(patch, None, fx=r, fy=r, interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
     hits = verifier.detectMultiScale(patch, step, 1, minSize=(low, low), maxSize=(high, high))
     return len(hits) > 0
 

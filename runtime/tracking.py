@@ -25,10 +25,10 @@ from .detect import Box, Detector, shrink
 class TrackConfig:
     """How often to detect and how to follow faces in between."""
 
-    # detect_every, min_score and keep_missed: kept by benchmarks/track_dev.py's development clips (track-dev.json)
+    # detect_every, min_score and keep_missed: chosen on benchmarks/track_dev.py's development clips (track-dev.json)
     detect_every: int = 6
     search: float = 0.5  # the search window extends this fraction of the box side on each side
-    min_score: float = 0.5  # normalised cross-correlation below which a face counts as lost
+    min_score: float = 0.4  # normalised cross-correlation below which a face counts as lost
     template_width: int = 24  # faces are matched shrunk to this width
     keep_missed: int = 1  # detection passes a followed face may be missed by the detector before it is dropped
 
