@@ -55,9 +55,8 @@ if __package__ in (None, ""):
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-KDEF = REPO.parent / "shared" / "datasets" / "kdef"
-YUNET = REPO.parent / "shared" / "weights" / "yunet" / "face_detection_yunet_2023mar.onnx"
+# The same KDEF folder, YuNet reference and backgrounds as the still-image development set.
+from benchmarks.detect_dev import KDEF, YUNET, background, load_backgrounds  # noqa: E402
 
 CLIPS, FRAMES, LEAVE = 40, 90, 60
 EXPRESSIONS = ("AF", "AN", "DI", "HA", "SA", "SU")
@@ -92,8 +91,6 @@ def _look(keys: Sequence[tuple[int, np.ndarray]], t: int) -> np.ndarray:
 
 def build(kdef: Path, referee: Any, seed: int = 0) -> list[list[tuple[np.ndarray, list]]]:
     """The clips: frames with their reference boxes."""
-    from benchmarks.detect_dev import background, load_backgrounds
-
     backgrounds = load_backgrounds()
     people = _people(kdef)
     if len(people) < CLIPS:
@@ -206,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = {"schema": "edgefer-track-dev/1", "command": "python benchmarks/track_dev.py " + shlex.join(argv),
                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "clips": len(clips),
-                  "frames_per_clip": FRAMES, "reference_faces": faces, "default": baseline["setting"], "chosen": chosen["setting"], "rows": rows,
+                  "frames_per_clip": FRAMES, "reference_faces": faces, "default": baseline["setting"],
+                  "chosen": chosen["setting"], "rows": rows,
                   "conditions_after": conditions()}
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
