@@ -61,8 +61,12 @@ class EmotionClassifier:
     """Loads and verifies an artifact once; classifies batches of face crops."""
 
     def __init__(self, model: str | Path | None = None, backend: str | None = None, threads: int | None = None,
-                 providers: list[str] | None = None):
-        """``providers``: onnxruntime execution providers for the ``onnx`` backend (default: the best it has)."""
+                 providers: list[str] | None = None, flip: bool = False):
+        """``providers``: onnxruntime execution providers for the ``onnx`` backend (default: the best it has).
+
+        ``flip``: test-time flip, each face also classified mirrored (one batch of 2N) and the
+        two score rows averaged; twice the inference work.
+        """
         if backend is not None:
             get_backend(backend)  # an unknown name is an error listing the valid ones
         check_threads(threads)  # before a backend sees it: LiteRT segfaults on threads=100000
@@ -80,13 +84,20 @@ class EmotionClassifier:
         self.backend.load(path, self.manifest, threads)
         self.labels: list[str] = list(self.manifest.labels)
         self.spec = self.manifest.input
+        self.flip = bool(flip)
 
     def classify(self, faces: Sequence[np.ndarray] | np.ndarray) -> Classification:
         """Preprocess face crops (any size, grey or BGR) and run them as one batch."""
         t0 = time.perf_counter()
         batch = preprocess_faces(faces, self.spec)
         t1 = time.perf_counter()
-        scores = self.backend.infer(batch) if len(batch) else np.zeros((0, len(self.labels)), np.float32)
+        if not len(batch):
+            scores = np.zeros((0, len(self.labels)), np.float32)
+        elif self.flip:
+            both = self.backend.infer(np.concatenate([batch, batch[:, :, ::-1]]))
+            scores = (both[: len(batch)] + both[len(batch):]) * np.float32(0.5)
+        else:
+            scores = self.backend.infer(batch)
         t2 = time.perf_counter()
         return Classification(scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 

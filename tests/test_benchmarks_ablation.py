@@ -19,7 +19,8 @@ def test_every_row_is_a_valid_training_run(tmp_path):
         assert args.resume and args.out == str(tmp_path / name)
         if args.augment_config:
             AugmentConfig.parse(args.augment_config)
-        seen.add((args.input_size, args.epochs, args.alpha, args.mixup, args.label_smoothing, args.augment_config))
+        seen.add((args.input_size, args.epochs, args.alpha, args.mixup, args.label_smoothing, args.augment_config,
+                  tuple(args.add_faces)))
     assert len(seen) == len(ROWS), "two rows train the same thing"
 
 

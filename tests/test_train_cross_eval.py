@@ -135,3 +135,33 @@ def test_committed_cross_dataset_json_is_of_the_shipped_model_and_is_what_the_re
     fer_shown = [float(v) for v in re.findall(r"([\d.]+) %", fer_line)]
     assert fer_shown == pytest.approx([result["peer"]["results"][s]["accuracy"] * 100
                                        for s in ("fer2013-val", "kdef", "ckplus")], abs=0.006)
+
+
+def test_a_model_that_trained_on_some_people_is_set_against_fer_on_the_others(tiny_artifacts, tmp_path,
+                                                                              fake_fer_python):
+    """fer scores every face once; a model that saw F01 is compared with fer on M02's faces only."""
+    import shutil
+
+    from edgefer.cli import main
+
+    kdef = write_kdef(tmp_path / "kdef")
+    saw = tmp_path / "saw_f01.tflite"
+    shutil.copy(tiny_artifacts / "tiny_int8.tflite", saw)
+    manifest = json.loads((tiny_artifacts / "tiny_int8.tflite.json").read_text())
+    manifest["training"]["sources"].append(source("kdef", "train", str(kdef), 7, ["F01"]))
+    Path(str(saw) + ".json").write_text(json.dumps(manifest))
+    out = tmp_path / "cross.json"
+    assert main(["eval-cross", "--model", str(tiny_artifacts / "tiny_int8.tflite"), "--model", str(saw),
+                 "--kdef", str(kdef), "--kdef-angles", "S", "--peer-python", fake_fer_python, "--flip",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    plain, flipped, own, own_flipped = result["models"]
+    assert [r["test_time_flip"] for r in result["models"]] == [False, True, False, True]
+    assert plain["results"]["kdef"]["samples"] == 13 and "peer_on_same_faces" not in plain
+    assert own["results"]["kdef"]["samples"] == 6 and own["held_out"]["kdef"]["held_out_people"] == 1
+    fer_m02 = own["peer_on_same_faces"]["kdef"]
+    assert fer_m02["samples"] == 6 and result["peer"]["results"]["kdef"]["samples"] == 13
+    assert fer_m02["accuracy"] == pytest.approx(1 / 6, abs=1e-5)  # the stand-in's "happy" is right on M02's happy photo
+    assert own["minus_fer_points"]["kdef"] == pytest.approx((own["results"]["kdef"]["accuracy"] - 1 / 6) * 100,
+                                                            abs=0.01)
+    assert "fer, same faces as the row above" in markdown(result)

@@ -42,7 +42,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction, model=args.model, head=args.head, fc_width=args.fc_width,
         projection=args.projection, hybrid_parts=args.hybrid_parts, hybrid_head_epochs=args.hybrid_head_epochs,
         rbf_c=args.rbf_c, rbf_gamma=args.rbf_gamma, rff_components=args.rff_components, balance=args.balance,
-        augment_config=args.augment_config, init_from=args.init_from, kdef_no_face=args.kdef_no_face,
+        augment_config=args.augment_config, init_from=args.init_from, add_faces=args.add_faces,
+        add_fraction=args.add_fraction, kdef_no_face=args.kdef_no_face,
         contempt=args.contempt, svm_kernels=args.svm_kernels,
     )
     try:
@@ -88,7 +89,7 @@ def _cmd_eval_cross(args: argparse.Namespace) -> int:
             raise CliError("no shipped model for any installed backend; pass --model PATH")
     try:
         result = run_cross_eval(models, args.fer2013, args.kdef, args.ckplus, args.crop_size, args.kdef_angles,
-                                args.peer_python, args.assume_unseen)
+                                args.peer_python, args.assume_unseen, args.flip)
     except (ValueError, FileNotFoundError, ModelError) as exc:
         raise CliError(str(exc)) from None
     print(markdown(result))
@@ -176,6 +177,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment-config", default="",
                    help="override augmentation, e.g. rotation_deg=10,zoom=0.1,shift=0.08,flip=true,brightness=0.8:1.2; "
                         "stronger: crop_scale=0.7,contrast=0.7:1.3,blur=0.3,noise=5,occlusion=0.3 (off by default)")
+    p.add_argument("--add-faces", action="append", default=[], metavar="LAYOUT=ROOT",
+                   help="add another collection's people to class-folder training faces, e.g. "
+                        "kdef=../shared/datasets/kdef/KDEF or ckplus48=../shared/datasets/ckplus48 (repeatable)")
+    p.add_argument("--add-fraction", type=float, default=0.5,
+                   help="share of each added collection's people that trains; the others stay unseen (eval-cross)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.set_defaults(func=_cmd_train)
 
@@ -196,6 +202,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Python of a separate virtual environment with the `fer` package: it scores the same crops")
     x.add_argument("--assume-unseen", action="store_true",
                    help="the artifact records no training data: count every KDEF/CK+ person as held out")
+    x.add_argument("--flip", action="store_true",
+                   help="also score every artifact with test-time flip (each face and its mirror image, averaged)")
     x.add_argument("--json", help="write the full result (per-class figures, confusion matrices) here")
     x.set_defaults(func=_cmd_eval_cross)
 

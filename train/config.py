@@ -57,3 +57,7 @@ class TrainConfig:
     report_faces: int = 7
     contempt: str = "drop"  # CK+ 48x48: "drop" (7-class protocol) or "keep" (8-class protocol)
     svm_kernels: list[str] = field(default_factory=list)  # extra exact SVC heads, e.g. ["linear", "rbf", "poly"]
+    # Other collections' faces added to class-folder training data, as "LAYOUT=ROOT" (e.g. "kdef=../KDEF"):
+    # add_fraction of each one's people train, the rest stay unseen for `edgefer eval-cross`.
+    add_faces: list[str] = field(default_factory=list)
+    add_fraction: float = 0.5

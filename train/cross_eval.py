@@ -51,10 +51,12 @@ class FaceSet:
     labels: np.ndarray
     subjects: np.ndarray | None
     info: dict[str, Any] = field(default_factory=dict)
+    index: np.ndarray | None = None  # positions in the set as loaded; None: all of it, in order
 
     def subset(self, keep: np.ndarray) -> "FaceSet":
+        whole = np.arange(len(self.labels)) if self.index is None else self.index
         return FaceSet(self.name, self.images[keep], self.labels[keep],
-                       None if self.subjects is None else self.subjects[keep], dict(self.info))
+                       None if self.subjects is None else self.subjects[keep], dict(self.info), whole[keep])
 
 
 def load_fer_val(root: str | Path, crop: int = 128) -> FaceSet:
@@ -141,11 +143,11 @@ def _artifact_sources(model: str | Path) -> list[dict[str, Any]] | None:
     return training.get("sources")
 
 
-def score_artifact(model: str | Path, backend: str | None, faces: FaceSet) -> np.ndarray:
-    """Scores of ``model`` on the faces, columns in :data:`EMOTIONS` order."""
+def score_artifact(model: str | Path, backend: str | None, faces: FaceSet, flip: bool = False) -> np.ndarray:
+    """Scores of ``model`` on the faces (``flip``: averaged with the mirrored faces'), in :data:`EMOTIONS` order."""
     from edgefer.runtime.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(model, backend)
+    clf = EmotionClassifier(model, backend, flip=flip)
     try:
         scores = clf.predict_dataset(faces.images)
         return _to_canonical(scores, clf.labels, str(model))
@@ -187,8 +189,11 @@ def _metrics(faces: FaceSet, scores: np.ndarray) -> dict[str, Any]:
 
 def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kdef: str | None,
                    ckplus: str | None, crop: int = 128, kdef_angles: Sequence[str] = ("S", "HL", "HR"),
-                   peer_python: str | None = None, assume_unseen: bool = False) -> dict[str, Any]:
-    """Every (artifact, backend) and optionally ``fer`` on each given set; the JSON-ready result."""
+                   peer_python: str | None = None, assume_unseen: bool = False, flip: bool = False) -> dict[str, Any]:
+    """Every (artifact, backend) and optionally ``fer`` on each given set; the JSON-ready result.
+
+    With ``flip`` each artifact is scored twice: as the runtime runs it, and with test-time flip.
+    """
     if not (fer or kdef or ckplus):
         raise ValueError("give at least one face set: --fer2013, --kdef or --ckplus")
     from edgefer.runtime.manifest import Manifest
@@ -205,14 +210,18 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
         result["sets"][faces.name] = {**faces.info, "faces": int(len(faces.labels)),
                                       "crop_side": int(faces.images.shape[1]),
                                       "class_counts": np.bincount(faces.labels, minlength=len(EMOTIONS)).tolist()}
-    # People differ per model (each records what it saw); the peer scores the union of all sets once.
-    peer_faces: dict[str, FaceSet] = {}
-    for model, backend in models:
+    # People differ per model (each records what it saw): the peer scores every face of a set once, and
+    # each model is set against the peer on exactly its own faces.
+    used: dict[str, FaceSet] = {}
+    parts: list[dict[str, np.ndarray | None]] = []  # per model: the faces of each set it was scored on
+    for model, backend, flipped in [(m, b, f) for m, b in models for f in ((False, True) if flip else (False,))]:
         manifest = Manifest.load(model)
         sources = _artifact_sources(model)
         row: dict[str, Any] = {"model": str(model), "backend": backend or "default", "format": manifest.format,
                                "precision": manifest.precision, "sha256": manifest.sha256,
-                               "input": manifest.input.to_dict(), "results": {}, "held_out": {}}
+                               "input": manifest.input.to_dict(), "test_time_flip": flipped, "results": {},
+                               "held_out": {}}
+        own: dict[str, np.ndarray | None] = {}
         for dataset, faces in loaded:
             part, note = (faces, {}) if faces.subjects is None else held_out(faces, dataset, sources, assume_unseen)
             if note:
@@ -220,26 +229,33 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
             if part is None:
                 continue
             t0 = time.perf_counter()
-            row["results"][faces.name] = _metrics(part, score_artifact(model, backend, part))
+            row["results"][faces.name] = _metrics(part, score_artifact(model, backend, part, flipped))
             log.info("%s on %s: %.2f %% (%d faces, %.1f s)", Path(model).name, faces.name,
                      row["results"][faces.name]["accuracy"] * 100, len(part.labels), time.perf_counter() - t0)
-            known = peer_faces.get(faces.name)
-            if known is not None and (len(known.labels) != len(part.labels) or (known.images != part.images).any()):
-                log.warning("%s: models hold out different people; fer is scored on the first model's faces",
-                            faces.name)
-            peer_faces.setdefault(faces.name, part)
+            used[faces.name] = faces
+            own[faces.name] = part.index
+        parts.append(own)
         result["models"].append(row)
     if peer_python:
         peer: dict[str, Any] = {"name": "fer", "results": {}}
-        for name, faces in peer_faces.items():
+        scored: dict[str, np.ndarray] = {}
+        for name, faces in used.items():
             scores, info = score_peer_fer(peer_python, faces)
+            scored[name] = scores
             peer["results"][name] = _metrics(faces, scores)
             peer.update({k: info[k] for k in ("versions", "settings", "python")})
         result["peer"] = peer
-        for row in result["models"]:
-            row["minus_fer_points"] = {
-                name: round((r["accuracy"] - peer["results"][name]["accuracy"]) * 100, 2)
-                for name, r in row["results"].items() if name in peer["results"]}
+        for row, own in zip(result["models"], parts):
+            same: dict[str, Any] = {}
+            for name in row["results"]:
+                index = own.get(name)
+                if index is None or len(index) == len(used[name].labels):
+                    same[name] = peer["results"][name]
+                else:  # a model that trained on some of this set's people: fer on the others only
+                    same[name] = _metrics(used[name].subset(index), scored[name][index])
+                    row.setdefault("peer_on_same_faces", {})[name] = same[name]
+            row["minus_fer_points"] = {name: round((r["accuracy"] - same[name]["accuracy"]) * 100, 2)
+                                       for name, r in row["results"].items()}
     return result
 
 
@@ -248,7 +264,12 @@ def markdown(result: dict[str, Any]) -> str:
     sets = list(result["sets"])
     head = "| model | " + " | ".join(f"{s} acc % | {s} F1 %" for s in sets) + " |"
     lines = [head, "|---" * (1 + 2 * len(sets)) + "|"]
-    rows = [(f"{Path(r['model']).name} ({r['backend']})", r["results"]) for r in result["models"]]
+    rows = []
+    for r in result["models"]:
+        name = f"{Path(r['model']).name} ({r['backend']}{', flip' if r.get('test_time_flip') else ''})"
+        rows.append((name, r["results"]))
+        if r.get("peer_on_same_faces"):  # it trained on some KDEF/CK+ people: fer on the others, as it was
+            rows.append(("fer, same faces as the row above", {**result["peer"]["results"], **r["peer_on_same_faces"]}))
     if result.get("peer"):
         rows.append((f"fer {result['peer'].get('versions', {}).get('fer', '')}".strip(), result["peer"]["results"]))
     for name, res in rows:

@@ -39,9 +39,7 @@ def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str
     from .model import FEATURES_LAYER, attach_head
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--init-from {path} does not exist; pass a cnn.keras or model.keras from a run")
-    src = keras.models.load_model(path)
+    src = load_init_model(path)
     try:
         feats = src.get_layer(FEATURES_LAYER).output
     except ValueError:
@@ -55,7 +53,27 @@ def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str
         inputs = keras.Input((spec.height, spec.width, spec.channels), name=src.input.name)
         resized = keras.models.clone_model(extractor, input_tensors=inputs, clone_function=lambda layer: layer)
         feats = resized.output
-    return attach_head(inputs, feats, num_classes, f"{src.name.removesuffix('_svm')}_ft", dropout, head)
+    model = attach_head(inputs, feats, num_classes, f"{src.name.removesuffix('_svm')}_ft", dropout, head)
+    if path.suffix.lower() == ".onnx":
+        from .onnx_import import freeze_batchnorm
+
+        freeze_batchnorm(model)
+    return model
+
+
+def load_init_model(path: str | Path):
+    """The Keras model ``--init-from`` names: a ``cnn.keras`` / ``model.keras``, or an fp32 MobileNet ONNX."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from {path} does not exist; pass a cnn.keras or model.keras from a run, "
+                                "or an fp32 ONNX written by `edgefer convert` (e.g. runtime/models/default_fp32.onnx)")
+    if path.suffix.lower() == ".onnx":
+        from .onnx_import import keras_from_onnx
+
+        return keras_from_onnx(path)
+    return keras.models.load_model(path)
 
 
 def model_builder(cfg: "TrainConfig", spec: InputSpec, model_name: str,
@@ -191,7 +209,7 @@ def _reuse_trained(cfg: "TrainConfig", best_path: Path):
 
     if not cfg.init_from:
         raise ValueError("--epochs 0 needs --init-from: a trained cnn.keras whose extractor the new head uses")
-    model = keras.models.load_model(cfg.init_from)
+    model = load_init_model(cfg.init_from)
     wanted = SVM_LAYER if network_head(cfg.head) == "svm-top" else SOFTMAX_LAYER
     if model.layers[-1].name != wanted:
         raise ValueError(f"--epochs 0 reuses {cfg.init_from} as it is, but its last layer is "

@@ -66,6 +66,60 @@ def load_splits(cfg: "TrainConfig", spec: InputSpec) -> tuple[FaceDataset, FaceD
     return train.subset(fit), train.subset(val), f"10 % of {cfg.data}"
 
 
+def parse_added(spec_text: str) -> tuple[str, str]:
+    """``"kdef=../shared/datasets/kdef/KDEF"`` -> ``("kdef", root)``; a layout with subject ids is required."""
+    from .corpora import CORPORA
+
+    layout, sep, root = spec_text.partition("=")
+    layout = layout.strip().lower()
+    if not sep or not root:
+        raise ValueError(f"--add-faces {spec_text!r}: write LAYOUT=ROOT, e.g. kdef=../shared/datasets/kdef/KDEF")
+    if layout not in CORPORA or layout == "folders":
+        raise ValueError(f"--add-faces {spec_text!r}: layout {layout!r} is not one whose people are known; choose "
+                         f"one of {', '.join(c for c in CORPORA if c != 'folders')}")
+    return layout, root
+
+
+def add_faces(train: FaceDataset, spec_text: str, cfg: "TrainConfig",
+              size: tuple[int, int]) -> tuple[FaceDataset, dict[str, Any]]:
+    """``train`` plus the faces of ``cfg.add_fraction`` of one collection's people (split by person, seeded).
+
+    The other people are recorded as ``test`` in ``training.sources``, so ``edgefer eval-cross``
+    scores the model on them only. Validation stays the class-folder one: nothing is chosen on
+    the added collection.
+    """
+    from .corpora import load_corpus
+
+    layout, root = parse_added(spec_text)
+    options: dict[str, Any] = {}
+    if layout == "kdef":
+        options = {"angles": tuple(cfg.angles), "no_face": cfg.kdef_no_face}
+    corpus = load_corpus(layout, root, size, remember=True, **options)
+    if corpus.subjects is None:
+        raise ValueError(f"--add-faces {spec_text!r}: {layout} gave no subject ids, so its people cannot be kept "
+                         "apart from the ones held out")
+    fit, held = subject_split(corpus.subjects, 1.0 - cfg.add_fraction, cfg.seed)
+    part = corpus.faces.subset(fit)
+    unknown = sorted(set(part.label_names) - set(train.label_names))
+    if unknown:
+        raise ValueError(f"--add-faces {spec_text!r}: classes {unknown} are not among the training data's "
+                         f"{list(train.label_names)}")
+    # A collection may lack a class (CK+48 has no neutral): its labels are re-indexed by name.
+    labels = np.asarray([train.label_names.index(n) for n in part.label_names], np.int64)[part.labels]
+    merged = FaceDataset(np.concatenate([train.images, part.images]), np.concatenate([train.labels, labels]),
+                         list(train.sources) + list(part.sources), [], train.label_names)
+    name = dataset_name(layout, root)
+    log.info("--add-faces %s: %d faces of %d people added to training; %d people (%d faces) held out", layout,
+             len(fit), len(np.unique(corpus.subjects[fit])), len(np.unique(corpus.subjects[held])), len(held))
+    return merged, {
+        "layout": layout, "root": str(root), "fraction": cfg.add_fraction, "faces": int(len(fit)),
+        "held_out_faces": int(len(held)),
+        "class_counts": {n: int((labels == i).sum()) for i, n in enumerate(train.label_names) if (labels == i).any()}, "loader": corpus.report,
+        "sources": [source(name, "train", root, len(fit), corpus.subjects[fit].tolist()),
+                    source(name, "test", root, len(held), corpus.subjects[held].tolist())],
+    }
+
+
 def fold_indices(cfg: "TrainConfig", corpus) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) indices of ``cfg.fold`` under subject-wise ``cfg.folds``-fold."""
     folds = subject_kfold(corpus.subjects, cfg.folds, cfg.seed)
@@ -86,7 +140,14 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
         sources = [source(name, "train", cfg.data, len(train), None),
                    source(dataset_name("folders", cfg.val) if cfg.val else name, "validation", val_name, len(val),
                           None)]
-        return RunData(train, val, None, protocol, val_name, None, {}, sources)
+        report: dict[str, Any] = {}
+        for spec_text in cfg.add_faces:
+            train, added = add_faces(train, spec_text, cfg, size)
+            sources += added["sources"]
+            report.setdefault("added", []).append({k: v for k, v in added.items() if k != "sources"})
+        if report:
+            (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        return RunData(train, val, None, protocol, val_name, None, report, sources)
     options: dict[str, Any] = {}
     if cfg.dataset == "kdef":
         options = {"angles": tuple(cfg.angles), "no_face": cfg.kdef_no_face}

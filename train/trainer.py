@@ -47,7 +47,7 @@ def validate_config(cfg: TrainConfig) -> None:
     from .heads import HEADS
     from .kernels import KERNELS
     from .model import MODELS
-    from .protocols import resolve_protocol
+    from .protocols import parse_added, resolve_protocol
 
     checks = [("--dataset", cfg.dataset, CORPORA), ("--model", cfg.model, (*MODELS, "hybrid")),
               ("--head", cfg.head, HEADS), ("--balance", cfg.balance, BALANCE_MODES)]
@@ -70,6 +70,13 @@ def validate_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{flag} {value} is out of range (label smoothing in [0, 1), mixup and workers >= 0)")
     if cfg.model == "hybrid" and cfg.init_from:
         raise ValueError("--init-from fine-tunes one extractor; for the hybrid pass --hybrid-parts MOBILENET VGG16")
+    if cfg.add_faces and (cfg.dataset != "folders" or resolve_protocol(cfg.dataset, cfg.protocol) != "given"):
+        raise ValueError("--add-faces adds people of other collections to class-folder training data (FER2013); "
+                         "use it with --dataset folders")
+    if not 0 < cfg.add_fraction < 1:
+        raise ValueError(f"--add-fraction {cfg.add_fraction} must be between 0 and 1 (some people must stay unseen)")
+    for text in cfg.add_faces:
+        parse_added(text)
     if cfg.val and cfg.dataset != "folders":
         raise ValueError("--val is for class-folder data; other layouts take validation from their protocol")
 
@@ -82,6 +89,8 @@ def _tag(split: str, head: str) -> str:
 def _architecture_name(cfg: TrainConfig) -> str:
     if cfg.init_from:
         src_meta = Path(cfg.init_from).parent / "meta.json"
+        if Path(cfg.init_from).suffix.lower() == ".onnx":
+            src_meta = Path(cfg.init_from + ".json")
         if src_meta.is_file():
             return json.loads(src_meta.read_text())["architecture"]["name"]
     return {"mobilenet": "mobilenet_v1", "hybrid": "hybrid_mobilenet_vgg16"}.get(cfg.model, cfg.model)

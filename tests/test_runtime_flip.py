@@ -1,0 +1,26 @@
+"""Test-time flip: each face and its mirror image in one batch, their scores averaged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgefer.runtime.classifier import EmotionClassifier, installed_defaults
+
+
+@pytest.mark.parametrize("backend", ["litert", "onnx"])
+def test_flip_averages_the_face_and_its_mirror(backend):
+    if backend not in installed_defaults():
+        pytest.skip(f"{backend} is not installed")
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    plain = EmotionClassifier(None, backend)
+    flipped = EmotionClassifier(None, backend, flip=True)
+    try:
+        want = (plain.classify(faces).scores + plain.classify(faces[:, :, ::-1]).scores) / 2
+        got = flipped.classify(faces).scores
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert not np.allclose(got, plain.classify(faces).scores, atol=1e-3)  # the mirror image counted
+        assert flipped.classify(faces[:0]).scores.shape == (0, len(flipped.labels))
+    finally:
+        plain.close()
+        flipped.close()
