@@ -73,7 +73,8 @@ default-model-ship: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/edgefer convert --model $(RUN)/model.keras --out runtime/models --name default \
 		--to tflite,onnx,onnx:int8 --adaround tflite,onnx --calib-data $(FER) --val-data $(FER)
 	mkdir -p $(RESULTS)
-	cp $(RUN)/meta.json $(RUN)/report.txt $(RUN)/history.csv $(RUN)/confusion_*.png $(RUN)/confusion_*.json $(RESULTS)/
+	cp $(RUN)/meta.json $(RUN)/report.txt $(RUN)/history.csv $(RUN)/confusion_*.png $(RUN)/confusion_*.json \
+		$(wildcard $(RUN)/data_report.json) $(RESULTS)/
 	cp runtime/models/default.conversion.json $(RESULTS)/default.conversion.json
 	$(MAKE) model-figures
 
@@ -82,7 +83,7 @@ default-model-ship: $(DEV_VENV)/.installed
 model-figures: $(DEV_VENV)/.installed $(FER_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/accuracy.py --data $(FER)/val --json benchmarks/results/accuracy-fer2013-val.json
 	$(DEV_VENV)/bin/edgefer eval-cross $(foreach m,$(wildcard runtime/models/default_*.tflite runtime/models/default_*.onnx),--model $(m)) \
-		--fer2013 $(FER) --kdef $(KDEF) --ckplus $(CKPLUS) --peer-python $(FER_VENV)/bin/python \
+		--fer2013 $(FER) --kdef $(KDEF) --ckplus $(CKPLUS) --flip --peer-python $(FER_VENV)/bin/python \
 		--json benchmarks/results/cross-dataset.json
 	$(DEV_VENV)/bin/python -m edgefer.train.results_table --write results/RESULTS.md
 	$(MAKE) picture

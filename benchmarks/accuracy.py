@@ -4,7 +4,8 @@
     python benchmarks/accuracy.py --data ../shared/datasets/fer2013/val --json benchmarks/results/accuracy.json
     python benchmarks/accuracy.py --data faces/ --model a.tflite --model b.onnx
 
-Every artifact runs through the runtime backend exactly as ``edgefer eval`` does.
+Every artifact runs through the runtime backend exactly as ``edgefer eval`` does: with test-time
+flip (the runtime's default) and without it (``--no-flip``), one row each.
 """
 
 from __future__ import annotations
@@ -39,18 +40,21 @@ def evaluate(models: Sequence[tuple[str, str | None]], data: str, threads: int |
 
     rows = []
     for model, backend in models:
-        summary = run_eval(model, data, backend, threads, limit_per_class)
-        manifest = Manifest.load(model, verify=False)
-        summary["precision"] = manifest.precision
-        summary["sha256"] = manifest.sha256  # which artifact these figures belong to
-        rows.append(summary)
+        for flip in (True, False):
+            summary = run_eval(model, data, backend, threads, limit_per_class, flip=flip)
+            manifest = Manifest.load(model, verify=False)
+            summary["precision"] = manifest.precision
+            summary["sha256"] = manifest.sha256  # which artifact these figures belong to
+            rows.append(summary)
     return rows
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| model | backend | precision | faces | accuracy % | macro-F1 % |", "|---|---|---|---|---|---|"]
+    lines = ["| model | backend | precision | test-time flip | faces | accuracy % | macro-F1 % |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {Path(r['model']).name} | {r['backend']} | {r['precision']} | {r['samples']} | "
+        flip = "yes" if r.get("test_time_flip") else "no"
+        lines.append(f"| {Path(r['model']).name} | {r['backend']} | {r['precision']} | {flip} | {r['samples']} | "
                      f"{r['accuracy'] * 100:.2f} | {r['macro_f1'] * 100:.2f} |")
     return "\n".join(lines)
 

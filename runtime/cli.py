@@ -95,6 +95,9 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help=f"{', '.join(BACKEND_NAMES)} (default: from the model's suffix)")
     p.add_argument("--threads", type=int_between(1, max_threads), default=None,
                    help="inference threads (default: the backend's; at most 4 per core)")
+    p.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="classify each face once (default: the face and its mirror image in one batch, scores "
+                        "averaged: +1.3 points on FER2013 validation for ~0.1 ms a face)")
     p.add_argument("--providers", metavar="LIST",
                    help="onnx backend: onnxruntime execution providers in order, e.g. 'cuda,cpu' (short names "
                         "tensorrt, cuda, cpu, or full names); default: TensorRT, then CUDA where this "
@@ -135,7 +138,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         detector, tracking = detector_config(args)
         run_detect(args.source, args.model, args.backend, args.threads, detector, args.max_frames,
                    summary_out=None if args.quiet else sys.stderr, tracking=tracking, providers=_providers(args),
-                   annotate=args.annotate, show=args.show, still=still_config(args),
+                   annotate=args.annotate, show=args.show, still=still_config(args), flip=args.flip,
                    capture=CaptureOptions(max_image_pixels=args.max_image_pixels))
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
@@ -168,7 +171,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         summary = run_eval(args.model, args.data, args.backend, args.threads, args.limit_per_class,
-                           providers=_providers(args), max_pixels=args.max_image_pixels)
+                           providers=_providers(args), max_pixels=args.max_image_pixels, flip=args.flip)
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
     print_eval(summary, args.json)

@@ -36,6 +36,7 @@ def run_detect(
     providers: list[str] | None = None,
     capture: CaptureOptions | None = None,
     still: StillConfig | None = None,
+    flip: bool = True,
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts.
 
@@ -52,7 +53,7 @@ def run_detect(
     if show:
         require_gui()  # before the model loads: say it at once
     with EmotionRecognizer(model, backend, haar, threads=threads, tracking=tracking,
-                           providers=providers, still=still) as recognizer:
+                           providers=providers, still=still, flip=flip) as recognizer:
         pipeline = Pipeline(recognizer)
         summary = TimingSummary()
         with open_source(source, capture) as frames:
@@ -108,10 +109,11 @@ def _fps(source: object) -> float:
 def run_eval(
     model: str | None, data: str, backend: str | None = None, threads: int | None = None,
     limit_per_class: int | None = None, batch_size: int = 64, providers: list[str] | None = None,
-    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, flip: bool = True,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall and confusion matrix of an artifact on a class-folder set."""
-    with EmotionRecognizer(model, backend, detector=None, threads=threads, providers=providers) as recognizer:
+    with EmotionRecognizer(model, backend, detector=None, threads=threads, providers=providers,
+                           flip=flip) as recognizer:
         spec = recognizer.manifest.input
         ds = load_class_folders(data, (spec.height, spec.width), limit_per_class, max_pixels)
         labels = recognizer.labels
@@ -126,7 +128,7 @@ def run_eval(
     summary = classification_summary(y_true, np.asarray(predicted), labels)
     summary.update({"model": str(recognizer.model_path), "backend": recognizer.backend,
                     "backend_info": recognizer.backend_info, "data": str(data),
-                    "skipped": ds.skipped})
+                    "test_time_flip": flip, "skipped": ds.skipped})
     return summary
 
 
@@ -136,5 +138,6 @@ def print_eval(summary: dict[str, Any], as_json: bool, out: TextIO | None = None
     if as_json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
-        out.write(f"model {summary['model']} ({summary['backend']}) on {summary['data']}\n")
+        flip = ", test-time flip" if summary.get("test_time_flip") else ""
+        out.write(f"model {summary['model']} ({summary['backend']}{flip}) on {summary['data']}\n")
         out.write(format_summary(summary) + "\n")

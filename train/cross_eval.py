@@ -264,12 +264,14 @@ def markdown(result: dict[str, Any]) -> str:
     sets = list(result["sets"])
     head = "| model | " + " | ".join(f"{s} acc % | {s} F1 %" for s in sets) + " |"
     lines = [head, "|---" * (1 + 2 * len(sets)) + "|"]
-    rows = []
+    rows, shown = [], []
     for r in result["models"]:
         name = f"{Path(r['model']).name} ({r['backend']}{', flip' if r.get('test_time_flip') else ''})"
         rows.append((name, r["results"]))
-        if r.get("peer_on_same_faces"):  # it trained on some KDEF/CK+ people: fer on the others, as it was
-            rows.append(("fer, same faces as the row above", {**result["peer"]["results"], **r["peer_on_same_faces"]}))
+        same = r.get("peer_on_same_faces")
+        if same and same not in shown:  # it trained on some KDEF/CK+ people: fer on the others, once
+            shown.append(same)
+            rows.append(("fer, on the same held-out faces", {**result["peer"]["results"], **same}))
     if result.get("peer"):
         rows.append((f"fer {result['peer'].get('versions', {}).get('fer', '')}".strip(), result["peer"]["results"]))
     for name, res in rows:

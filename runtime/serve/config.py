@@ -153,6 +153,7 @@ class ModelConfig:
     threads: int = _opt(0, _threads, "inference threads (0: one per core the service may use)")
     providers: str = _opt("", None, "onnx backend: execution providers in order, e.g. \"cuda,cpu\"; empty: "
                                     "TensorRT, then CUDA where onnxruntime has them, then CPU")
+    flip: bool = _opt(True, None, "test-time flip: classify each face with its mirror image, scores averaged")
 
 
 @dataclass(frozen=True)
