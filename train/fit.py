@@ -203,8 +203,6 @@ def _trim_history(history: Path, start_epoch: int) -> None:
 
 def _reuse_trained(cfg: "TrainConfig", best_path: Path):
     """``--epochs 0 --init-from cnn.keras``: no training, the given CNN as it is (to fit other heads on it)."""
-    import keras
-
     from .model import SOFTMAX_LAYER, SVM_LAYER
 
     if not cfg.init_from:

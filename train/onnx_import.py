@@ -67,17 +67,17 @@ def _folded_layers(graph) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]
         kernel = consts[node.input[1]].astype(np.float32)
         out_ch = kernel.shape[0]
         scale = np.ones(out_ch, np.float32)
-        bias = consts[node.input[2]].astype(np.float32).reshape(-1) if len(node.input) > 2 else np.zeros(out_ch,
-                                                                                                        np.float32)
+        bias = (consts[node.input[2]].astype(np.float32).reshape(-1) if len(node.input) > 2
+                else np.zeros(out_ch, np.float32))
         output = node.output[0]
-        mul = only_user(output, "Mul")
+        mul = only_user(output, "Mul")  # (conv + b) * s + a  ==  conv * s + (b * s + a)
         if mul is not None:
-            scale = scale * const_input(mul).reshape(-1)
+            scale = const_input(mul).reshape(-1)
+            bias = bias * scale
             output = mul.output[0]
         add = only_user(output, "Add")
         if add is not None:
-            bias = bias * scale + const_input(add).reshape(-1) if mul is not None else bias + const_input(
-                add).reshape(-1)
+            bias = bias + const_input(add).reshape(-1)
         convs.append({"name": node.name, "kernel": kernel, "scale": scale, "bias": bias, "depthwise": group > 1})
     matmuls = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
     if len(matmuls) != 1:
