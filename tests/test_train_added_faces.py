@@ -113,3 +113,20 @@ def test_fine_tuning_from_onnx_keeps_batchnorm_in_inference_mode(tmp_path):
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) == 27 and not any(layer.trainable for layer in norms)
     assert any(layer.trainable for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+
+
+def test_a_start_model_that_saw_the_test_people_is_refused(tmp_path):
+    from edgefer.train.provenance import source
+    from edgefer.train.trainer import check_init_unseen
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "meta.json").write_text(json.dumps({"training": {"sources": [
+        source("fer2013", "train", "f", 10, None), source("ckplus", "train", "c", 6, ["S100", "S101"])]}}))
+    onnx = tmp_path / "m.onnx"
+    Path(str(onnx) + ".json").write_text((run / "meta.json").read_text())
+    for start in (run / "cnn.keras", onnx):
+        with pytest.raises(ValueError, match="trained on 1 ckplus people this run tests on"):
+            check_init_unseen(start, [source("ckplus", "test", "c", 4, ["S101", "S102"])])
+        check_init_unseen(start, [source("ckplus", "test", "c", 4, ["S102"]), source("kdef", "test", "k", 2, ["F01"])])
+    check_init_unseen(tmp_path / "no_record.keras", [source("ckplus", "test", "c", 4, ["S101"])])  # unknown: allowed

@@ -96,6 +96,32 @@ def _architecture_name(cfg: TrainConfig) -> str:
     return {"mobilenet": "mobilenet_v1", "hybrid": "hybrid_mobilenet_vgg16"}.get(cfg.model, cfg.model)
 
 
+def init_sources(init_from: str | Path) -> list[dict[str, Any]] | None:
+    """``training.sources`` of an ``--init-from`` model: its run's ``meta.json``, or an ONNX file's manifest."""
+    path = Path(init_from)
+    record = Path(str(path) + ".json") if path.suffix.lower() == ".onnx" else path.parent / "meta.json"
+    if not record.is_file():
+        return None
+    return json.loads(record.read_text()).get("training", {}).get("sources")
+
+
+def check_init_unseen(init_from: str | Path, sources: list[dict[str, Any]]) -> None:
+    """Refuse a start model that trained on people this run tests on: their test figures would not be held out."""
+    from .provenance import seen_subjects
+
+    seen_before = init_sources(init_from) or []
+    for part in sources:
+        if part["role"] != "test" or not part.get("subjects"):
+            continue
+        seen = seen_subjects(seen_before, part["dataset"]) or set()
+        leaked = sorted(seen & set(part["subjects"]))
+        if leaked:
+            raise ValueError(
+                f"--init-from {init_from} trained on {len(leaked)} {part['dataset']} people this run tests on "
+                f"({', '.join(leaked[:5])}{', ...' if len(leaked) > 5 else ''}): their test figures would not be "
+                "held out. Start from a model that never saw them (its training.sources says which people it saw)")
+
+
 def run_training(cfg: TrainConfig) -> dict[str, Any]:
     """Train, fit and fold the chosen head, evaluate every head on validation (and test), write the run folder."""
     from .protocols import resolve_protocol
@@ -118,6 +144,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     spec = InputSpec(height=cfg.input_size, width=cfg.input_size, channels=3)
     data = prepare_data(cfg, spec, out)
+    if cfg.init_from:
+        check_init_unseen(cfg.init_from, data.sources)
     log.info("train %d faces %s; val %d faces; test %s", len(data.train), data.train.class_counts(), len(data.val),
              len(data.test) if data.test is not None else "none")
 
