@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgefer.runtime.recognizer import EmotionRecognizer
 
     ref = reference(args.yunet_model)
-    classifier = EmotionClassifier(None, "litert")
+    classifier = EmotionClassifier(None, "litert", flip=True)  # test-time flip, as EmotionRecognizer does
     engines = {k: (create_engine(v["config"]), v) for k, v in settings(args.yunet_model).items()}
 
     def contenders(still: bool, video: bool = False) -> dict[str, Contender]:

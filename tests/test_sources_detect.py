@@ -12,6 +12,8 @@ import pytest
 from edgefer.runtime.detect import DetectorError, HaarConfig, HaarDetector, find_haar_cascade
 from edgefer.runtime.sources import DirectorySource, ImageFileSource, SourceError, VideoCaptureSource, open_source
 
+from .conftest import MEDIA
+
 
 def _noise(seed: int, shape=(120, 160, 3)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, shape, dtype=np.uint8)
@@ -151,6 +153,49 @@ def test_second_cascade_confirms_the_face_and_not_the_mission_patch():
     assert len(HaarDetector(dataclasses.replace(bare, verify=False)).detect(grey)) == 2
     (face,) = HaarDetector(dataclasses.replace(bare, verify=True)).detect(grey)
     assert abs(face.x - 174) < 10 and abs(face.y - 62) < 10
+
+
+def _confirmed_in_one_call(verifier, grey, box, side, step):
+    """The confirmation as one detectMultiScale call over every level (what ``confirmed`` must equal)."""
+    from edgefer.runtime.detect import VERIFY_MARGIN, Box
+
+    margin = round(VERIFY_MARGIN * box.w)
+    region = Box(box.x - margin, box.y - margin, box.w + 2 * margin, box.h + 2 * margin).clipped(*grey.shape[::-1])
+    patch = region.crop(grey)
+    r = side / box.w
+    low, high = round(0.7 * side), round(1.4 * side) + 1
+    if patch.size == 0 or min(round(patch.shape[0] * r), round(patch.shape[1] * r)) < low:
+        return False
+    patch = cv2.resize(patch, None, fx=r, fy=r, interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+    return len(verifier.detectMultiScale(patch, step, 1, minSize=(low, low), maxSize=(high, high))) > 0
+
+
+def test_level_by_level_confirmation_answers_as_one_call_does():
+    # confirmed() searches level by level and stops at the first group of two windows; on detector boxes
+    # (faces and false ones) and on random boxes it must say what one call over all levels says.
+    from edgefer.runtime.detect import DEFAULT_CASCADE, VERIFY_CASCADE, Box, confirmed, find_haar_cascade
+    from edgefer.samples import astronaut_bgr
+
+    greys = [cv2.cvtColor(astronaut_bgr(), cv2.COLOR_BGR2GRAY)]
+    for name in ("two_people.jpg", "justin.jpg"):
+        if (MEDIA / name).exists():
+            greys.append(cv2.imread(str(MEDIA / name), cv2.IMREAD_GRAYSCALE))
+    verifier = cv2.CascadeClassifier(str(find_haar_cascade(name=VERIFY_CASCADE)))
+    proposer = cv2.CascadeClassifier(str(find_haar_cascade(name=DEFAULT_CASCADE)))
+    rng = np.random.default_rng(0)
+    answers = []
+    for grey in greys:
+        boxes = [Box(*map(int, b)) for b in np.asarray(proposer.detectMultiScale(grey, 1.1, 1, minSize=(24, 24)))
+                 .reshape(-1, 4)]
+        for _ in range(15):
+            w = int(rng.integers(20, min(grey.shape) // 2))
+            boxes.append(Box(int(rng.integers(-10, grey.shape[1] - w)), int(rng.integers(-10, grey.shape[0] - w)), w, w))
+        for box in boxes:
+            for side, step in ((40, 1.05), (32, 1.1)):
+                expected = _confirmed_in_one_call(verifier, grey, box, side, step)
+                assert confirmed(verifier, grey, box, side, step) == expected, (box, side, step)
+                answers.append(expected)
+    assert any(answers) and not all(answers)  # both answers were exercised
 
 
 def test_confirmation_of_a_box_mostly_outside_the_frame_says_no_instead_of_failing():
