@@ -72,7 +72,7 @@ EXPERIMENTS: dict[str, list[str]] = {
     "fer2013_cnn4_48": ["train", "--data", FER, "--model", "cnn4", "--epochs", "40", "--balance", "weights"],
     "fer2013_cnn4_svmtop_48": ["train", "--data", FER, "--model", "cnn4", "--epochs", "40", "--head", "svm-top"],
     "fer2013_cnn2_48": ["train", "--data", FER, "--model", "cnn2", "--epochs", "15"],  # 15: what 2 CPU cores allowed
-    "fer2013_cnn5_48": ["train", "--data", FER, "--model", "cnn5", "--epochs", "40"],
+    "fer2013_cnn5_48": ["train", "--data", FER, "--model", "cnn5", "--epochs", "15"],  # 15: what 2 CPU cores allowed
     "fer2013_cnn12_48": ["train", "--data", FER, "--model", "cnn12", "--epochs", "40"],
     # KDEF: the FER2013 extractor fine-tuned on KDEF faces at 96 px (KDEF photos are large; the 48-px
     # FER2013 layers are re-applied at 96 px), published protocol and the honest subject-independent one.
