@@ -76,7 +76,8 @@ def _model_name(meta: dict[str, Any]) -> str:
     if name == "mobilenet_v1" and alpha not in (None, 1.0):
         name += f" a{alpha:g}"
     size = meta.get("input", {}).get("height")
-    return f"{name} {size}px" if size else name
+    name = f"{name} {size}px" if size else name
+    return f"{name}, fine-tuned" if arch.get("init_from") else name  # from another run's extractor
 
 
 def rows_from_meta(path: Path) -> list[dict[str, Any]]:
