@@ -145,8 +145,9 @@ def test_ckplus48_kfold_with_kernel_heads_end_to_end_and_resumes(tmp_path):
     stamp = fold_meta.stat().st_mtime_ns
     assert run_training(cfg)["metrics"] == meta["metrics"] and fold_meta.stat().st_mtime_ns == stamp
     published = publish(tmp_path / "run", tmp_path / "results" / "ck")
-    assert not [p for p in published if p.name.endswith(("faces.png", "gradcam.png"))]
+    assert not [p for p in published if p.name.endswith("faces.png")]  # dataset faces: never
     assert not [p for p in published if p.suffix == ".png" and p.parent.name.startswith("fold_")]
+    assert (tmp_path / "results" / "ck" / "gradcam_fold_00.png") in published  # heat maps, no dataset face
     table = render(*collect(tmp_path / "results"))
     assert "8-class (contempt kept; 7 present, no neutral)" in table and "RBF SVC (grid search)" in table
 

@@ -122,11 +122,13 @@ def test_experiments_publish_reports_but_not_models(tmp_path):
     (run / "fold_00").mkdir()
     for name in ("meta.json", "confusion_svm.png", "report.txt", "history.csv", "model.keras", "svm.joblib",
                  "checkpoint/state.json", "fold_00/meta.json", "faces.png", "gradcam.png", "fold_00/faces.png",
-                 "fold_00/confusion_test_svm.png"):  # faces never leave runs/, nor the folds' PNGs
+                 "fold_00/confusion_test_svm.png", "fold_00/gradcam.png"):
         (run / name).write_text("x")
     copied = publish(run, tmp_path / "results" / "x")
+    # Dataset faces never leave runs/, nor the folds' PNGs but the first fold's Grad-CAM (heat maps only).
     assert sorted(p.relative_to(tmp_path / "results" / "x").as_posix() for p in copied) == [
-        "confusion_svm.png", "fold_00/meta.json", "history.csv", "meta.json", "report.txt"]
+        "confusion_svm.png", "fold_00/meta.json", "gradcam.png", "gradcam_fold_00.png", "history.csv", "meta.json",
+        "report.txt"]
     assert command("kdef_hog_svm_subject", "S")[-2:] == ["--out", "runs/kdef_hog_svm_subject"]
     assert "S/kdef/KDEF" in command("kdef_hog_svm_subject", "S")
     assert all(EXPERIMENTS[n][0] in ("train", "baseline") for n in EXPERIMENTS)

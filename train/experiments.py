@@ -120,7 +120,10 @@ EXPERIMENTS: dict[str, list[str]] = {
 #: Small report files copied to results/ (models and checkpoints stay in runs/).
 PUBLISHED_SUFFIXES = (".json", ".png", ".txt", ".csv")
 #: Figures that show dataset faces: never published (no dataset image may be committed, also not in a figure).
-FACE_FIGURES = ("faces.png", "gradcam.png")
+FACE_FIGURES = ("faces.png",)
+#: Grad-CAM figures hold per-class mean heat maps and public-domain faces only (``save_gradcam`` refuses
+#: dataset faces); a k-fold run publishes its first fold's as ``gradcam_fold_00.png``.
+GRADCAM = "gradcam.png"
 
 
 def command(name: str, shared: str) -> list[str]:
@@ -135,9 +138,14 @@ def publish(run: Path, results: Path) -> list[Path]:
     """Copy a run's report files (recursively, k-fold folders included) into ``results``.
 
     Figures holding dataset faces (:data:`FACE_FIGURES`) stay behind, and so do the k-fold
-    folders' PNGs (their JSON has the same numbers; the pooled confusion sits at the top).
+    folders' PNGs (their JSON has the same numbers; the pooled confusion sits at the top) except the
+    first fold's Grad-CAM, published beside the pooled figures.
     """
     copied = []
+    first = run / "fold_00" / GRADCAM
+    if first.is_file():
+        results.mkdir(parents=True, exist_ok=True)
+        copied.append(Path(shutil.copy2(first, results / "gradcam_fold_00.png")))
     for path in sorted(run.rglob("*")):
         if path.name.endswith(FACE_FIGURES) or (path.suffix == ".png" and path.parent != run
                                                 and path.parent.name.startswith("fold_")):
