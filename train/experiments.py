@@ -49,6 +49,8 @@ CKPLUS48_RUNS: dict[str, list[str]] = {
     # (b) fine-tuned from the FER2013 extractor (FER2013_ONLY above; read back from ONNX, its BatchNorms stay
     # in inference mode).
     "ckplus_mobilenet_ft_48": ["--init-from", FER2013_ONLY, "--epochs", "15", "--lr", "1e-3", "--batch-size", "32"],
+    "ckplus_mobilenet_ft_contempt_48": ["--init-from", FER2013_ONLY, "--epochs", "15", "--lr", "1e-3",
+                                        "--batch-size", "32", "--contempt", "keep"],
     # (c) the 5-layer custom CNN (half width) + the linear SVM folded, and SVC heads of three kernels, each by
     # grid search on the fold's training faces; 7-class (contempt dropped) and 8-class (contempt kept) protocols.
     # 25 epochs at half width: a fold's training faces are ~750; full width did not fit the CPU time.
