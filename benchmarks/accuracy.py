@@ -40,9 +40,9 @@ def evaluate(models: Sequence[tuple[str, str | None]], data: str, threads: int |
 
     rows = []
     for model, backend in models:
+        manifest = Manifest.load(model, verify=False)
         for flip in (True, False):
             summary = run_eval(model, data, backend, threads, limit_per_class, flip=flip)
-            manifest = Manifest.load(model, verify=False)
             summary["precision"] = manifest.precision
             summary["sha256"] = manifest.sha256  # which artifact these figures belong to
             rows.append(summary)

@@ -214,28 +214,30 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
     # each model is set against the peer on exactly its own faces.
     used: dict[str, FaceSet] = {}
     parts: list[dict[str, np.ndarray | None]] = []  # per model: the faces of each set it was scored on
-    for model, backend, flipped in [(m, b, f) for m, b in models for f in ((False, True) if flip else (False,))]:
+    for model, backend in models:
         manifest = Manifest.load(model)
         sources = _artifact_sources(model)
-        row: dict[str, Any] = {"model": str(model), "backend": backend or "default", "format": manifest.format,
-                               "precision": manifest.precision, "sha256": manifest.sha256,
-                               "input": manifest.input.to_dict(), "test_time_flip": flipped, "results": {},
-                               "held_out": {}}
-        own: dict[str, np.ndarray | None] = {}
+        notes: dict[str, dict[str, Any]] = {}
+        held: list[FaceSet] = []  # the faces of each set this model never saw
         for dataset, faces in loaded:
             part, note = (faces, {}) if faces.subjects is None else held_out(faces, dataset, sources, assume_unseen)
             if note:
-                row["held_out"][faces.name] = note
-            if part is None:
-                continue
-            t0 = time.perf_counter()
-            row["results"][faces.name] = _metrics(part, score_artifact(model, backend, part, flipped))
-            log.info("%s on %s: %.2f %% (%d faces, %.1f s)", Path(model).name, faces.name,
-                     row["results"][faces.name]["accuracy"] * 100, len(part.labels), time.perf_counter() - t0)
-            used[faces.name] = faces
-            own[faces.name] = part.index
-        parts.append(own)
-        result["models"].append(row)
+                notes[faces.name] = note
+            if part is not None:
+                held.append(part)
+                used[faces.name] = faces
+        for flipped in (False, True) if flip else (False,):
+            row: dict[str, Any] = {"model": str(model), "backend": backend or "default", "format": manifest.format,
+                                   "precision": manifest.precision, "sha256": manifest.sha256,
+                                   "input": manifest.input.to_dict(), "test_time_flip": flipped, "results": {},
+                                   "held_out": dict(notes)}
+            for part in held:
+                t0 = time.perf_counter()
+                row["results"][part.name] = _metrics(part, score_artifact(model, backend, part, flipped))
+                log.info("%s on %s: %.2f %% (%d faces, %.1f s)", Path(model).name, part.name,
+                         row["results"][part.name]["accuracy"] * 100, len(part.labels), time.perf_counter() - t0)
+            parts.append({part.name: part.index for part in held})
+            result["models"].append(row)
     if peer_python:
         peer: dict[str, Any] = {"name": "fer", "results": {}}
         scored: dict[str, np.ndarray] = {}

@@ -114,7 +114,8 @@ def add_faces(train: FaceDataset, spec_text: str, cfg: "TrainConfig",
     return merged, {
         "layout": layout, "root": str(root), "fraction": cfg.add_fraction, "faces": int(len(fit)),
         "held_out_faces": int(len(held)),
-        "class_counts": {n: int((labels == i).sum()) for i, n in enumerate(train.label_names) if (labels == i).any()}, "loader": corpus.report,
+        "class_counts": {n: int((labels == i).sum()) for i, n in enumerate(train.label_names) if (labels == i).any()},
+        "loader": corpus.report,
         "sources": [source(name, "train", root, len(fit), corpus.subjects[fit].tolist()),
                     source(name, "test", root, len(held), corpus.subjects[held].tolist())],
     }

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgefer import __version__
+from edgefer.runtime.manifest import sidecar_path
 from edgefer.runtime.metrics import format_summary
 from edgefer.runtime.preprocess import InputSpec
 
@@ -86,23 +87,24 @@ def _tag(split: str, head: str) -> str:
     return head if split == "val" else f"{split}_{head}"
 
 
+def _init_record(init_from: str | Path) -> dict[str, Any] | None:
+    """What an ``--init-from`` model says of itself: its run's ``meta.json``, or an ONNX file's manifest."""
+    path = Path(init_from)
+    record = sidecar_path(path) if path.suffix.lower() == ".onnx" else path.parent / "meta.json"
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
 def _architecture_name(cfg: TrainConfig) -> str:
-    if cfg.init_from:
-        src_meta = Path(cfg.init_from).parent / "meta.json"
-        if Path(cfg.init_from).suffix.lower() == ".onnx":
-            src_meta = Path(cfg.init_from + ".json")
-        if src_meta.is_file():
-            return json.loads(src_meta.read_text())["architecture"]["name"]
+    record = _init_record(cfg.init_from) if cfg.init_from else None
+    if record is not None:
+        return record["architecture"]["name"]
     return {"mobilenet": "mobilenet_v1", "hybrid": "hybrid_mobilenet_vgg16"}.get(cfg.model, cfg.model)
 
 
 def init_sources(init_from: str | Path) -> list[dict[str, Any]] | None:
-    """``training.sources`` of an ``--init-from`` model: its run's ``meta.json``, or an ONNX file's manifest."""
-    path = Path(init_from)
-    record = Path(str(path) + ".json") if path.suffix.lower() == ".onnx" else path.parent / "meta.json"
-    if not record.is_file():
-        return None
-    return json.loads(record.read_text()).get("training", {}).get("sources")
+    """``training.sources`` of an ``--init-from`` model (None when it records none)."""
+    record = _init_record(init_from)
+    return None if record is None else record.get("training", {}).get("sources")
 
 
 def check_init_unseen(init_from: str | Path, sources: list[dict[str, Any]]) -> None:
