@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGEFER_SHARED", REPO.parent / "shared"))
 DEFAULT_SOURCE = SHARED / "media" / "fer_test.mp4"
+COMPARE_BEGIN = "<!-- compare-table:begin (python benchmarks/latency.py --compare ... --markdown FILE) -->"
+COMPARE_END = "<!-- compare-table:end -->"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --peer: YuNet model that tells which of the peer's faces are real faces")
     p.add_argument("--compare", nargs="+", metavar="JSON", help="merge result files into one markdown table and plot")
     p.add_argument("--plot", default="latency.png", help="with --compare: where to write the PNG")
+    p.add_argument("--markdown", nargs="*", default=[], metavar="FILE",
+                   help="with --compare: also rewrite the table between the compare-table markers of these files")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     _haar_args(p)
     return p
@@ -257,7 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.compare:
             results = load_results(args.compare)
-            print(markdown_table(results))
+            table = markdown_table(results)
+            print(table)
+            if args.markdown:
+                from edgefer.train.results_table import splice_into_readme  # stdlib only; not needed on a device
+            for path in args.markdown:
+                splice_into_readme(Path(path), table, COMPARE_BEGIN, COMPARE_END, "compare-table")
             print(f"plot: {plot_distribution(results, args.plot)}", file=sys.stderr)
             return 0
         if args.warmup < 0 or args.iterations < 1 or args.batch < 1 or args.rounds < 1 or args.passes < 1:

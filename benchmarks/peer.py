@@ -131,7 +131,7 @@ class PeerSession:
 
 
 def versus(run: dict[str, Any], peer: dict[str, Any], truth: Sequence[Sequence[Box]] | None = None,
-           speed_target: float = 5.0, memory_target: float = 0.2) -> dict[str, Any]:
+           speed_target: float = 8.0, memory_target: float = 0.2) -> dict[str, Any]:
     """Our run against the peer's: frames-per-second and peak-memory ratios, faces the peer found that we lost."""
     pipe = run.get("pipeline")
     if not pipe:

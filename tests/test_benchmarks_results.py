@@ -33,3 +33,38 @@ def test_result_names_its_command_and_measures_the_shipped_model(path):
         assert sha is not None, f"{path.name}: the run of {Path(model).name} records no sha256"
         assert sha == sha256_of(shipped), (
             f"{path.name} measured another {shipped.name} than the one shipped: regenerate it with its command")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/benchmarks.md", "devices/expected-performance.md"])
+def test_versus_fer_table_is_the_one_the_committed_results_give(doc):
+    from benchmarks import versus
+    from benchmarks.compare import load_results
+
+    text = (ROOT / doc).read_text()
+    assert versus.MD_BEGIN in text and versus.MD_END in text, f"{doc} lost its versus-table markers"
+    shown = text.split(versus.MD_BEGIN, 1)[1].split(versus.MD_END, 1)[0].strip()
+    assert shown == versus.table(load_results(versus.COMMITTED)), (
+        f"{doc}'s table differs from benchmarks/results: run python benchmarks/versus.py --markdown {doc}")
+
+
+def test_versus_table_refuses_results_without_a_peer(tmp_path):
+    from benchmarks import versus
+
+    bare = json.loads(versus.COMMITTED[0].read_text())
+    for run in bare["runs"]:
+        run.pop("versus_peer")
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps(bare))
+    assert versus.main([str(path)]) == 2
+
+
+def test_measured_table_of_the_device_notes_is_the_compare_of_the_committed_runs():
+    from benchmarks.compare import load_results, markdown_table
+    from benchmarks.latency import COMPARE_BEGIN, COMPARE_END
+
+    text = (ROOT / "devices" / "expected-performance.md").read_text()
+    shown = text.split(COMPARE_BEGIN, 1)[1].split(COMPARE_END, 1)[0].strip()
+    names = ("x86-2core-haar-vs-fer.json", "x86-2core-haar-vs-fer-woman2.json", "x86-2core-litert-yunet-vs-fer.json",
+             "x86-2core-litert-1thread.json")
+    assert shown == markdown_table(load_results([ROOT / "benchmarks" / "results" / n for n in names])), (
+        "devices/expected-performance.md's measured table differs from its JSON: rerun the --compare command above it")
