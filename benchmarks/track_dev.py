@@ -35,7 +35,12 @@ a face that changes. Against the fixed patch at the same score and passes it
 found 1-3 more faces of 2,993 for 1-9 more false boxes (and with two missed passes
 allowed, 16-18 more faces for 4-18 more false boxes than that row). The option was
 removed, so it is not rerun (those runs used a build whose confirmation rounded its
-resize slightly differently).
+resize slightly differently). Also tried and not kept (2026-12-05, after `benchmarks/recall.py`
+showed the default losing a downcast face on `fer_test.mp4` when its detection frames fall one
+frame later): repeating a detection pass on the next frame whenever it misses a followed face.
+At the default setting it found 60 fewer faces (2,537 against 2,597) with 13 fewer false boxes
+and 69 more passes, and with two missed passes allowed 44 fewer: a face the cascade cannot see for
+a moment is dropped after one frame instead of followed to the next regular pass.
 """
 
 from __future__ import annotations
