@@ -142,3 +142,12 @@ def test_every_experiment_is_a_valid_edgefer_command():
     for name in EXPERIMENTS:
         args = parser.parse_args(command(name, "../shared/datasets"))
         assert args.out.endswith(name)
+
+
+def test_results_table_names_what_sets_two_runs_of_one_model_apart():
+    from edgefer.train.results_table import _model_name
+
+    meta = {"architecture": {"name": "mobilenet_v1", "alpha": 1.0, "init_from": "x.onnx"}, "input": {"height": 48}}
+    assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned"
+    meta["training"] = {"config": {"augment_config": "crop_scale=0.8", "mixup": 0.2}}
+    assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned, stronger augmentation, mixup 0.2"

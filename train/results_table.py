@@ -77,7 +77,12 @@ def _model_name(meta: dict[str, Any]) -> str:
         name += f" a{alpha:g}"
     size = meta.get("input", {}).get("height")
     name = f"{name} {size}px" if size else name
-    return f"{name}, fine-tuned" if arch.get("init_from") else name  # from another run's extractor
+    name = f"{name}, fine-tuned" if arch.get("init_from") else name  # from another run's extractor
+    config = meta.get("training", {}).get("config", {})
+    if config.get("augment_config") or config.get("mixup"):  # two runs of one model differ only here
+        name += ", stronger augmentation" if config.get("augment_config") else ""
+        name += f", mixup {config['mixup']:g}" if config.get("mixup") else ""
+    return name
 
 
 def rows_from_meta(path: Path) -> list[dict[str, Any]]:
