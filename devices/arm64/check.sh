@@ -76,6 +76,9 @@ command -v mmdebstrap >/dev/null 2>&1 || tools+=(mmdebstrap)
 if [ ${#tools[@]} -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || skip "needs ${tools[*]}, and this machine has no apt-get"
     say "installing ${tools[*]}"
+    # An install stopped half-way (a budget's timeout, Ctrl-C) leaves dpkg "interrupted" and every later
+    # apt-get refusing to run: finish it first.
+    [ -z "$(dpkg --audit 2>/dev/null)" ] || DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${tools[@]}" >/dev/null
 fi
