@@ -35,6 +35,11 @@ HEADER = ("| edgefer | clip | fps (fer) | × fer fps | peak RSS MiB (fer) | × f
           "| real faces fer finds that edgefer loses |\n|---|---|---:|---:|---:|---:|---:|")
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def label(run: dict[str, Any]) -> str:
     """What ran: backend, precision, detector and how often it detects."""
     pipe = run["pipeline"]
@@ -44,7 +49,7 @@ def label(run: dict[str, Any]) -> str:
         how = "every frame a still image"
     else:
         every = pipe["tracking"]["detect_every"] if pipe.get("tracking") else 1
-        how = "every frame" if every == 1 else f"every {every}th frame"
+        how = "every frame" if every == 1 else f"every {_ordinal(every)} frame"
     default = (run["backend"] == "litert" and detector == "Haar" and not pipe.get("stills")
                and pipe.get("tracking", {}).get("detect_every") == 6)
     return f"{run['backend']} {run['precision']}, {detector} {how}{' (default)' if default else ''}"

@@ -68,3 +68,14 @@ def test_measured_table_of_the_device_notes_is_the_compare_of_the_committed_runs
              "x86-2core-litert-1thread.json")
     assert shown == markdown_table(load_results([ROOT / "benchmarks" / "results" / n for n in names])), (
         "devices/expected-performance.md's measured table differs from its JSON: rerun the --compare command above it")
+
+
+def test_versus_table_labels_how_often_a_run_detects():
+    from benchmarks import versus
+
+    run = json.loads(versus.COMMITTED[0].read_text())["runs"][0]
+    assert versus.label(run) == "litert int8, Haar every 6th frame (default)"
+    run["pipeline"]["tracking"]["detect_every"] = 2
+    assert versus.label(run) == "litert int8, Haar every 2nd frame"
+    run["pipeline"]["tracking"]["detect_every"] = 1
+    assert versus.label(run) == "litert int8, Haar every frame"
