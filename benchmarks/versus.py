@@ -22,6 +22,7 @@ if __package__ in (None, ""):
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.compare import load_results  # noqa: E402
+from edgefer.runtime.tracking import TrackConfig  # noqa: E402
 from edgefer.train.results_table import splice_into_readme  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,13 +46,13 @@ def label(run: dict[str, Any]) -> str:
     pipe = run["pipeline"]
     kind = pipe["detector"]["kind"]
     detector = {"HaarConfig": "Haar", "YuNetConfig": "YuNet"}.get(kind, kind)
+    every = pipe["tracking"]["detect_every"] if pipe.get("tracking") else 1
     if pipe.get("stills"):
         how = "every frame a still image"
     else:
-        every = pipe["tracking"]["detect_every"] if pipe.get("tracking") else 1
         how = "every frame" if every == 1 else f"every {_ordinal(every)} frame"
     default = (run["backend"] == "litert" and detector == "Haar" and not pipe.get("stills")
-               and pipe.get("tracking", {}).get("detect_every") == 6)
+               and every == TrackConfig().detect_every)
     return f"{run['backend']} {run['precision']}, {detector} {how}{' (default)' if default else ''}"
 
 

@@ -79,3 +79,11 @@ def test_versus_table_labels_how_often_a_run_detects():
     assert versus.label(run) == "litert int8, Haar every 2nd frame"
     run["pipeline"]["tracking"]["detect_every"] = 1
     assert versus.label(run) == "litert int8, Haar every frame"
+
+
+def test_versus_table_labels_a_run_without_tracking():
+    from benchmarks import versus
+
+    run = json.loads(versus.COMMITTED[0].read_text())["runs"][0]
+    run["pipeline"]["tracking"] = None
+    assert versus.label(run) == "litert int8, Haar every frame"

@@ -78,10 +78,11 @@ def _model_name(meta: dict[str, Any]) -> str:
     size = meta.get("input", {}).get("height")
     name = f"{name} {size}px" if size else name
     name = f"{name}, fine-tuned" if arch.get("init_from") else name  # from another run's extractor
-    config = meta.get("training", {}).get("config", {})
-    if config.get("augment_config") or config.get("mixup"):  # two runs of one model differ only here
-        name += ", stronger augmentation" if config.get("augment_config") else ""
-        name += f", mixup {config['mixup']:g}" if config.get("mixup") else ""
+    config = meta.get("training", {}).get("config", {})  # two runs of one model may differ only here
+    if config.get("augment_config"):
+        name += ", stronger augmentation"
+    if config.get("mixup"):
+        name += f", mixup {config['mixup']:g}"
     return name
 
 
