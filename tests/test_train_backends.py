@@ -59,3 +59,16 @@ def test_jax_trained_model_converts_with_tensorflow(jax_run, synthetic_data, tmp
     # ... and the fp32 ONNX export agrees with that Keras model face by face.
     assert onnx["parity"]["agreement"] == 1.0
     assert onnx["temperature"]["temperature"] > 0
+
+
+def test_distillation_runs_under_jax_without_tensorflow(jax_run, synthetic_data, tmp_path):
+    """The GPU route of the ablation grid's distilled row: a JAX-trained teacher teaches a student under JAX."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    argv = ["train", "--data", str(synthetic_data), "--out", str(tmp_path), "--model", "cnn2", "--input-size", "24",
+            "--epochs", "1", "--batch-size", "16", "--svm-c", "0.1", "--svm-cv", "2", "--no-augment",
+            "--teacher", str(jax_run / "cnn.keras")]
+    proc = subprocess.run([sys.executable, "-c", _CHILD, *argv], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "meta.json").read_text())["training"]["distillation"]
+    assert record["teacher"] == str(jax_run / "cnn.keras") and record["teacher_input"]["height"] == 32
+    assert (tmp_path / "checkpoint" / "teacher.npz").is_file()

@@ -43,6 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         projection=args.projection, hybrid_parts=args.hybrid_parts, hybrid_head_epochs=args.hybrid_head_epochs,
         rbf_c=args.rbf_c, rbf_gamma=args.rbf_gamma, rff_components=args.rff_components, balance=args.balance,
         augment_config=args.augment_config, init_from=args.init_from, add_faces=args.add_faces,
+        teacher=args.teacher, distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
         add_fraction=args.add_fraction, kdef_no_face=args.kdef_no_face,
         contempt=args.contempt, svm_kernels=args.svm_kernels,
     )
@@ -182,6 +183,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "kdef=../shared/datasets/kdef/KDEF or ckplus48=../shared/datasets/ckplus48 (repeatable)")
     p.add_argument("--add-fraction", type=float, default=0.5,
                    help="share of each added collection's people that trains; the others stay unseen (eval-cross)")
+    p.add_argument("--teacher", default=None,
+                   help="distil: a larger trained network's cnn.keras (same classes) whose softened probabilities "
+                        "join each face's target")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --teacher: the teacher's share of each target, in (0, 1] (default 0.5)")
+    p.add_argument("--distill-temperature", type=float, default=4.0,
+                   help="with --teacher: temperature softening the teacher's probabilities (default 4)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.set_defaults(func=_cmd_train)
 

@@ -54,6 +54,9 @@ class TrainConfig:
     balance: str = "none"  # one of balance.BALANCE_MODES
     augment_config: str = ""  # e.g. "rotation_deg=15,flip=false"
     init_from: str | None = None  # transfer: a trained cnn.keras / model.keras
+    teacher: str | None = None  # distillation: a trained cnn.keras whose soft labels join the targets (distill.py)
+    distill_weight: float = 0.5  # the teacher's share of each target
+    distill_temperature: float = 4.0  # softens the teacher's probabilities
     report_faces: int = 7
     contempt: str = "drop"  # CK+ 48x48: "drop" (7-class protocol) or "keep" (8-class protocol)
     svm_kernels: list[str] = field(default_factory=list)  # extra exact SVC heads, e.g. ["linear", "rbf", "poly"]

@@ -31,6 +31,7 @@ def make_sequence(
     workers: int = 0,
     mixup: float = 0.0,
     shuffle: bool = True,
+    targets: np.ndarray | None = None,
 ):
     """A ``keras.utils.PyDataset`` yielding (preprocessed faces, one-hot labels), reshuffled each epoch.
 
@@ -43,6 +44,8 @@ def make_sequence(
     same faces, in the same order and with the same augmentation, as one never stopped.
     Works on every Keras backend (no ``tf.data``). ``mixup`` > 0 blends each face and its
     one-hot label with another of the batch, weight ~ Beta(mixup, mixup) (Zhang et al. 2018).
+    ``targets`` (N, num_classes) replaces the one-hot labels as what the loss compares against
+    (distillation's soft targets); ``labels`` still orders balanced sampling and class weights.
     """
     import keras
 
@@ -51,7 +54,7 @@ def make_sequence(
     class FaceSequence(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
-            self.eye = np.eye(num_classes, dtype=np.float32)
+            self.targets = np.eye(num_classes, dtype=np.float32)[labels] if targets is None else targets
             self.epoch = first_epoch
             self.order = self._next_order()
 
@@ -70,7 +73,7 @@ def make_sequence(
             rng = np.random.default_rng((seed, self.epoch, i))
             if augment is not None:
                 batch = augment_batch(batch, rng, augment)
-            x, y = preprocess_faces(batch, spec), self.eye[labels[idx]]
+            x, y = preprocess_faces(batch, spec), self.targets[idx]
             w = None if class_weights is None else np.asarray(class_weights, np.float32)[labels[idx]]
             if mixup > 0 and len(idx) > 1:
                 lam = rng.beta(mixup, mixup, len(idx)).astype(np.float32)

@@ -163,9 +163,15 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     if cfg.augment:
         augment = AugmentConfig.parse(cfg.augment_config) if cfg.augment_config else AugmentConfig()
     weights = balanced_class_weights(train.labels, k) if cfg.balance == "weights" else None
+    targets = None
+    if cfg.teacher:
+        from .distill import distillation_targets, load_teacher
+
+        targets = distillation_targets(load_teacher(cfg.teacher, train.label_names), train.images, train.labels,
+                                       cfg.distill_weight, cfg.distill_temperature, ckpt_dir / "teacher.npz")
     train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed,
                               class_weights=weights, balanced=cfg.balance == "sampling", first_epoch=start_epoch,
-                              workers=cfg.workers, mixup=cfg.mixup)
+                              workers=cfg.workers, mixup=cfg.mixup, targets=targets)
     val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers, shuffle=False)
     model.fit(
         train_seq,

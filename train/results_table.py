@@ -83,6 +83,9 @@ def _model_name(meta: dict[str, Any]) -> str:
         name += ", stronger augmentation"
     if config.get("mixup"):
         name += f", mixup {config['mixup']:g}"
+    teacher = meta.get("training", {}).get("distillation")
+    if teacher:
+        name += f", distilled from {teacher.get('teacher_architecture') or 'a teacher'}"
     return name
 
 

@@ -69,6 +69,13 @@ def validate_config(cfg: TrainConfig) -> None:
                             ("--mixup", cfg.mixup, cfg.mixup >= 0), ("--workers", cfg.workers, cfg.workers >= 0)):
         if not ok:
             raise ValueError(f"{flag} {value} is out of range (label smoothing in [0, 1), mixup and workers >= 0)")
+    if cfg.teacher is not None:
+        if cfg.model == "hybrid" or cfg.head == "svm-top":
+            raise ValueError("--teacher trains a softmax network on soft targets; it does not apply to the hybrid "
+                             "(its parts) or to --head svm-top (a hinge loss on one-hot targets)")
+        if not 0 < cfg.distill_weight <= 1 or cfg.distill_temperature <= 0:
+            raise ValueError(f"--distill-weight {cfg.distill_weight} must be in (0, 1] and --distill-temperature "
+                             f"{cfg.distill_temperature} above 0")
     if cfg.model == "hybrid" and cfg.init_from:
         raise ValueError("--init-from fine-tunes one extractor; for the hybrid pass --hybrid-parts MOBILENET VGG16")
     if cfg.add_faces and (cfg.dataset != "folders" or resolve_protocol(cfg.dataset, cfg.protocol) != "given"):
@@ -107,8 +114,24 @@ def init_sources(init_from: str | Path) -> list[dict[str, Any]] | None:
     return None if record is None else record.get("training", {}).get("sources")
 
 
-def check_init_unseen(init_from: str | Path, sources: list[dict[str, Any]]) -> None:
-    """Refuse a start model that trained on people this run tests on: their test figures would not be held out."""
+def inherited_sources(cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The faces the start model (``--init-from``) and the teacher (``--teacher``) saw, marked ``via`` which.
+
+    A fine-tuned or distilled model carries what those models learnt from their faces, so their
+    people count as seen: ``edgefer eval-cross`` must not score them as held out.
+    """
+    from .provenance import SEEN_ROLES
+
+    inherited = []
+    for flag, path in (("init-from", cfg.init_from), ("teacher", cfg.teacher)):
+        for entry in (init_sources(path) or []) if path else []:
+            if entry.get("role") in SEEN_ROLES:
+                inherited.append({**entry, "via": f"{flag} {path}"})
+    return inherited
+
+
+def check_init_unseen(init_from: str | Path, sources: list[dict[str, Any]], flag: str = "--init-from") -> None:
+    """Refuse a start model (or teacher) that trained on people this run tests on: they would not be held out."""
     from .provenance import seen_subjects
 
     seen_before = init_sources(init_from) or []
@@ -119,7 +142,7 @@ def check_init_unseen(init_from: str | Path, sources: list[dict[str, Any]]) -> N
         leaked = sorted(seen & set(part["subjects"]))
         if leaked:
             raise ValueError(
-                f"--init-from {init_from} trained on {len(leaked)} {part['dataset']} people this run tests on "
+                f"{flag} {init_from} trained on {len(leaked)} {part['dataset']} people this run tests on "
                 f"({', '.join(leaked[:5])}{', ...' if len(leaked) > 5 else ''}): their test figures would not be "
                 "held out. Start from a model that never saw them (its training.sources says which people it saw)")
 
@@ -134,6 +157,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     import joblib
 
     from .data import predict_batches
+    from .distill import record as distill_record
     from .fit import fit_cnn, fit_hybrid, model_builder, network_head
     from .heads import fit_feature_head
     from .model import feature_model
@@ -148,6 +172,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     data = prepare_data(cfg, spec, out)
     if cfg.init_from:
         check_init_unseen(cfg.init_from, data.sources)
+    if cfg.teacher:
+        check_init_unseen(cfg.teacher, data.sources, "--teacher")
     log.info("train %d faces %s; val %d faces; test %s", len(data.train), data.train.class_counts(), len(data.val),
              len(data.test) if data.test is not None else "none")
 
@@ -250,7 +276,10 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
                     "test": data.test_name, "test_faces": None if data.test is None else len(data.test)},
         "training": {
             "dataset": str(cfg.data), "train_faces": len(data.train), "class_counts": data.train.class_counts(),
-            "validation": data.val_name, "val_faces": len(data.val), "sources": data.sources, "config": asdict(cfg),
+            "validation": data.val_name, "val_faces": len(data.val),
+            "sources": data.sources + inherited_sources(cfg), "config": asdict(cfg),
+            "distillation": None if not cfg.teacher else distill_record(cfg.teacher, cfg.distill_weight,
+                                                                         cfg.distill_temperature),
             "seconds": round(time.time() - t0, 1),
         },
         "metrics": metrics,

@@ -1,0 +1,152 @@
+"""Knowledge distillation (``edgefer train --teacher``): a trained network's soft labels as training targets.
+
+A larger network trained here (VGG16, the hybrid, a 96-px MobileNet) is the teacher; the run's model
+is the student. Each training face's target becomes
+
+    (1 - weight) * one-hot label + weight * softmax(log p_teacher / T)
+
+where ``p_teacher`` is the teacher's softmax on the face and its mirror image, averaged (its test-time
+flip), and ``T`` the temperature that softens it (Hinton et al. 2015). The student's own output stays
+a plain softmax: the SVM fitted on its features and the runtime's calibration read it unchanged.
+
+The teacher scores every training face once, before the first epoch, without augmentation
+("offline" distillation): it is then one forward pass over the training set, whatever Keras backend
+trains, not one teacher pass per student step. The student sees augmented faces against the
+teacher's view of the clean face; flips, crops and noise keep the expression, so the target stays
+right. Mixup blends the targets as it blends one-hot labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgefer.runtime.preprocess import InputSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """A loaded teacher: its Keras model, the input it expects and what its run says of itself."""
+
+    path: Path
+    model: Any
+    spec: InputSpec
+    record: dict[str, Any] | None  # the teacher run's meta.json, when it sits beside the model
+    sha256: str
+
+    @property
+    def architecture(self) -> str:
+        record = self.record or {}
+        return str(record.get("architecture", {}).get("name") or self.model.name)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_teacher(path: str | Path, labels: Sequence[str]) -> Teacher:
+    """Load ``--teacher``: a run's ``cnn.keras`` (softmax head) whose classes are ``labels``, in that order.
+
+    Raises ``ValueError`` naming what to pass instead for a model with another set of classes or a
+    head without probabilities (a folded SVM's ``model.keras``).
+    """
+    import keras
+
+    from .model import SOFTMAX_LAYER
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--teacher {path} does not exist; pass the cnn.keras of a finished `edgefer train` run")
+    if path.suffix.lower() != ".keras":
+        raise ValueError(f"--teacher {path} is not a Keras model; pass the cnn.keras of a finished `edgefer train` "
+                         "run (artifacts have the SVM folded in: margins, not probabilities)")
+    model = keras.models.load_model(path)
+    if model.layers[-1].name != SOFTMAX_LAYER:
+        raise ValueError(f"--teacher {path} ends in {model.layers[-1].name!r}, not the softmax head "
+                         f"{SOFTMAX_LAYER!r}: its scores are not probabilities. Pass the run's cnn.keras "
+                         "(model.keras has the SVM folded in)")
+    classes = int(model.output.shape[-1])
+    meta_path = path.parent / "meta.json"
+    record = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    taught = (record or {}).get("labels")
+    if classes != len(labels) or (taught is not None and list(taught) != list(labels)):
+        raise ValueError(f"--teacher {path} predicts {taught or f'{classes} classes'}, this run trains "
+                         f"{list(labels)}: a teacher must have the same classes in the same order")
+    height, width, channels = (int(d) for d in model.input.shape[1:])
+    fields = {k: v for k, v in ((record or {}).get("input") or {}).items() if k in InputSpec.__dataclass_fields__}
+    spec = InputSpec(**{**fields, "height": height, "width": width, "channels": channels})
+    return Teacher(path, model, spec, record, _sha256(path))
+
+
+def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log p / T)`` row by row: ``T`` > 1 flattens, ``T`` = 1 returns ``p``."""
+    if temperature <= 0:
+        raise ValueError(f"distillation temperature must be > 0, got {temperature}")
+    logits = np.log(np.clip(probabilities.astype(np.float64), 1e-12, None)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def teacher_probabilities(teacher: Teacher, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The teacher's softmax on each uint8 face and on its mirror image, averaged."""
+    from .data import predict_batches
+
+    plain = predict_batches(teacher.model, images, teacher.spec, batch_size)
+    mirrored = predict_batches(teacher.model, np.ascontiguousarray(images[:, :, ::-1]), teacher.spec, batch_size)
+    return ((plain + mirrored) / 2).astype(np.float32)
+
+
+def distillation_targets(teacher: Teacher, images: np.ndarray, labels: np.ndarray, weight: float,
+                         temperature: float, cache: Path | None = None) -> np.ndarray:
+    """Per-face training targets: the one-hot label blended with the teacher's softened probabilities.
+
+    ``cache`` (a ``.npz``) keeps the teacher's probabilities for a resumed run, keyed by the
+    teacher's sha256 and the faces, so a restart does not score the training set again.
+    """
+    if not 0 < weight <= 1:
+        raise ValueError(f"--distill-weight {weight} must be in (0, 1]: the share of the teacher in each target")
+    key = hashlib.sha256(teacher.sha256.encode() + np.ascontiguousarray(images).tobytes()).hexdigest()
+    probs = None
+    if cache is not None and cache.is_file():
+        stored = np.load(cache)
+        if str(stored["key"]) == key:
+            probs = stored["probabilities"]
+    if probs is None:
+        log.info("distillation: %s (%s) scores %d training faces and their mirror images", teacher.path,
+                 teacher.architecture, len(images))
+        probs = teacher_probabilities(teacher, images)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(cache.stem + ".partial.npz")
+            np.savez(tmp, key=key, probabilities=probs)
+            tmp.replace(cache)
+    agree = float((probs.argmax(1) == labels).mean()) if len(labels) else 0.0
+    log.info("distillation: the teacher agrees with %.2f %% of the training labels", agree * 100)
+    one_hot = np.eye(probs.shape[1], dtype=np.float32)[labels]
+    return ((1 - weight) * one_hot + weight * soften(probs, temperature)).astype(np.float32)
+
+
+def record(path: str | Path, weight: float, temperature: float) -> dict[str, Any]:
+    """What ``meta.json`` says of a distillation (``training.distillation``), read without loading the teacher."""
+    path = Path(path)
+    meta_path = path.parent / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    val = {k: v["accuracy"] for k, v in meta.get("metrics", {}).items() if isinstance(v, dict) and "accuracy" in v}
+    return {"teacher": str(path), "teacher_sha256": _sha256(path),
+            "teacher_architecture": meta.get("architecture", {}).get("name"),
+            "teacher_input": meta.get("input"), "teacher_accuracy": val or None,
+            "weight": weight, "temperature": temperature, "teacher_views": "face and mirror image, averaged",
+            "targets": "(1 - weight) * one-hot + weight * softmax(log p_teacher / temperature)"}
