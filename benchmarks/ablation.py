@@ -2,7 +2,7 @@
 """Issue 19's ablation grid: one `edgefer train` run per lever, each row's INT8 model measured like the shipped one.
 
     python -m benchmarks.ablation --list
-    KERAS_BACKEND=jax python -m benchmarks.ablation --phase train --out runs/ablation     # GPU machine, no TF needed
+    KERAS_BACKEND=jax python -m benchmarks.ablation --phase train --parallel 4 --out runs/ablation  # GPU, no TF
     python -m benchmarks.ablation --phase evaluate --out runs/ablation \\
         --peer-python .venv-fer/bin/python --json benchmarks/results/ablation.json       # where TensorFlow is
 
@@ -75,13 +75,58 @@ def _run(cmd: list[str], dry_run: bool) -> None:
         subprocess.run(cmd, check=True)
 
 
+def needs(name: str) -> str | None:
+    """The row whose trained network row ``name`` starts from (its teacher), if any."""
+    args = ROWS[name]
+    return Path(args[args.index("--teacher") + 1]).parent.name if "--teacher" in args else None
+
+
 def train_rows(rows: Sequence[str], data: str, out: Path, extra: Sequence[str], dry_run: bool,
-               kdef: str, ckplus: str) -> None:
+               kdef: str, ckplus: str, parallel: int = 1, poll_s: float = 5.0) -> list[str]:
+    """Train ``rows``, up to ``parallel`` at once (a GPU machine is input-bound: rows side by side keep their
+    speed); a row waits for the row it needs. Each run logs to ``<out>/<row>/train.log``. A failed row does
+    not stop the others; the names of the failed ones are returned."""
+    def trained(name: str) -> bool:
+        return (out / name / "meta.json").is_file()
+
     for name in rows:
-        if (out / name / "meta.json").is_file():
+        if needs(name) and needs(name) not in rows and not trained(needs(name)):
+            raise SystemExit(f"ablation: row {name} needs row {needs(name)} trained first; add it to --rows")
+    pending = []
+    for name in rows:
+        if trained(name):
             print(f"{name}: trained already ({out / name / 'meta.json'})")
-            continue
-        _run(train_command(name, data, out, extra, kdef, ckplus), dry_run)
+        else:
+            pending.append(name)
+    if dry_run:
+        for name in pending:
+            _run(train_command(name, data, out, extra, kdef, ckplus), dry_run)
+        return []
+    running: dict[str, subprocess.Popen] = {}
+    failed: list[str] = []
+    while pending or running:
+        for name in list(pending):
+            dep = needs(name)
+            if len(running) >= parallel or (dep is not None and not trained(dep)):
+                if dep in failed:  # its teacher failed: it cannot start
+                    pending.remove(name)
+                    failed.append(name)
+                continue
+            cmd = train_command(name, data, out, extra, kdef, ckplus)
+            (out / name).mkdir(parents=True, exist_ok=True)
+            print(f"+ {shlex.join(cmd)}  > {out / name / 'train.log'}", flush=True)
+            with (out / name / "train.log").open("ab") as log:
+                running[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            pending.remove(name)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[name]
+                print(f"{name}: {'done' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'}", flush=True)
+                if proc.returncode != 0:
+                    failed.append(name)
+        if running:
+            time.sleep(poll_s)
+    return failed
 
 
 def evaluate_rows(rows: Sequence[str], data: str, out: Path, kdef: str | None, ckplus: str | None,
@@ -149,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kdef", default="../shared/datasets/kdef/KDEF")
     p.add_argument("--ckplus", default="../shared/datasets/ckplus48")
     p.add_argument("--peer-python", default=None, help="Python of the venv with `fer` (make .venv-fer/.installed)")
+    p.add_argument("--parallel", type=int, default=1,
+                   help="rows trained at once (a row waits for its teacher); 4 suits a 16-core GPU machine")
     p.add_argument("--train-args", default="", help="extra `edgefer train` arguments for every row, e.g. '--workers 16'")
     p.add_argument("--json", help="write the table here (e.g. benchmarks/results/ablation.json)")
     p.add_argument("--dry-run", action="store_true", help="print the commands only")
@@ -165,7 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     if args.phase in ("train", "all"):
         print(f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'tensorflow')}", flush=True)
-        train_rows(rows, args.data, out, shlex.split(args.train_args), args.dry_run, args.kdef, args.ckplus)
+        failed = train_rows(rows, args.data, out, shlex.split(args.train_args), args.dry_run, args.kdef, args.ckplus,
+                            args.parallel)
+        if failed:
+            print(f"ablation: rows failed: {', '.join(failed)} (logs: <out>/<row>/train.log)", file=sys.stderr)
+            return 1
     if args.phase in ("evaluate", "all"):
         result = evaluate_rows(rows, args.data, out, args.kdef, args.ckplus, args.peer_python, args.dry_run)
         if result:
