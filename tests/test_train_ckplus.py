@@ -168,3 +168,6 @@ def test_results_table_row_says_the_ck_class_protocol_and_fold_range(tmp_path):
     row = "| CK+ (48x48) | subject-wise 10-fold, 7-class (contempt dropped; 6 present, no neutral) | cnn5 48px |"
     assert f"{row} RBF SVC (grid search) | 85.00 ± 5.00 (folds 77.5–94.8) |" in table
     assert f"{row} linear SVM | 85.00 ± 5.00 (folds 77.5–94.8) |" in table
+    meta = json.loads((run / "meta.json").read_text())
+    (run / "meta.json").write_text(json.dumps({**meta, "architecture": {**meta["architecture"], "alpha": 0.5}}))
+    assert "| cnn5 width 0.5 48px | linear SVM |" in render(*collect(tmp_path))  # a half-width run says so

@@ -73,8 +73,8 @@ def _model_name(meta: dict[str, Any]) -> str:
     arch = meta.get("architecture", {})
     name = str(arch.get("name", "?"))
     alpha = arch.get("alpha")
-    if name == "mobilenet_v1" and alpha not in (None, 1.0):
-        name += f" a{alpha:g}"
+    if alpha not in (None, 1.0):  # MobileNet's width multiplier, the custom CNNs' width (--alpha)
+        name += f" a{alpha:g}" if name == "mobilenet_v1" else f" width {alpha:g}"
     size = meta.get("input", {}).get("height")
     name = f"{name} {size}px" if size else name
     name = f"{name}, fine-tuned" if arch.get("init_from") else name  # from another run's extractor
