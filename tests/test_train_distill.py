@@ -120,6 +120,7 @@ def test_people_the_teacher_or_start_model_saw_count_as_seen_by_the_student(tmp_
     (["--teacher", "t.keras", "--head", "svm-top"], "does not apply to the hybrid"),
     (["--teacher", "t.keras", "--distill-weight", "0"], "must be in (0, 1]"),
     (["--teacher", "t.keras", "--distill-temperature", "-1"], "above 0"),
+    (["--teacher", "t.keras", "--epochs", "0", "--init-from", "cnn.keras"], "trains nothing for it to teach"),
 ])
 def test_distillation_settings_are_checked_before_any_work(synthetic_data, tmp_path, capsys, argv, message):
     from edgefer.cli import main

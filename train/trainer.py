@@ -73,6 +73,8 @@ def validate_config(cfg: TrainConfig) -> None:
         if cfg.model == "hybrid" or cfg.head == "svm-top":
             raise ValueError("--teacher trains a softmax network on soft targets; it does not apply to the hybrid "
                              "(its parts) or to --head svm-top (a hinge loss on one-hot targets)")
+        if cfg.epochs == 0:
+            raise ValueError("--teacher needs training epochs: --epochs 0 trains nothing for it to teach")
         if not 0 < cfg.distill_weight <= 1 or cfg.distill_temperature <= 0:
             raise ValueError(f"--distill-weight {cfg.distill_weight} must be in (0, 1] and --distill-temperature "
                              f"{cfg.distill_temperature} above 0")
