@@ -18,6 +18,7 @@ right. Mixup blends the targets as it blends one-hot labels.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgefer.runtime.manifest import sha256_of
 from edgefer.runtime.preprocess import InputSpec
 
 log = logging.getLogger(__name__)
@@ -46,14 +48,6 @@ class Teacher:
     def architecture(self) -> str:
         record = self.record or {}
         return str(record.get("architecture", {}).get("name") or self.model.name)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_teacher(path: str | Path, labels: Sequence[str]) -> Teacher:
@@ -85,9 +79,10 @@ def load_teacher(path: str | Path, labels: Sequence[str]) -> Teacher:
         raise ValueError(f"--teacher {path} predicts {taught or f'{classes} classes'}, this run trains "
                          f"{list(labels)}: a teacher must have the same classes in the same order")
     height, width, channels = (int(d) for d in model.input.shape[1:])
-    fields = {k: v for k, v in ((record or {}).get("input") or {}).items() if k in InputSpec.__dataclass_fields__}
-    spec = InputSpec(**{**fields, "height": height, "width": width, "channels": channels})
-    return Teacher(path, model, spec, record, _sha256(path))
+    recorded = (record or {}).get("input")
+    spec = InputSpec(height, width, channels) if recorded is None else dataclasses.replace(
+        InputSpec.from_dict(recorded), height=height, width=width, channels=channels)
+    return Teacher(path, model, spec, record, sha256_of(path))
 
 
 def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -145,7 +140,7 @@ def record(path: str | Path, weight: float, temperature: float) -> dict[str, Any
     meta_path = path.parent / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     val = {k: v["accuracy"] for k, v in meta.get("metrics", {}).items() if isinstance(v, dict) and "accuracy" in v}
-    return {"teacher": str(path), "teacher_sha256": _sha256(path),
+    return {"teacher": str(path), "teacher_sha256": sha256_of(path),
             "teacher_architecture": meta.get("architecture", {}).get("name"),
             "teacher_input": meta.get("input"), "teacher_accuracy": val or None,
             "weight": weight, "temperature": temperature, "teacher_views": "face and mirror image, averaged",
