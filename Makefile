@@ -5,7 +5,7 @@ DEMO_VENV := .venv-demo
 DEMO_DIR := .demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow soak default-model default-model-train default-model-ship model-figures picture arm64-check clean
+.PHONY: demo test test-slow soak default-model default-model-train default-model-ship model-figures latency-figures picture arm64-check clean
 
 demo: $(DEMO_DIR)/astronaut.jpg
 	$(DEMO_VENV)/bin/edgefer detect --source $(DEMO_DIR)/astronaut.jpg --annotate $(DEMO_DIR)/astronaut-annotated.jpg
@@ -87,6 +87,27 @@ model-figures: $(DEV_VENV)/.installed $(FER_VENV)/.installed
 		--json benchmarks/results/cross-dataset.json
 	$(DEV_VENV)/bin/python -m edgefer.train.results_table --write results/RESULTS.md
 	$(MAKE) picture
+
+# The committed latency figures of this project's 2-core x86 machine (benchmarks/results/x86-2core-*.json)
+# and every table written from them. Run on an idle machine after shipping a model: they time it.
+YUNET ?= ../shared/weights/yunet/face_detection_yunet_2023mar.onnx
+BENCH := $(DEV_VENV)/bin/python benchmarks/latency.py
+VS_FER := --peer fer --peer-python $(FER_VENV)/bin/python --referee-yunet $(YUNET)
+X86 := benchmarks/results/x86-2core
+
+latency-figures: $(DEV_VENV)/.installed $(FER_VENV)/.installed
+	$(BENCH) --threads 2 $(VS_FER) --json $(X86)-haar-vs-fer.json
+	$(BENCH) --backend litert --threads 2 --source ../shared/media/woman2.mp4 $(VS_FER) --json $(X86)-haar-vs-fer-woman2.json
+	$(BENCH) --backend litert --threads 2 --detector yunet --yunet-model $(YUNET) $(VS_FER) --json $(X86)-litert-yunet-vs-fer.json
+	$(BENCH) --backend litert --threads 2 --stills $(VS_FER) --json $(X86)-haar-stills-vs-fer.json
+	$(BENCH) --backend litert --threads 1 --iterations 500 --json $(X86)-litert-1thread.json
+	$(DEV_VENV)/bin/python benchmarks/ops.py --batch 1 --json $(X86)-litert-ops-batch1.json
+	$(DEV_VENV)/bin/python benchmarks/ops.py --json $(X86)-litert-ops-batch16.json
+	$(BENCH) --compare $(X86)-haar-vs-fer.json $(X86)-haar-vs-fer-woman2.json $(X86)-litert-yunet-vs-fer.json \
+		$(X86)-litert-1thread.json --plot $(X86)-latency.png --markdown devices/expected-performance.md
+	$(DEV_VENV)/bin/python benchmarks/versus.py --markdown README.md docs/benchmarks.md devices/expected-performance.md
+	$(DEV_VENV)/bin/python benchmarks/expected.py $(X86)-haar-vs-fer.json --json benchmarks/results/expected.json \
+		--markdown devices/README.md devices/expected-performance.md
 
 # fer's own requirements pull full TensorFlow, PyTorch and moviepy; its classifier needs only these.
 $(FER_VENV)/.installed:
