@@ -91,8 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated FORMAT[:PRECISION] targets: tflite[:fp32|fp16|dynamic|int8], "
                         "onnx[:fp32|int8], tensorrt[:fp16|int8], or 'all' (every TFLite and ONNX precision); "
                         "a bare format means tflite:int8, onnx:fp32, tensorrt:int8 (default tflite,onnx)")
-    p.add_argument("--calib-data", help="training faces for INT8 calibration (class folders or CSV); required with "
-                                        "a Keras model, and for the TensorRT entropy route")
+    p.add_argument("--calib-data", help="training faces for INT8 calibration (class folders or CSV); required for "
+                                        "INT8 targets of a Keras model and for the TensorRT entropy route")
     p.add_argument("--calib-faces", type=int, default=300, help="how many real faces calibrate INT8 (class-stratified)")
     p.add_argument("--val-data", required=True, help="labelled validation faces for the parity check")
     p.add_argument("--val-limit-per-class", type=int, default=None)

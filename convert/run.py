@@ -194,8 +194,10 @@ def run_conversion(
 
     targets = resolve_targets(formats, options)
     check_buildable(targets)
-    if calib_data is None:
-        raise ConversionError("--calib-data is required: INT8 is calibrated on real training faces")
+    int8_wanted = any(precision == "int8" for _, precision in targets)
+    if calib_data is None and int8_wanted:
+        raise ConversionError("--calib-data is required for INT8 targets: INT8 is calibrated on real training "
+                              "faces (fp32 targets alone need only --val-data)")
     meta = _load_meta(model_path)
     spec = InputSpec.from_dict(meta["input"])
     model = keras.models.load_model(model_path)
@@ -208,13 +210,14 @@ def run_conversion(
 
     size = (spec.height, spec.width)
     try:
-        train = load_dataset(calib_data, "train", size)
-        calibration = sample_calibration(train, num_calib, seed)
         val = load_dataset(val_data, "val", size, val_limit_per_class)
+        # fp32 targets read no training faces: nothing is calibrated or rounded.
+        train = load_dataset(calib_data, "train", size) if int8_wanted else val
+        calibration = sample_calibration(train, num_calib, seed) if int8_wanted else val.images[:0]
     except (FileNotFoundError, ValueError) as exc:
         raise ConversionError(str(exc)) from None
     keras_scores = predict_batches(model, val.images, spec)
-    calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed}
+    calib_record = {"faces": int(len(calibration)), "data": str(calib_data), "seed": seed} if int8_wanted else None
     int8_model, conditioning = _int8_model(model, targets, calibration, spec, options)
     onnx_int8_model, equalisation = _onnx_int8_model(model, int8_model, targets, calibration, spec, options)
     float_heads = frozenset({"onnx"} if onnx_int8_model is not int8_model else set())
