@@ -211,7 +211,8 @@ def run_conversion(
     size = (spec.height, spec.width)
     try:
         val = load_dataset(val_data, "val", size, val_limit_per_class)
-        # fp32 targets read no training faces: nothing is calibrated or rounded.
+        # fp32 targets read no training faces: nothing is calibrated or rounded, so `train` is never
+        # sampled (AdaRound runs only for INT8 formats) and the validation set stands in for its type.
         train = load_dataset(calib_data, "train", size) if int8_wanted else val
         calibration = sample_calibration(train, num_calib, seed) if int8_wanted else val.images[:0]
     except (FileNotFoundError, ValueError) as exc:
