@@ -17,7 +17,11 @@ where every frame needs a detection, every clip frame as a still image too. ``fe
 the same images; the two take turns block by block, so load on a shared machine hits
 both alike. Reported per input and setting: reference faces found, boxes that are no
 reference face, fer's real faces (fer boxes the reference confirms) that the setting
-loses, and wall milliseconds per frame (median). Nothing is asserted; it measures.
+loses, and wall milliseconds per frame (median). A stream's detection frames depend on
+when the camera started, so each stream setting is also scored at every phase of them
+(``by_phase``: the clip's first frame shown k extra times before it plays, k = 0 .. N-1);
+the headline figures are those of the timed pass (phase 1: the warm-up frame comes first).
+Nothing is asserted; it measures.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and an unins
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
+from edgefer.train.results_table import splice_into_readme  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -116,6 +122,18 @@ class Contender:
             self.ms.append((time.perf_counter() - t0) * 1e3)
             self.boxes.append([list(f.box) for f in faces])
 
+    def phase_boxes(self, images: Sequence[np.ndarray], every: int) -> list[list[list[list[int]]]]:
+        """The boxes of the stream at each phase of its detection frames: for phase k the stream first
+        shows ``images[0]`` k times (a camera that started k frames earlier), so its detection frames
+        fall k frames later in ``images``; k = 0 .. every - 1."""
+        out = []
+        for k in range(every):
+            self.recognizer.reset()
+            for _ in range(k):
+                self.recognizer.analyse(images[0], still=False)
+            out.append([[list(f.box) for f in self.recognizer.analyse(img, still=False).faces] for img in images])
+        return out
+
 
 def score(boxes: Sequence[Sequence[Sequence[int]]], truth: Sequence[Sequence[Sequence[int]]],
           fer_boxes: Sequence[Sequence[Sequence[int]]] | None, ms: Sequence[float]) -> dict[str, Any]:
@@ -137,6 +155,7 @@ def run_input(name: str, kind: str, images: list[np.ndarray], source: str, frame
               contenders: dict[str, Contender], peer_python: str | None, block: int, repeats: int) -> dict[str, Any]:
     """Every contender and fer on the same images, in turns of ``block`` images, ``repeats`` times for timing."""
     from benchmarks.peer import PeerSession, same_face
+    from edgefer.runtime.tracking import TrackingDetector
 
     peer = PeerSession("fer", peer_python, source, frame_size) if peer_python else None
     try:
@@ -169,6 +188,13 @@ def run_input(name: str, kind: str, images: list[np.ndarray], source: str, frame
                          "peak_rss_mib": fer["peak_rss_mib"], "version": fer["versions"].get("fer")}
     for label, c in contenders.items():
         result["settings"][label] = score(c.boxes, truth, fer_boxes, c.ms)
+        detector = c.recognizer.detector
+        if kind == "clip" and isinstance(detector, TrackingDetector):
+            # Which frames are detection frames is chance (when the camera started): every phase is scored.
+            phases = [score(b, truth, fer_boxes, c.ms)
+                      for b in c.phase_boxes(images, detector.config.detect_every)]
+            result["settings"][label]["by_phase"] = {
+                k: [p[k] for p in phases] for k in ("found", "extra", "fer_real_faces_lost") if k in phases[0]}
         if fer:
             result["settings"][label]["ms_vs_fer"] = round(result["settings"][label]["ms_per_frame"]
                                                            / result["fer"]["ms_per_frame"], 3)
@@ -178,16 +204,30 @@ def run_input(name: str, kind: str, images: list[np.ndarray], source: str, frame
     return result
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """One row per input, one column per setting: found / reference, extra, ms per frame."""
-    names = list(next(iter(result["inputs"].values()))["settings"]) + ["fer"]
-    lines = ["| input | reference faces | " + " | ".join(f"{n}: found, extra, ms" for n in names) + " |",
-             "|---|---:|" + "---|" * len(names)]
+MD_BEGIN = "<!-- recall-table:begin (python benchmarks/recall.py --from-json ... --markdown FILE) -->"
+MD_END = "<!-- recall-table:end -->"
+
+
+def _spread(value: Any, phases: Sequence[int] | None) -> str:
+    return f"{value} ({min(phases)}-{max(phases)})" if phases and min(phases) < max(phases) else f"{value}"
+
+
+def doc_table(result: dict[str, Any]) -> str:
+    """The documentation's table: per input, fer's faces and time, then each setting's faces found, fer's
+    real faces lost, false boxes and ms; on a stream, the range over its detection-frame phases in brackets."""
+    names = list(next(iter(result["inputs"].values()))["settings"])
+    lines = ["| input | reference faces | fer: found (real), ms | "
+             + " | ".join(f"{n}: found, lost, false, ms" for n in names) + " |",
+             "|---|---:|---|" + "---|" * len(names)]
     for name, r in result["inputs"].items():
-        cells = []
+        fer = r.get("fer")
+        cells = ["–" if fer is None else f"{fer['found']} ({fer['real_faces']}), {fer['ms_per_frame']:.3g}"]
         for n in names:
-            s = r.get("fer") if n == "fer" else r["settings"][n]
-            cells.append("–" if s is None else f"{s['found']}, {s['extra']}, {s['ms_per_frame']:.1f}")
+            s, phases = r["settings"][n], r["settings"][n].get("by_phase", {})
+            lost = s.get("fer_real_faces_lost", "–")
+            cells.append(f"{_spread(s['found'], phases.get('found'))}, "
+                         f"{_spread(lost, phases.get('fer_real_faces_lost'))}, "
+                         f"{_spread(s['extra'], phases.get('extra'))}, {s['ms_per_frame']:.3g}")
         lines.append(f"| {name} | {r['reference_faces']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -202,7 +242,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=60, help="frames of each clip")
     p.add_argument("--repeats", type=int, default=3, help="timed passes over each photo and crop set")
     p.add_argument("--json", help="write the result here")
+    p.add_argument("--from-json", metavar="JSON", help="measure nothing: take the result from this file")
+    p.add_argument("--markdown", nargs="*", default=[], metavar="FILE",
+                   help="also rewrite the table between the recall-table markers of these files")
     args = p.parse_args(argv)
+    if args.from_json:
+        try:
+            result = json.loads(Path(args.from_json).read_text())
+            table = doc_table(result)
+            for path in args.markdown:
+                splice_into_readme(Path(path), table, MD_BEGIN, MD_END, "recall-table")
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"recall.py: error: {exc}", file=sys.stderr)
+            return 2
+        print(table)
+        return 0
     media = Path(args.media)
     try:
         if not Path(args.yunet_model).is_file():
@@ -211,7 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--media {media} is not a folder")
         if args.frames < 1 or args.repeats < 1:
             raise ValueError("--frames and --repeats must be at least 1")
-    except ValueError as exc:
+        for path in args.markdown:  # before the run, not after it
+            if MD_BEGIN not in Path(path).read_text():
+                raise ValueError(f"{path} has no recall-table markers: add a line {MD_BEGIN} and a line {MD_END} "
+                                 "where the table goes")
+    except (OSError, ValueError) as exc:
         print(f"recall.py: error: {exc}", file=sys.stderr)
         return 2
     from edgefer.runtime.classifier import EmotionClassifier
@@ -268,9 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               "edgefer_peak_rss_mib": peak_rss_mib(), "device": device_info(), "conditions_after": conditions(),
               "note": "wall time; edgefer and fer take turns block by block on the same images, so machine load "
                       "hits both alike", "inputs": inputs}
-    print(markdown(result))
+    print(doc_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    for path in args.markdown:
+        splice_into_readme(Path(path), doc_table(result), MD_BEGIN, MD_END, "recall-table")
     return 0
 
 

@@ -172,3 +172,11 @@ def test_default_detect_and_track_keeps_recall_on_clips(media: Path, clip):
     with_face_fast = sum(1 for f in frames if fast.detect(f))
     assert with_face_fast >= with_face_full
     assert fast.detections < len(frames) / 2
+
+
+def test_track_dev_rejects_a_scale_factor_of_one_or_less(capsys):
+    """benchmarks/track_dev.py refuses a Haar scale factor that cannot grow the window, before any work."""
+    from benchmarks import track_dev
+
+    assert track_dev.main(["--scale-factors", "1.1,1.0"]) == 2
+    assert "--scale-factors must each be > 1.0" in capsys.readouterr().err

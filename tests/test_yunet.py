@@ -103,8 +103,16 @@ def test_recall_benchmark_on_photos_crops_and_clips(yunet_model, tmp_path, capsy
         writer.write(cv2.resize(img, (640, 480)))
     writer.release()
     out = tmp_path / "recall.json"
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"before\n{recall.MD_BEGIN}\nold table\n{recall.MD_END}\nafter\n")
     assert recall.main(["--media", str(media), "--yunet-model", str(yunet_model), "--frames", "3", "--repeats", "1",
-                        "--json", str(out)]) == 0
+                        "--json", str(out), "--markdown", str(doc)]) == 0
+    text = doc.read_text()
+    assert "old table" not in text and text.startswith("before\n") and text.endswith("after\n")
+    assert "| astronaut.avi 640x480, stream | 3 | – | 3, –, 0," in text  # no fer here: nothing lost to it
+    doc.write_text(f"{recall.MD_BEGIN}\n{recall.MD_END}\n")
+    assert recall.main(["--from-json", str(out), "--markdown", str(doc)]) == 0  # the table alone, from the JSON
+    assert doc.read_text() == text[len("before\n"):-len("after\n")]
     result = json.loads(out.read_text())
     inputs = result["inputs"]
     assert set(inputs) == {"astronaut.png", "tight crops (wide, 350x350)", "tight crops (tall, 350x350)",
@@ -116,11 +124,18 @@ def test_recall_benchmark_on_photos_crops_and_clips(yunet_model, tmp_path, capsy
     assert crops["frames"] == 1 and crops["settings"]["haar (default)"]["found"] == 1  # the padded second look
     clip = inputs["astronaut.avi 640x480, stream"]
     assert clip["frames"] == 3 and clip["settings"]["haar (default)"]["found"] == 3
+    # every phase of the detection frames is scored (the astronaut never moves: found on every frame in each)
+    assert clip["settings"]["haar (default)"]["by_phase"]["found"] == [3] * TrackConfig().detect_every
+    assert "by_phase" not in inputs["astronaut.avi 640x480, every frame a still"]["settings"]["haar (default)"]
     assert "| astronaut.png | 1 |" in capsys.readouterr().out
 
 
-def test_recall_sweep_rejects_bad_arguments(tmp_path, capsys):
+def test_recall_sweep_rejects_bad_arguments(yunet_model, tmp_path, capsys):
     from benchmarks import recall
 
     assert recall.main(["--yunet-model", str(tmp_path / "missing.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    doc = tmp_path / "doc.md"
+    doc.write_text("no markers\n")
+    assert recall.main(["--yunet-model", str(yunet_model), "--media", str(tmp_path), "--markdown", str(doc)]) == 2
+    assert "has no recall-table markers" in capsys.readouterr().err  # refused before any measuring
