@@ -246,32 +246,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--markdown", nargs="*", default=[], metavar="FILE",
                    help="also rewrite the table between the recall-table markers of these files")
     args = p.parse_args(argv)
-    if args.from_json:
-        try:
-            result = json.loads(Path(args.from_json).read_text())
-            table = doc_table(result)
-            for path in args.markdown:
-                splice_into_readme(Path(path), table, MD_BEGIN, MD_END, "recall-table")
-        except (OSError, ValueError, KeyError) as exc:
-            print(f"recall.py: error: {exc}", file=sys.stderr)
-            return 2
-        print(table)
-        return 0
     media = Path(args.media)
     try:
-        if not Path(args.yunet_model).is_file():
-            raise ValueError(f"--yunet-model {args.yunet_model} does not exist")
-        if not media.is_dir():
-            raise ValueError(f"--media {media} is not a folder")
-        if args.frames < 1 or args.repeats < 1:
-            raise ValueError("--frames and --repeats must be at least 1")
-        for path in args.markdown:  # before the run, not after it
+        for path in args.markdown:  # checked before a run of minutes, not after it
             if MD_BEGIN not in Path(path).read_text():
                 raise ValueError(f"{path} has no recall-table markers: add a line {MD_BEGIN} and a line {MD_END} "
                                  "where the table goes")
+        if args.from_json:
+            result = json.loads(Path(args.from_json).read_text())
+            if not str(result.get("schema", "")).startswith("edgefer-recall/"):
+                raise ValueError(f"--from-json {args.from_json} is not a benchmarks/recall.py result")
+        elif not Path(args.yunet_model).is_file():
+            raise ValueError(f"--yunet-model {args.yunet_model} does not exist")
+        elif not media.is_dir():
+            raise ValueError(f"--media {media} is not a folder")
+        elif args.frames < 1 or args.repeats < 1:
+            raise ValueError("--frames and --repeats must be at least 1")
     except (OSError, ValueError) as exc:
         print(f"recall.py: error: {exc}", file=sys.stderr)
         return 2
+    if not args.from_json:
+        result = measure(args, argv)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    table = doc_table(result)
+    print(table)
+    for path in args.markdown:
+        splice_into_readme(Path(path), table, MD_BEGIN, MD_END, "recall-table")
+    return 0
+
+
+def measure(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
+    """Every setting and fer on the photos, the tight crops and the clips of ``args.media``."""
+    media = Path(args.media)
     from edgefer.runtime.classifier import EmotionClassifier
     from edgefer.runtime.detect import create_engine
     from edgefer.runtime.detectors import for_input
@@ -319,19 +326,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.device import conditions, device_info
     from benchmarks.memory import peak_rss_mib
 
-    result = {"schema": "edgefer-recall/2", "command": "python benchmarks/recall.py " + shlex.join(argv),
-              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "reference": "YuNet 2023mar at full resolution, faces >= 10 px",
-              "settings": {k: repr(v["config"]) for k, v in settings(args.yunet_model).items()},
-              "edgefer_peak_rss_mib": peak_rss_mib(), "device": device_info(), "conditions_after": conditions(),
-              "note": "wall time; edgefer and fer take turns block by block on the same images, so machine load "
-                      "hits both alike", "inputs": inputs}
-    print(doc_table(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    for path in args.markdown:
-        splice_into_readme(Path(path), doc_table(result), MD_BEGIN, MD_END, "recall-table")
-    return 0
+    return {"schema": "edgefer-recall/3", "command": "python benchmarks/recall.py " + shlex.join(argv),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "reference": "YuNet 2023mar at full resolution, faces >= 10 px",
+            "settings": {k: repr(v["config"]) for k, v in settings(args.yunet_model).items()},
+            "edgefer_peak_rss_mib": peak_rss_mib(), "device": device_info(), "conditions_after": conditions(),
+            "note": "wall time; edgefer and fer take turns block by block on the same images, so machine load "
+                    "hits both alike", "inputs": inputs}
 
 
 if __name__ == "__main__":

@@ -139,3 +139,7 @@ def test_recall_sweep_rejects_bad_arguments(yunet_model, tmp_path, capsys):
     doc.write_text("no markers\n")
     assert recall.main(["--yunet-model", str(yunet_model), "--media", str(tmp_path), "--markdown", str(doc)]) == 2
     assert "has no recall-table markers" in capsys.readouterr().err  # refused before any measuring
+    other = tmp_path / "other.json"
+    other.write_text('{"schema": "edgefer-track-dev/2"}')
+    assert recall.main(["--from-json", str(other)]) == 2
+    assert "is not a benchmarks/recall.py result" in capsys.readouterr().err
