@@ -51,7 +51,7 @@ def test_added_people_train_and_the_others_are_recorded_as_unseen(synthetic_data
     (["--add-faces", "ckplus48"], "write LAYOUT=ROOT"),
     (["--add-faces", "folders=x"], "not one whose people are known"),
     (["--add-faces", "ckplus48=x", "--add-fraction", "1"], "must be between 0 and 1"),
-    (["--add-faces", "ckplus48=x", "--dataset", "ckplus48"], "use it with --dataset folders"),
+    (["--add-faces", "ckplus48=x", "--dataset", "ckplus"], "adds the people of --dataset ckplus itself"),
 ])
 def test_add_faces_errors_are_specific(synthetic_data, tmp_path, capsys, argv, message):
     from edgefer.cli import main
@@ -130,3 +130,34 @@ def test_a_start_model_that_saw_the_test_people_is_refused(tmp_path):
             check_init_unseen(start, [source("ckplus", "test", "c", 4, ["S101", "S102"])])
         check_init_unseen(start, [source("ckplus", "test", "c", 4, ["S102"]), source("kdef", "test", "k", 2, ["F01"])])
     check_init_unseen(tmp_path / "no_record.keras", [source("ckplus", "test", "c", 4, ["S101"])])  # unknown: allowed
+
+
+def test_kfold_adds_other_peoples_faces_to_the_fitting_side_only(ck48_no_neutral, tmp_path):
+    """CK+48 10-fold with KDEF people added: they join the fold's fitting faces only, KDEF's neutral (a class
+    CK+48 lacks) is left out and counted, and the inner cross-validation knows who each added face is."""
+    from edgefer.runtime.preprocess import InputSpec
+    from edgefer.train.protocols import prepare_data
+    from edgefer.train.trainer import TrainConfig
+
+    from .train_fixtures import write_kdef
+
+    kdef = write_kdef(tmp_path / "kdef")
+    spec = InputSpec()
+
+    def fold(out: Path, added: list[str]):
+        out.mkdir()
+        return prepare_data(TrainConfig(data=str(ck48_no_neutral), out=str(out), dataset="ckplus48", protocol="kfold",
+                                        folds=3, fold=0, angles=["S"], add_faces=added), spec, out)
+
+    plain, mixed = fold(tmp_path / "plain", []), fold(tmp_path / "mixed", [f"kdef={kdef}"])
+    (added,) = mixed.report["added"]
+    assert added["left_out_classes"] == {"neutral": 1}  # one of the two KDEF people, straight photos only
+    assert len(mixed.train) == len(plain.train) + added["faces"] and added["faces"] in (5, 6)
+    assert len(mixed.val) == len(plain.val) and len(mixed.test) == len(plain.test)
+    assert mixed.train.label_names == plain.train.label_names and "neutral" not in mixed.train.label_names
+    assert len(mixed.train_subjects) == len(mixed.train)
+    kdef_people = {s for s in mixed.train_subjects if s.startswith("kdef:")}
+    assert len(kdef_people) == 1 and len(mixed.train_subjects) - added["faces"] == len(plain.train_subjects)
+    roles = {(s["dataset"], s["role"]) for s in mixed.sources}
+    assert ("kdef", "train") in roles and ("kdef", "test") in roles
+    assert json.loads((tmp_path / "mixed" / "data_report.json").read_text())["added"][0]["faces"] == added["faces"]

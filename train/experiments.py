@@ -54,6 +54,10 @@ CKPLUS48_RUNS: dict[str, list[str]] = {
     "ckplus_mobilenet_ft_strong_48": ["--init-from", FER2013_ONLY, "--epochs", "20", "--lr", "1e-3",
                                       "--batch-size", "32", "--mixup", "0.2", "--augment-config",
                                       "crop_scale=0.8,contrast=0.7:1.3,occlusion=0.3,blur=0.2,noise=3"],
+    # (b'') (b) with half of KDEF's people added to every fold's fitting faces (their straight photos, Haar-cut;
+    # KDEF's neutral left out, CK+48 has none): posed faces of other people, for the angry/sad/fear confusions.
+    "ckplus_mobilenet_ft_kdef_48": ["--init-from", FER2013_ONLY, "--epochs", "15", "--lr", "1e-3",
+                                    "--batch-size", "32", "--add-faces", f"kdef={KDEF}", "--angles", "S"],
     "ckplus_mobilenet_ft_contempt_48": ["--init-from", FER2013_ONLY, "--epochs", "15", "--lr", "1e-3",
                                         "--batch-size", "32", "--contempt", "keep"],
     # (c) the 5-layer custom CNN (half width) + the linear SVM folded, and SVC heads of three kernels, each by

@@ -85,8 +85,10 @@ def add_faces(train: FaceDataset, spec_text: str, cfg: "TrainConfig",
     """``train`` plus the faces of ``cfg.add_fraction`` of one collection's people (split by person, seeded).
 
     The other people are recorded as ``test`` in ``training.sources``, so ``edgefer eval-cross``
-    scores the model on them only. Validation stays the class-folder one: nothing is chosen on
-    the added collection.
+    scores the model on them only. Validation and test stay the training data's own: nothing is
+    chosen on the added collection. Faces of a class the training data lacks (KDEF's neutral beside
+    CK+48's six classes) are left out and counted in the report. The report's ``subjects`` holds
+    who each added face is (``layout:id``), for person-grouped inner cross-validation.
     """
     from .corpora import load_corpus
 
@@ -99,13 +101,18 @@ def add_faces(train: FaceDataset, spec_text: str, cfg: "TrainConfig",
         raise ValueError(f"--add-faces {spec_text!r}: {layout} gave no subject ids, so its people cannot be kept "
                          "apart from the ones held out")
     fit, held = subject_split(corpus.subjects, 1.0 - cfg.add_fraction, cfg.seed)
+    names = corpus.faces.label_names
+    known = np.asarray([n in train.label_names for n in names])[corpus.faces.labels[fit]]
+    left_out = {n: int((corpus.faces.labels[fit][~known] == i).sum()) for i, n in enumerate(names)
+                if n not in train.label_names}
+    fit = fit[known]
+    if not len(fit):
+        raise ValueError(f"--add-faces {spec_text!r}: none of its classes {list(names)} is among the training "
+                         f"data's {list(train.label_names)}")
     part = corpus.faces.subset(fit)
-    unknown = sorted(set(part.label_names) - set(train.label_names))
-    if unknown:
-        raise ValueError(f"--add-faces {spec_text!r}: classes {unknown} are not among the training data's "
-                         f"{list(train.label_names)}")
     # A collection may lack a class (CK+48 has no neutral): its labels are re-indexed by name.
-    labels = np.asarray([train.label_names.index(n) for n in part.label_names], np.int64)[part.labels]
+    labels = np.asarray([train.label_names.index(n) if n in train.label_names else -1 for n in part.label_names],
+                        np.int64)[part.labels]
     merged = FaceDataset(np.concatenate([train.images, part.images]), np.concatenate([train.labels, labels]),
                          list(train.sources) + list(part.sources), [], train.label_names)
     name = dataset_name(layout, root)
@@ -115,6 +122,8 @@ def add_faces(train: FaceDataset, spec_text: str, cfg: "TrainConfig",
         "layout": layout, "root": str(root), "fraction": cfg.add_fraction, "faces": int(len(fit)),
         "held_out_faces": int(len(held)),
         "class_counts": {n: int((labels == i).sum()) for i, n in enumerate(train.label_names) if (labels == i).any()},
+        "left_out_classes": left_out,
+        "subjects": [f"{layout}:{x}" for x in corpus.subjects[fit]],
         "loader": corpus.report,
         "sources": [source(name, "train", root, len(fit), corpus.subjects[fit].tolist()),
                     source(name, "test", root, len(held), corpus.subjects[held].tolist())],
@@ -145,7 +154,7 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
         for spec_text in cfg.add_faces:
             train, added = add_faces(train, spec_text, cfg, size)
             sources += added["sources"]
-            report.setdefault("added", []).append({k: v for k, v in added.items() if k != "sources"})
+            report.setdefault("added", []).append({k: v for k, v in added.items() if k not in ("sources", "subjects")})
         if report:
             (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
         return RunData(train, val, None, protocol, val_name, None, report, sources)
@@ -196,6 +205,14 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
         source(ds_name, "validation", cfg.data, len(val), ids(None if subjects is None else subjects[val])),
         source(ds_name, "test", cfg.data, len(test), ids(test.subjects)),
     ]
-    return RunData(train_side.faces.subset(fit), train_side.faces.subset(val), test.faces, protocol,
-                   f"{name}: validation held out of train", f"{name}: test", report, sources,
-                   None if people is None else people[fit])
+    train, train_subjects = train_side.faces.subset(fit), None if people is None else people[fit]
+    for spec_text in cfg.add_faces:  # other collections' people join the fitting side only
+        train, added = add_faces(train, spec_text, cfg, size)
+        sources += added["sources"]
+        if train_subjects is not None:
+            train_subjects = np.concatenate([train_subjects, np.asarray(added["subjects"])])
+        report.setdefault("added", []).append({k: v for k, v in added.items() if k not in ("sources", "subjects")})
+    if cfg.add_faces:
+        (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return RunData(train, train_side.faces.subset(val), test.faces, protocol,
+                   f"{name}: validation held out of train", f"{name}: test", report, sources, train_subjects)

@@ -80,15 +80,20 @@ def validate_config(cfg: TrainConfig) -> None:
                              f"{cfg.distill_temperature} above 0")
     if cfg.model == "hybrid" and cfg.init_from:
         raise ValueError("--init-from fine-tunes one extractor; for the hybrid pass --hybrid-parts MOBILENET VGG16")
-    if cfg.add_faces and (cfg.dataset != "folders" or resolve_protocol(cfg.dataset, cfg.protocol) != "given"):
-        raise ValueError("--add-faces adds people of other collections to class-folder training data (FER2013); "
-                         "use it with --dataset folders")
     if not 0 < cfg.add_fraction < 1:
         raise ValueError(f"--add-fraction {cfg.add_fraction} must be between 0 and 1 (some people must stay unseen)")
     for text in cfg.add_faces:
-        parse_added(text)
+        layout, _ = parse_added(text)
+        if _people_of(layout) == _people_of(cfg.dataset):
+            raise ValueError(f"--add-faces {text!r} adds the people of --dataset {cfg.dataset} itself, whose "
+                             "validation and test people it would train on; add another collection")
     if cfg.val and cfg.dataset != "folders":
         raise ValueError("--val is for class-folder data; other layouts take validation from their protocol")
+
+
+def _people_of(layout: str) -> str:
+    """The collection whose people a layout holds (the 48x48 CK+ variant holds CK+'s)."""
+    return {"ckplus48": "ckplus"}.get(layout, layout)
 
 
 def _tag(split: str, head: str) -> str:
