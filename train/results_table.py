@@ -83,6 +83,9 @@ def _model_name(meta: dict[str, Any]) -> str:
         name += ", stronger augmentation"
     if config.get("mixup"):
         name += f", mixup {config['mixup']:g}"
+    added = [DATASET_NAMES.get(text.partition("=")[0].strip().lower(), text) for text in config.get("add_faces") or []]
+    if added:
+        name += f", + {' and '.join(added)} people"
     teacher = meta.get("training", {}).get("distillation")
     if teacher:
         name += f", distilled from {teacher.get('teacher_architecture') or 'a teacher'}"
