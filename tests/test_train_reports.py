@@ -151,3 +151,5 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
     assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned"
     meta["training"] = {"config": {"augment_config": "crop_scale=0.8", "mixup": 0.2}}
     assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned, stronger augmentation, mixup 0.2"
+    meta["training"] = {"config": {"add_faces": ["kdef=../shared/datasets/kdef/KDEF", "ckplus48=ck48"]}}
+    assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned, + KDEF and CK+ (48x48) people"
