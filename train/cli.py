@@ -179,8 +179,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override augmentation, e.g. rotation_deg=10,zoom=0.1,shift=0.08,flip=true,brightness=0.8:1.2; "
                         "stronger: crop_scale=0.7,contrast=0.7:1.3,blur=0.3,noise=5,occlusion=0.3 (off by default)")
     p.add_argument("--add-faces", action="append", default=[], metavar="LAYOUT=ROOT",
-                   help="add another collection's people to class-folder training faces, e.g. "
-                        "kdef=../shared/datasets/kdef/KDEF or ckplus48=../shared/datasets/ckplus48 (repeatable)")
+                   help="add another collection's people to the fitting faces (any protocol; never to "
+                        "validation or test), e.g. kdef=../shared/datasets/kdef/KDEF or "
+                        "ckplus48=../shared/datasets/ckplus48 (repeatable)")
     p.add_argument("--add-fraction", type=float, default=0.5,
                    help="share of each added collection's people that trains; the others stay unseen (eval-cross)")
     p.add_argument("--teacher", default=None,
