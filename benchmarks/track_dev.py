@@ -193,7 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgefer.runtime.tracking import TrackConfig
 
     try:
-        steps = [float(v) for v in args.scale_factors.split(",") if v.strip()]
+        try:
+            steps = [float(v) for v in args.scale_factors.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"--scale-factors takes numbers separated by commas (e.g. 1.1,1.2), got "
+                             f"{args.scale_factors!r}") from None
         if any(v <= 1.0 for v in steps):
             raise ValueError(f"--scale-factors must each be > 1.0, got {args.scale_factors}")
         referee = YuNetDetector(YuNetConfig(args.yunet_model, detect_width=0, min_face=10, min_face_ratio=0.0))

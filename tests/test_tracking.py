@@ -180,3 +180,5 @@ def test_track_dev_rejects_a_scale_factor_of_one_or_less(capsys):
 
     assert track_dev.main(["--scale-factors", "1.1,1.0"]) == 2
     assert "--scale-factors must each be > 1.0" in capsys.readouterr().err
+    assert track_dev.main(["--scale-factors", "1.1;1.2"]) == 2
+    assert "numbers separated by commas" in capsys.readouterr().err
