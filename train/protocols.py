@@ -101,10 +101,9 @@ def add_faces(train: FaceDataset, spec_text: str, cfg: "TrainConfig",
         raise ValueError(f"--add-faces {spec_text!r}: {layout} gave no subject ids, so its people cannot be kept "
                          "apart from the ones held out")
     fit, held = subject_split(corpus.subjects, 1.0 - cfg.add_fraction, cfg.seed)
-    names = corpus.faces.label_names
-    known = np.asarray([n in train.label_names for n in names])[corpus.faces.labels[fit]]
-    left_out = {n: int((corpus.faces.labels[fit][~known] == i).sum()) for i, n in enumerate(names)
-                if n not in train.label_names}
+    names, fit_labels = corpus.faces.label_names, corpus.faces.labels[fit]
+    known = np.asarray([n in train.label_names for n in names])[fit_labels]
+    left_out = {n: int((fit_labels == i).sum()) for i, n in enumerate(names) if n not in train.label_names}
     fit = fit[known]
     if not len(fit):
         raise ValueError(f"--add-faces {spec_text!r}: none of its classes {list(names)} is among the training "
@@ -130,6 +129,19 @@ def add_faces(train: FaceDataset, spec_text: str, cfg: "TrainConfig",
     }
 
 
+def add_all_faces(train: FaceDataset, subjects: np.ndarray | None, cfg: "TrainConfig", size: tuple[int, int],
+                  sources: list[dict[str, Any]], report: dict[str, Any]) -> tuple[FaceDataset, np.ndarray | None]:
+    """``train`` (and who each face is, where known) plus every ``cfg.add_faces`` collection's people;
+    their sources go to ``sources`` and their counts to ``report["added"]``."""
+    for spec_text in cfg.add_faces:  # other collections' people join the fitting side only
+        train, added = add_faces(train, spec_text, cfg, size)
+        sources += added["sources"]
+        if subjects is not None:
+            subjects = np.concatenate([subjects, np.asarray(added["subjects"])])
+        report.setdefault("added", []).append({k: v for k, v in added.items() if k not in ("sources", "subjects")})
+    return train, subjects
+
+
 def fold_indices(cfg: "TrainConfig", corpus) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) indices of ``cfg.fold`` under subject-wise ``cfg.folds``-fold."""
     folds = subject_kfold(corpus.subjects, cfg.folds, cfg.seed)
@@ -151,10 +163,7 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
                    source(dataset_name("folders", cfg.val) if cfg.val else name, "validation", val_name, len(val),
                           None)]
         report: dict[str, Any] = {}
-        for spec_text in cfg.add_faces:
-            train, added = add_faces(train, spec_text, cfg, size)
-            sources += added["sources"]
-            report.setdefault("added", []).append({k: v for k, v in added.items() if k not in ("sources", "subjects")})
+        train, _ = add_all_faces(train, None, cfg, size, sources, report)
         if report:
             (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
         return RunData(train, val, None, protocol, val_name, None, report, sources)
@@ -192,7 +201,6 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
         overlap = set(train_side.subjects.tolist()) & set(test.subjects.tolist())
         if overlap:
             raise AssertionError(f"subject-independent split leaked subjects {sorted(overlap)}")
-    (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
     name = f"{cfg.dataset} {protocol}" + (f" fold {cfg.fold}" if cfg.fold is not None else "")
     ds_name = dataset_name(cfg.dataset, cfg.data)
 
@@ -205,14 +213,8 @@ def prepare_data(cfg: "TrainConfig", spec: InputSpec, out: Path) -> RunData:
         source(ds_name, "validation", cfg.data, len(val), ids(None if subjects is None else subjects[val])),
         source(ds_name, "test", cfg.data, len(test), ids(test.subjects)),
     ]
-    train, train_subjects = train_side.faces.subset(fit), None if people is None else people[fit]
-    for spec_text in cfg.add_faces:  # other collections' people join the fitting side only
-        train, added = add_faces(train, spec_text, cfg, size)
-        sources += added["sources"]
-        if train_subjects is not None:
-            train_subjects = np.concatenate([train_subjects, np.asarray(added["subjects"])])
-        report.setdefault("added", []).append({k: v for k, v in added.items() if k not in ("sources", "subjects")})
-    if cfg.add_faces:
-        (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    train, train_subjects = add_all_faces(train_side.faces.subset(fit), None if people is None else people[fit],
+                                          cfg, size, sources, report)
+    (out / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return RunData(train, train_side.faces.subset(val), test.faces, protocol,
                    f"{name}: validation held out of train", f"{name}: test", report, sources, train_subjects)
