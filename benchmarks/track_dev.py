@@ -50,6 +50,18 @@ and 1.2 instead of 1.25 found 2,598, 2,593 and 2,600 faces (the default 2,597) w
 and 246 false boxes (225) at 2.1, 1.7 and 1.4 times its CPU, so the default stays. Not kept
 either (a script of that day, not this one): searching again, more finely, around a followed
 face that a detection pass missed; it found a face 3-5 times in the 3,600 frames.
+
+Tried on 2026-12-05 (session 20) and not kept, with a scratch script on these clips (found,
+false boxes and detection passes against the default's 2,597 / 225 / 1,341): histogram
+equalisation of the grey frame before the cascades, OpenCV's own face-detection sample's step,
+which finds the downcast face of ``fer_test.mp4``'s opening on every one of its first 20 frames
+where the default finds it on 3 (2,515 / 488 / 1,370); the cascade on the equalised frame and
+the confirmation on the plain one (2,568 / 249 / 1,374); CLAHE (2,614 / 231 / 1,363); an
+equalised second look on a frame where the plain pass finds nothing (2,606 / 233 / 1,333, or
+2,597 / 321 / 1,272 confirmed on the equalised frame too). None finds more faces without more
+false boxes, and none would meet the video target at every phase: on ``fer_test.mp4``'s first
+frame the cascades box the mouth and chin of that face, the box is followed, and the second
+look never runs on frames 2-4 (checked on the test clip after the development figures above).
 """
 
 from __future__ import annotations
