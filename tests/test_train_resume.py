@@ -98,3 +98,22 @@ def test_stronger_augmentation_levers_parse_and_are_checked():
     for bad in ("crop_scale=0", "blur=2", "noise=-1"):
         with pytest.raises(ValueError):
             AugmentConfig.parse(bad)
+
+
+def test_a_run_logging_to_a_file_reports_each_tenth_of_an_epoch(caplog):
+    """With stdout not a terminal Keras prints one line an epoch; the progress callback fills the gap."""
+    import logging
+
+    from edgefer.train.fit import progress_callback
+
+    progress = progress_callback(steps=20, epochs=3)
+    with caplog.at_level(logging.INFO, logger="edgefer.train.fit"):
+        progress.on_epoch_begin(1)
+        for batch in range(20):
+            progress.on_train_batch_end(batch, {"loss": 1.5, "accuracy": 0.25, "learning_rate": 1e-3})
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 9  # at 2, 4, ... 18 steps; the epoch's end is Keras' own line
+    assert lines[0].startswith("epoch 2/3: 2/20 steps (loss 1.5000, accuracy 0.2500), ")
+    assert lines[-1].startswith("epoch 2/3: 18/20 steps")
+    assert "min left in the epoch" in lines[-1]
+    assert not [line for line in lines if "learning_rate" in line]

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -180,10 +181,36 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         initial_epoch=start_epoch,
         shuffle=False,  # the sequence shuffles itself, keyed by (seed, epoch): Keras' own shuffle would not resume
         # The history row first, then the checkpoint: the state file is the commit point.
-        callbacks=[keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint()],
+        callbacks=[keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint(),
+                   *([] if sys.stdout.isatty() else [progress_callback(len(train_seq), epochs)])],
         verbose=1 if sys.stdout.isatty() else 2,
     )
     return keras.models.load_model(best_path)
+
+
+def progress_callback(steps: int, epochs: int, parts: int = 10):
+    """A log line at each tenth of an epoch, for a run whose output goes to a file (``nohup``): Keras then
+    prints one line an epoch, and a CPU epoch of VGG16 lasts most of an hour."""
+    import keras
+
+    marks = sorted({max(1, round(steps * i / parts)) for i in range(1, parts)} - {steps})
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch, self.start = epoch, time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            done, now = batch + 1, time.monotonic()
+            if done == 1:
+                self.first = now  # the first step also traces the graph: the rate is taken after it
+            if done not in marks:
+                return
+            rate = (now - self.first) / (done - 1) if done > 1 else now - self.start
+            scores = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k in ("loss", "accuracy"))
+            log.info("epoch %d/%d: %d/%d steps (%s), %.1f min in, about %.1f min left in the epoch",
+                     self.epoch + 1, epochs, done, steps, scores, (now - self.start) / 60, rate * (steps - done) / 60)
+
+    return Progress()
 
 
 def _save_atomic(model, path: Path) -> None:
