@@ -134,6 +134,21 @@ def test_experiments_publish_reports_but_not_models(tmp_path):
     assert all(EXPERIMENTS[n][0] in ("train", "baseline") for n in EXPERIMENTS)
 
 
+def test_experiments_resume_passes_resume_to_each_run(monkeypatch, tmp_path):
+    """``--resume``: the way a larger network is trained on two CPU cores a session at a time."""
+    import edgefer.cli
+    import edgefer.train.experiments as experiments
+
+    calls = []
+    monkeypatch.setattr(edgefer.cli, "main", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr(experiments, "publish", lambda run, results: [])
+    assert experiments.main(["fer2013_vgg16_48", "fer2013_cnn2_48", "--resume"]) == 0
+    assert [argv[-1] for argv in calls] == ["--resume", "--resume"]
+    assert calls[0][-3:-1] == ["--out", "runs/fer2013_vgg16_48"]
+    calls.clear()
+    assert experiments.main(["fer2013_cnn2_48"]) == 0 and "--resume" not in calls[0]
+
+
 def test_every_experiment_is_a_valid_edgefer_command():
     from edgefer.cli import build_parser
     from edgefer.train.experiments import EXPERIMENTS, command

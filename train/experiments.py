@@ -2,8 +2,10 @@
 
 ``python -m edgefer.train.experiments --list`` shows them; ``python -m edgefer.train.experiments NAME``
 runs one with the ``edgefer`` CLI into ``runs/NAME`` and copies the run's JSON, PNG and text
-reports - never the models, never a figure showing dataset faces - to ``results/NAME``, where ``python -m edgefer.train.results_table`` finds them. Paths are relative to
-the repository root and ``--shared`` (default ``../shared/datasets``).
+reports - never the models, never a figure showing dataset faces - to ``results/NAME``, where
+``python -m edgefer.train.results_table`` finds them. Paths are relative to the repository root and
+``--shared`` (default ``../shared/datasets``). ``--resume`` continues a stopped run from its
+checkpoint: the way to train the larger networks on two CPU cores, a session at a time.
 """
 
 from __future__ import annotations
@@ -186,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shared", default="../shared/datasets", help="folder holding the datasets")
     parser.add_argument("--publish", metavar="RUN", default=None,
                         help="only copy the reports of an existing run folder to results/NAME (one name)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each run from its checkpoint (runs/NAME/checkpoint) if it has one")
     args = parser.parse_args(argv)
     if args.publish:
         if len(args.names) != 1 or not Path(args.publish, "meta.json").is_file():
@@ -199,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgefer.cli import main as edgefer
 
     for name in args.names:
-        argv_ = command(name, args.shared)
+        argv_ = command(name, args.shared) + (["--resume"] if args.resume else [])
         print(f"== {name}: edgefer {' '.join(argv_)}", flush=True)
         status = edgefer(argv_)
         if status:
