@@ -193,7 +193,7 @@ def progress_callback(steps: int, epochs: int, parts: int = 10):
     prints one line an epoch, and a CPU epoch of VGG16 lasts most of an hour."""
     import keras
 
-    marks = sorted({max(1, round(steps * i / parts)) for i in range(1, parts)} - {steps})
+    marks = {max(1, round(steps * i / parts)) for i in range(1, parts)} - {steps}
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
