@@ -147,6 +147,9 @@ def test_experiments_resume_passes_resume_to_each_run(monkeypatch, tmp_path):
     assert calls[0][-3:-1] == ["--out", "runs/fer2013_vgg16_48"]
     calls.clear()
     assert experiments.main(["fer2013_cnn2_48"]) == 0 and "--resume" not in calls[0]
+    calls.clear()
+    assert experiments.main(["kdef_hog_svm_subject", "--resume"]) == 0  # a baseline: nothing to resume
+    assert calls[0][0] == "baseline" and "--resume" not in calls[0]
 
 
 def test_every_experiment_is_a_valid_edgefer_command():

@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--publish", metavar="RUN", default=None,
                         help="only copy the reports of an existing run folder to results/NAME (one name)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue each run from its checkpoint (runs/NAME/checkpoint) if it has one")
+                        help="continue each training run from its checkpoint (runs/NAME/checkpoint) if it has one")
     args = parser.parse_args(argv)
     if args.publish:
         if len(args.names) != 1 or not Path(args.publish, "meta.json").is_file():
@@ -203,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgefer.cli import main as edgefer
 
     for name in args.names:
-        argv_ = command(name, args.shared) + (["--resume"] if args.resume else [])
+        argv_ = command(name, args.shared)
+        if args.resume and argv_[0] == "train":  # the classical baselines have no checkpoint: they rerun
+            argv_.append("--resume")
         print(f"== {name}: edgefer {' '.join(argv_)}", flush=True)
         status = edgefer(argv_)
         if status:
