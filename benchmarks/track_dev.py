@@ -59,9 +59,9 @@ where the default finds it on 3 (2,515 / 488 / 1,370); the cascade on the equali
 the confirmation on the plain one (2,568 / 249 / 1,374); CLAHE (2,614 / 231 / 1,363); an
 equalised second look on a frame where the plain pass finds nothing (2,606 / 233 / 1,333, or
 2,597 / 321 / 1,272 confirmed on the equalised frame too). None finds more faces without more
-false boxes, and none would meet the video target at every phase: on ``fer_test.mp4``'s first
-frame the cascades box the mouth and chin of that face, the box is followed, and the second
-look never runs on frames 2-4 (checked on the test clip after the development figures above).
+false boxes. Nor do the second looks meet the video target at every phase (checked on the test
+clip after the development figures above): on ``fer_test.mp4``'s first frame the plain pass
+boxes the mouth and chin of that face, the box is followed, and no look runs on frames 2-4.
 """
 
 from __future__ import annotations
