@@ -174,6 +174,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                               class_weights=weights, balanced=cfg.balance == "sampling", first_epoch=start_epoch,
                               workers=cfg.workers, mixup=cfg.mixup, targets=targets)
     val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers, shuffle=False)
+    to_file = not sys.stdout.isatty()  # Keras then prints one line an epoch: the progress callback adds more
     model.fit(
         train_seq,
         validation_data=val_seq,
@@ -182,8 +183,8 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         shuffle=False,  # the sequence shuffles itself, keyed by (seed, epoch): Keras' own shuffle would not resume
         # The history row first, then the checkpoint: the state file is the commit point.
         callbacks=[keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint(),
-                   *([] if sys.stdout.isatty() else [progress_callback(len(train_seq), epochs)])],
-        verbose=1 if sys.stdout.isatty() else 2,
+                   *([progress_callback(len(train_seq), epochs)] if to_file else [])],
+        verbose=2 if to_file else 1,
     )
     return keras.models.load_model(best_path)
 
