@@ -89,7 +89,9 @@ def model_builder(cfg: "TrainConfig", spec: InputSpec, model_name: str,
                                cfg.bn_momentum, head, cfg.fc_width)
 
 
-def _compile(model, cfg: "TrainConfig", steps: int, epochs: int) -> None:
+def compile_for_training(model, cfg: "TrainConfig", steps: int, epochs: int) -> None:
+    """Compile ``model`` as ``edgefer train`` does: AdamW on a warm-up + cosine schedule over ``steps`` x ``epochs``,
+    cross-entropy with label smoothing (squared hinge for the svm-top head). Keras picks XLA or not."""
     import keras
 
     warmup = min(steps * 2, steps * epochs // 10)
@@ -111,7 +113,8 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
 
     from .augment import AugmentConfig
     from .balance import balanced_class_weights
-    from .data import make_sequence
+    from .data import default_workers, make_sequence
+    from .loop import fit_epochs
     from .model import set_bn_momentum
 
     epochs = cfg.epochs if epochs is None else epochs
@@ -140,7 +143,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         model = build()
         if cfg.init_from:
             set_bn_momentum(model, cfg.bn_momentum)
-        _compile(model, cfg, steps, epochs)
+        compile_for_training(model, cfg, steps, epochs)
     if start_epoch >= epochs:
         return keras.models.load_model(best_path)
 
@@ -175,17 +178,11 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                               workers=cfg.workers, mixup=cfg.mixup, targets=targets)
     val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers, shuffle=False)
     to_file = not sys.stdout.isatty()  # Keras then prints one line an epoch: the progress callback adds more
-    model.fit(
-        train_seq,
-        validation_data=val_seq,
-        epochs=epochs,
-        initial_epoch=start_epoch,
-        shuffle=False,  # the sequence shuffles itself, keyed by (seed, epoch): Keras' own shuffle would not resume
-        # The history row first, then the checkpoint: the state file is the commit point.
-        callbacks=[keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint(),
-                   *([progress_callback(len(train_seq), epochs)] if to_file else [])],
-        verbose=2 if to_file else 1,
-    )
+    # The history row first, then the checkpoint: the state file is the commit point.
+    fit_epochs(model, train_seq, val_seq, epochs, start_epoch,
+               [keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint(),
+                *([progress_callback(len(train_seq), epochs)] if to_file else [])],
+               verbose=2 if to_file else 1, workers=cfg.workers or default_workers())
     return keras.models.load_model(best_path)
 
 

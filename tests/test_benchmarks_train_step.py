@@ -1,0 +1,35 @@
+"""benchmarks/train_step.py: each backend and loop in its own process, through edgefer's own loop; absent ones recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import train_step
+
+
+def test_times_the_step_edgefer_train_compiles_and_records_a_missing_backend(tmp_path, monkeypatch, capsys):
+    # A backend whose module cannot be imported is recorded as skipped, not failed on.
+    monkeypatch.setitem(train_step.BACKEND_MODULES, "torch", "edgefer_no_such_module")
+    out = tmp_path / "step.json"
+    assert train_step.main(["--model", "cnn2", "--input-size", "32", "--steps", "3",
+                            "--settings", "tensorflow:own,torch:fit", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    tf_row, torch_row = result["rows"]
+    assert tf_row["backend"] == "tensorflow" and "failed" not in tf_row
+    # Keras' own choice on a machine without a GPU, which is what `edgefer train` gets here: no XLA.
+    assert tf_row["jit_compile"] is False
+    assert tf_row["loop"] == "own" and tf_row["steps_timed"] == 2 and tf_row["seconds_per_step"] > 0
+    assert tf_row["params"] > 0 and tf_row["fer2013_epoch_minutes"] >= 0
+    assert "edgefer_no_such_module is not installed" in torch_row["skipped"]
+    assert result["command"].startswith("python benchmarks/train_step.py --model cnn2")
+    assert "tensorflow own" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("setting", ["jax:xla", "mxnet:fit", "tensorflow"])
+def test_a_bad_setting_is_refused_with_what_to_write(setting, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train_step.main(["--settings", setting])
+    assert stop.value.code == 2
+    assert f"bad setting {setting!r}" in capsys.readouterr().err
