@@ -41,7 +41,7 @@ def measure_here(model_name: str, size: int, batch: int, steps: int, loop: str) 
     from edgefer.runtime.preprocess import InputSpec
     from edgefer.train.augment import AugmentConfig
     from edgefer.train.config import TrainConfig
-    from edgefer.train.data import default_workers, make_sequence
+    from edgefer.train.data import make_sequence
     from edgefer.train.fit import compile_for_training
     from edgefer.train.loop import fit_epochs
     from edgefer.train.model import build_model
@@ -66,8 +66,7 @@ def measure_here(model_name: str, size: int, batch: int, steps: int, loop: str) 
             self.ends[-1].append(time.perf_counter())
 
     clock = Clock()
-    fit_epochs(model, train, val, epochs=2, callbacks=[clock], verbose=0, workers=default_workers(),
-               own_loop=loop == "own")
+    fit_epochs(model, train, val, epochs=2, callbacks=[clock], verbose=0, own_loop=loop == "own")
     per_step = float(np.median(np.diff(clock.ends[1])))
     return {"jit_compile": bool(model.jit_compile), "seconds_per_step": round(per_step, 4),
             "steps_timed": len(clock.ends[1]) - 1, "params": int(model.count_params()),

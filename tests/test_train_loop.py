@@ -38,7 +38,7 @@ def recorder():
     return _Recorder()
 
 
-def _setup(class_weights=None, first_epoch: int = 0, seen: list | None = None):
+def _setup(class_weights=None, first_epoch: int = 0, seen: list | None = None, workers: int = 2):
     import keras
 
     from edgefer.train.config import TrainConfig
@@ -53,7 +53,7 @@ def _setup(class_weights=None, first_epoch: int = 0, seen: list | None = None):
     model = build_model("cnn2", spec, 7, dropout=0.0)
     compile_for_training(model, TrainConfig(data="", out="", lr=1e-2), steps=4, epochs=3)
     train = make_sequence(faces[:40], labels[:40], spec, 7, 12, None, seed=3, class_weights=class_weights,
-                          first_epoch=first_epoch)
+                          first_epoch=first_epoch, workers=workers)
     if seen is not None:  # record which (epoch, batch) each fetch drew
         get = type(train).__getitem__
         type(train).__getitem__ = lambda self, i: (seen.append((self.epoch, i)), get(self, i))[1]
@@ -68,13 +68,13 @@ def test_own_loop_trains_each_epochs_batches_once_in_order_and_resumes_exactly(w
     weights = np.linspace(0.5, 2.0, 7).astype(np.float32) if weighted else None
     seen: list = []
     whole, train, val = _setup(weights, seen=seen)
-    fit_epochs(whole, train, val, epochs=3, verbose=0, workers=2, own_loop=True)
+    fit_epochs(whole, train, val, epochs=3, verbose=0, own_loop=True)
     assert seen == [(e, i) for e in range(3) for i in range(4)]
     # Stopped after epoch 1 and resumed with a new sequence that starts at epoch 1: the same weights.
     resumed, train, val = _setup(weights)
-    fit_epochs(resumed, train, val, epochs=1, verbose=0, workers=2, own_loop=True)
-    _, train, _ = _setup(weights, first_epoch=1)
-    fit_epochs(resumed, train, val, epochs=3, initial_epoch=1, verbose=0, workers=1, own_loop=True)
+    fit_epochs(resumed, train, val, epochs=1, verbose=0, own_loop=True)
+    _, train, _ = _setup(weights, first_epoch=1, workers=1)
+    fit_epochs(resumed, train, val, epochs=3, initial_epoch=1, verbose=0, own_loop=True)
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -86,8 +86,7 @@ def test_own_loop_tells_callbacks_what_keras_fit_does():
     for own in (False, True):
         model, train, val = _setup()
         rec = recorder()
-        fit_epochs(model, train, val, epochs=3, initial_epoch=1, callbacks=[rec], verbose=0, workers=2,
-                   own_loop=own)
+        fit_epochs(model, train, val, epochs=3, initial_epoch=1, callbacks=[rec], verbose=0, own_loop=own)
         heard[own] = rec
         # The epoch's logs: its training metrics and the validation ones measured after it.
         final = model.evaluate(val, verbose=0, return_dict=True)

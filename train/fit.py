@@ -113,7 +113,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
 
     from .augment import AugmentConfig
     from .balance import balanced_class_weights
-    from .data import default_workers, make_sequence
+    from .data import make_sequence
     from .loop import fit_epochs
     from .model import set_bn_momentum
 
@@ -182,7 +182,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     fit_epochs(model, train_seq, val_seq, epochs, start_epoch,
                [keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint(),
                 *([progress_callback(len(train_seq), epochs)] if to_file else [])],
-               verbose=2 if to_file else 1, workers=cfg.workers or default_workers())
+               verbose=2 if to_file else 1)
     return keras.models.load_model(best_path)
 
 

@@ -16,21 +16,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
 
 
-def own_loop_default() -> bool:
-    """Whether :func:`fit_epochs` uses its own loop on the backend Keras was imported with."""
-    import keras
-
-    return keras.backend.backend() == "tensorflow"
-
-
 def fit_epochs(model, train_seq, val_seq, epochs: int, initial_epoch: int = 0, callbacks: Sequence[Any] = (),
-               verbose: int = 1, workers: int = 1, own_loop: bool | None = None) -> None:
+               verbose: int = 1, own_loop: bool | None = None) -> None:
     """Train ``model`` on ``train_seq`` (a ``keras.utils.PyDataset`` that reshuffles in ``on_epoch_end``) from
-    ``initial_epoch`` to ``epochs``, scoring ``val_seq`` after each epoch. ``own_loop`` None: the backend's
-    default (:func:`own_loop_default`)."""
+    ``initial_epoch`` to ``epochs``, scoring ``val_seq`` after each epoch. ``own_loop`` None: the loop on
+    TensorFlow, ``fit`` elsewhere. The loop prepares batches with the sequence's own ``workers`` threads,
+    ``max_queue_size`` ahead, as ``fit`` does."""
     import keras
 
-    if not (own_loop_default() if own_loop is None else own_loop):
+    if not (keras.backend.backend() == "tensorflow" if own_loop is None else own_loop):
         model.fit(train_seq, validation_data=val_seq, epochs=epochs, initial_epoch=initial_epoch,
                   shuffle=False,  # the sequence shuffles itself, keyed by (seed, epoch): Keras' would not resume
                   callbacks=list(callbacks), verbose=verbose)
@@ -41,11 +35,11 @@ def fit_epochs(model, train_seq, val_seq, epochs: int, initial_epoch: int = 0, c
     model.stop_training = False
     hooks.on_train_begin()
     logs: dict[str, float] = {}
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(max(1, train_seq.workers)) as pool:
         for epoch in range(initial_epoch, epochs):
             hooks.on_epoch_begin(epoch)
             means = _EpochMeans()
-            for step, batch in enumerate(_prefetched(train_seq, pool, depth=2 * max(1, workers))):
+            for step, batch in enumerate(_prefetched(train_seq, pool, depth=max(1, train_seq.max_queue_size))):
                 hooks.on_train_batch_begin(step)
                 x, y, *weights = batch
                 out = model.train_on_batch(x, y, sample_weight=weights[0] if weights else None, return_dict=True)
