@@ -139,6 +139,7 @@ def test_ckplus48_kfold_with_kernel_heads_end_to_end_and_resumes(tmp_path):
         m = meta["metrics"][key]
         assert len(m["accuracy_per_fold"]) == 2 and m["accuracy_min"] <= m["accuracy"] <= m["accuracy_max"]
         assert m["samples"] == 6 * 6 * 2 + 6
+        assert len(meta["metrics"][f"{key}_flip"]["accuracy_per_fold"]) == 2  # also scored with test-time flip
         pooled = json.loads((tmp_path / "run" / f"confusion_{key}.json").read_text())
         assert np.asarray(pooled["confusion_matrix"]).sum() == m["samples"]
     fold_meta = tmp_path / "run" / "fold_01" / "meta.json"
@@ -163,10 +164,11 @@ def test_results_table_row_says_the_ck_class_protocol_and_fold_range(tmp_path):
         "labels": ["angry", "disgust", "fear", "happy", "sad", "surprise"], "input": {"height": 48},
         "architecture": {"name": "cnn5", "params": 246902}, "head": "svm", "svm": {"kind": "linear"},
         "dataset": {"layout": "ckplus48", "protocol": "kfold"}, "kfold": {"folds": 10},
-        "metrics": {"test_svm": metric, "test_svc_rbf": metric}}))
+        "metrics": {"test_svm": metric, "test_svc_rbf": metric, "test_svc_rbf_flip": metric}}))
     table = render(*collect(tmp_path))
     row = "| CK+ (48x48) | subject-wise 10-fold, 7-class (contempt dropped; 6 present, no neutral) | cnn5 48px |"
     assert f"{row} RBF SVC (grid search) | 85.00 ± 5.00 (folds 77.5–94.8) |" in table
+    assert f"{row} RBF SVC (grid search), test-time flip | 85.00 ± 5.00 (folds 77.5–94.8) |" in table
     assert f"{row} linear SVM | 85.00 ± 5.00 (folds 77.5–94.8) |" in table
     meta = json.loads((run / "meta.json").read_text())
     (run / "meta.json").write_text(json.dumps({**meta, "architecture": {**meta["architecture"], "alpha": 0.5}}))

@@ -41,7 +41,7 @@ def test_subject_protocol_with_svm_top_and_class_weights(ck48, tmp_path):
     assert meta["head"] == "svm" and meta["head_kind"] == "svm-top" and meta["svm"] is None
     assert meta["dataset"] == {"layout": "ckplus48", "protocol": "subject", "fold": None,
                                "test": "ckplus48 subject: test", "test_faces": 42}
-    assert set(meta["metrics"]) == {"val_svm_top", "test_svm_top"}
+    assert set(meta["metrics"]) == {"val_svm_top", "test_svm_top", "val_svm_top_flip", "test_svm_top_flip"}
     report = json.loads((tmp_path / "data_report.json").read_text())
     assert len(report["test_subjects"]) == 2 and report["train"] + report["val"] + report["test"] == 126
     # training.sources: who trained, who selected, who was only tested (eval-cross holds out the last).
@@ -200,3 +200,27 @@ def test_export_split_writes_the_runs_own_faces(ck48, tmp_path):
     assert accuracy == pytest.approx(meta["metrics"]["test_softmax"]["accuracy"])
     with pytest.raises(SystemExit, match="2"):
         main([str(tmp_path / "no_run"), str(tmp_path / "x")])
+
+
+def test_every_head_is_also_scored_with_test_time_flip(tiny_run, synthetic_data):
+    """The runtime classifies each face with its mirror image (flip on by default): runs report that too."""
+    import keras
+
+    from edgefer.runtime.datasets import load_class_folders
+    from edgefer.runtime.metrics import classification_summary
+    from edgefer.runtime.preprocess import InputSpec
+    from edgefer.train.data import predict_batches
+
+    meta = json.loads((tiny_run / "meta.json").read_text())
+    m = meta["metrics"]
+    assert {"val_softmax", "val_softmax_flip", "val_svm", "val_svm_flip"} <= set(m)
+    val = load_class_folders(synthetic_data / "val")
+    cnn = keras.models.load_model(tiny_run / "cnn.keras")
+    spec = InputSpec(height=32, width=32, channels=3)
+    plain = predict_batches(cnn, val.images, spec)
+    mirror = predict_batches(cnn, np.ascontiguousarray(val.images[:, :, ::-1]), spec)
+    assert not np.allclose(plain, mirror)  # the mirrored faces are other inputs
+    for key, scores in (("val_softmax", plain), ("val_softmax_flip", (plain + mirror) / 2)):
+        expected = classification_summary(val.labels, scores.argmax(1), meta["labels"])
+        assert m[key]["accuracy"] == pytest.approx(expected["accuracy"]) and m[key]["samples"] == len(val)
+    assert "== val_svm_flip ==" in (tiny_run / "report.txt").read_text()

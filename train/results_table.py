@@ -51,6 +51,8 @@ def _dataset(meta: dict[str, Any]) -> tuple[str, str]:
 
 
 def _head_name(key: str, meta: dict[str, Any]) -> str:
+    if key.endswith("_flip"):  # the same head scored with test-time flip, as the runtime classifies
+        return f"{_head_name(key.removesuffix('_flip'), meta)}, test-time flip"
     if key == "svm":
         kind = (meta.get("svm") or {}).get("kind", "linear")
         return "RBF SVM (exact)" if kind == "rbf" else f"{kind} SVM"

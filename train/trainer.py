@@ -5,7 +5,8 @@ The default (MobileNet v1, ``--head linear-svm``) writes into the output folder:
 - ``cnn.keras``: the softmax model (best epoch on validation accuracy)
 - ``model.keras``: the deployable model, the SVM folded in as the final Dense layer
 - ``svm.joblib``: the scikit-learn scaler + LinearSVC
-- ``meta.json``: input spec, labels, architecture, data, metrics (softmax vs SVM)
+- ``meta.json``: input spec, labels, architecture, data, metrics (softmax vs SVM; each head also with
+  test-time flip, ``<split>_<head>_flip``, as the runtime classifies by default)
 - ``report.txt``, ``confusion_softmax.png``, ``confusion_svm.png``, ``history.csv``
 - ``checkpoint/last.keras`` + ``checkpoint/state.json`` so ``--resume`` continues a stopped run
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from edgefer import __version__
 from edgefer.runtime.manifest import sidecar_path
-from edgefer.runtime.metrics import format_summary
+from edgefer.runtime.metrics import classification_summary, format_summary
 from edgefer.runtime.preprocess import InputSpec
 
 from .config import TrainConfig
@@ -199,11 +200,16 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     summaries: dict[str, dict[str, Any]] = {}
     outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # (true labels, scores) per head and split
     net_scores = {}
+    # Test-time flip, as the runtime classifies by default: each face and its mirror image, scores averaged
+    # (for a linear SVM the same as averaging the two faces' features). Reported beside every exact head.
+    mirrored = {name: np.ascontiguousarray(ds.images[:, :, ::-1]) for name, ds in splits.items()}
+    flipped: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, ds in splits.items():
         net_scores[name] = predict_batches(cnn, ds.images, spec)
         outputs[f"{name}_{net}"] = (ds.labels, net_scores[name])
         summaries[f"{name}_{net}"] = evaluate_head(out, _tag(name, net), f"{arch} + {net} ({name})", ds.labels,
                                                    net_scores[name], labels)
+        flipped[f"{name}_{net}"] = (ds.labels, (net_scores[name] + predict_batches(cnn, mirrored[name], spec)) / 2)
 
     deploy, head_name, svm_info, kernel_info = cnn, ("softmax" if net == "softmax" else "svm"), None, None
     feature_heads = cfg.head in ("linear-svm", "rbf-svm")
@@ -214,12 +220,14 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         feats = {name: predict_batches(extractor, ds.images, spec)
                  for name, ds in tqdm([("train", data.train), *splits.items()], desc="extracting features",
                                       unit="split")}
+        mirror_feats = {name: predict_batches(extractor, images, spec) for name, images in mirrored.items()}
     if feature_heads:
         fitted = fit_feature_head(cfg, cnn, feats["train"], data.train.labels, data.train_subjects)
         agreement = {}
         for name, ds in splits.items():
             exact = fitted.decision_function(feats[name])
             outputs[f"{name}_svm"] = (ds.labels, exact)
+            flipped[f"{name}_svm"] = (ds.labels, (exact + fitted.decision_function(mirror_feats[name])) / 2)
             summaries[f"{name}_svm"] = evaluate_head(out, _tag(name, "svm"), f"{arch} + {fitted.kind} SVM ({name})",
                                                      ds.labels, exact, labels)
             folded = predict_batches(fitted.folded, ds.images, spec)
@@ -244,9 +252,14 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
             for name, ds in splits.items():
                 scores = expand_scores(ks.decision_function(feats[name]), classes, len(labels))
                 key = f"svc_{kernel}"
+                mirror_scores = expand_scores(ks.decision_function(mirror_feats[name]), classes, len(labels))
+                flipped[f"{name}_{key}"] = (ds.labels, (scores + mirror_scores) / 2)
                 outputs[f"{name}_{key}"] = (ds.labels, scores)
                 summaries[f"{name}_{key}"] = evaluate_head(out, _tag(name, key), f"{arch} + {kernel} SVC ({name})",
                                                            ds.labels, scores, labels)
+    for key, (y_true, scores) in flipped.items():
+        outputs[f"{key}_flip"] = (y_true, scores)
+        summaries[f"{key}_flip"] = classification_summary(y_true, scores.argmax(1), labels)
     deploy.save(out / "model.keras")
 
     shown = "test" if data.test is not None else "val"
