@@ -90,6 +90,11 @@ def make_sequence(
     return FaceSequence()
 
 
+def mirrored(images: np.ndarray) -> np.ndarray:
+    """Each face of an (N, H, W) or (N, H, W, C) batch mirrored left to right: the second face of test-time flip."""
+    return np.ascontiguousarray(images[:, :, ::-1])
+
+
 def predict_batches(model, images: np.ndarray, spec: InputSpec, batch_size: int = 64) -> np.ndarray:
     """Run a Keras model over uint8 faces in batches, through the shared preprocessing.
 

@@ -97,11 +97,11 @@ def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 
 def teacher_probabilities(teacher: Teacher, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The teacher's softmax on each uint8 face and on its mirror image, averaged."""
-    from .data import predict_batches
+    from .data import mirrored, predict_batches
 
     plain = predict_batches(teacher.model, images, teacher.spec, batch_size)
-    mirrored = predict_batches(teacher.model, np.ascontiguousarray(images[:, :, ::-1]), teacher.spec, batch_size)
-    return ((plain + mirrored) / 2).astype(np.float32)
+    mirror = predict_batches(teacher.model, mirrored(images), teacher.spec, batch_size)
+    return ((plain + mirror) / 2).astype(np.float32)
 
 
 def distillation_targets(teacher: Teacher, images: np.ndarray, labels: np.ndarray, weight: float,

@@ -164,7 +164,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         return run_kfold(cfg)
     import joblib
 
-    from .data import predict_batches
+    from .data import mirrored, predict_batches
     from .distill import record as distill_record
     from .fit import fit_cnn, fit_hybrid, model_builder, network_head
     from .heads import fit_feature_head
@@ -202,14 +202,14 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     net_scores = {}
     # Test-time flip, as the runtime classifies by default: each face and its mirror image, scores averaged
     # (for a linear SVM the same as averaging the two faces' features). Reported beside every exact head.
-    mirrored = {name: np.ascontiguousarray(ds.images[:, :, ::-1]) for name, ds in splits.items()}
+    mirror_faces = {name: mirrored(ds.images) for name, ds in splits.items()}
     flipped: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, ds in splits.items():
         net_scores[name] = predict_batches(cnn, ds.images, spec)
         outputs[f"{name}_{net}"] = (ds.labels, net_scores[name])
         summaries[f"{name}_{net}"] = evaluate_head(out, _tag(name, net), f"{arch} + {net} ({name})", ds.labels,
                                                    net_scores[name], labels)
-        flipped[f"{name}_{net}"] = (ds.labels, (net_scores[name] + predict_batches(cnn, mirrored[name], spec)) / 2)
+        flipped[f"{name}_{net}"] = (ds.labels, (net_scores[name] + predict_batches(cnn, mirror_faces[name], spec)) / 2)
 
     deploy, head_name, svm_info, kernel_info = cnn, ("softmax" if net == "softmax" else "svm"), None, None
     feature_heads = cfg.head in ("linear-svm", "rbf-svm")
@@ -220,7 +220,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         feats = {name: predict_batches(extractor, ds.images, spec)
                  for name, ds in tqdm([("train", data.train), *splits.items()], desc="extracting features",
                                       unit="split")}
-        mirror_feats = {name: predict_batches(extractor, images, spec) for name, images in mirrored.items()}
+        mirror_feats = {name: predict_batches(extractor, images, spec) for name, images in mirror_faces.items()}
     if feature_heads:
         fitted = fit_feature_head(cfg, cnn, feats["train"], data.train.labels, data.train_subjects)
         agreement = {}
