@@ -176,6 +176,18 @@ def _centre_after(layer: Any, previous: float, peak: float) -> float:
     return previous if isinstance(layer, passes) else 0.0
 
 
+def _batched(model: Any, x: np.ndarray, batch: int) -> Any:
+    """``model(x)`` in inference mode, ``batch`` rows at a time: an array, or a list for several outputs.
+
+    A direct call, not ``predict``: ``predict`` traces a new graph for every sub-model, which cost
+    more than the rounding itself on small models (one sub-model per layer).
+    """
+    outs = [model(x[i : i + batch], training=False) for i in range(0, len(x), batch)]
+    if isinstance(outs[0], (list, tuple)):
+        return [np.concatenate([np.asarray(o[k]) for o in outs]) for k in range(len(outs[0]))]
+    return np.concatenate([np.asarray(o) for o in outs])
+
+
 def _forward(layer: Any):
     """The layer's linear op as ``f(x, folded_kernel, folded_bias)`` in TensorFlow."""
     import keras
@@ -300,7 +312,7 @@ def adaround(
     probe = keras.Model(model.inputs, [layer.output for layer in layers[1:]])
     calib_x = preprocess_faces(calibration, spec)
     ranges = {layer.name: (float(np.min(o)), float(np.max(o)))
-              for layer, o in zip(layers[1:], probe.predict(calib_x, batch_size=64, verbose=0))}
+              for layer, o in zip(layers[1:], _batched(probe, calib_x, 64))}
     x_float = preprocess_faces(faces, spec)
     x = scheme.fake_quant(x_float, float(calib_x.min()), float(calib_x.max()))
     clone = keras.models.clone_model(model)
@@ -313,7 +325,7 @@ def adaround(
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
             folded, old_bias, bn_scale, last = _folded(layer)
             op, clip = _output_op(layer, last)
-            target = keras.Model(model.inputs, op.output).predict(x_float, batch_size=64, verbose=0)
+            target = _batched(keras.Model(model.inputs, op.output), x_float, 64)
             bn = last if last is not layer else None
             rounded, new_bias, per_layer[layer.name] = _round_layer(
                 layer, folded, old_bias, clip, x, np.asarray(target, np.float32), iterations, reg_weight, rng,
@@ -332,7 +344,7 @@ def adaround(
             log.info("AdaRound %s: output error %.4g -> %.4g (%.1f%% of weights flipped, %.0f s)", layer.name,
                      per_layer[layer.name]["error_nearest"], per_layer[layer.name]["error_adaround"],
                      100 * per_layer[layer.name]["flipped"], time.time() - t0)
-        x = np.concatenate([np.asarray(twin(x[i : i + 256], training=False)) for i in range(0, len(x), 256)])
+        x = _batched(twin, x, 256)
         centre = _centre_after(layer, centre, ranges[layer.name][1]) if scheme.centred else 0.0
         if _requantised(layer):
             x = scheme.fake_quant(x, *ranges[layer.name], centre=centre)

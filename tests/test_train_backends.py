@@ -26,14 +26,17 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.fixture(scope="module")
-def jax_run(synthetic_data, tmp_path_factory) -> Path:
+def jax_run(synthetic_data, tiny_run, tmp_path_factory) -> Path:
+    """One JAX run that also distils from a teacher (conftest's TensorFlow-trained tiny run's extractor + head):
+    the GPU route of the ablation grid's distilled row, in the same process as every other step (JAX's CPU
+    compiles make a second run cost as much as the first)."""
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed here (pip install 'jax[cpu]', part of the dev extra)")
     out = tmp_path_factory.mktemp("jax_run")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     argv = ["train", "--data", str(synthetic_data), "--out", str(out), "--input-size", "32", "--alpha", "0.25",
             "--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--svm-c", "0.1", "--svm-cv", "2",
-            "--bn-momentum", "0.8"]
+            "--bn-momentum", "0.8", "--teacher", str(tiny_run / "cnn.keras")]
     proc = subprocess.run([sys.executable, "-c", _CHILD, *argv], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
@@ -61,14 +64,8 @@ def test_jax_trained_model_converts_with_tensorflow(jax_run, synthetic_data, tmp
     assert onnx["temperature"]["temperature"] > 0
 
 
-def test_distillation_runs_under_jax_without_tensorflow(jax_run, synthetic_data, tmp_path):
-    """The GPU route of the ablation grid's distilled row: a JAX-trained teacher teaches a student under JAX."""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    argv = ["train", "--data", str(synthetic_data), "--out", str(tmp_path), "--model", "cnn2", "--input-size", "24",
-            "--epochs", "1", "--batch-size", "16", "--svm-c", "0.1", "--svm-cv", "2", "--no-augment",
-            "--teacher", str(jax_run / "cnn.keras")]
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *argv], env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads((tmp_path / "meta.json").read_text())["training"]["distillation"]
-    assert record["teacher"] == str(jax_run / "cnn.keras") and record["teacher_input"]["height"] == 32
-    assert (tmp_path / "checkpoint" / "teacher.npz").is_file()
+def test_distillation_runs_under_jax_without_tensorflow(jax_run, tiny_run):
+    """A teacher's .keras loads and teaches under JAX; its soft targets are cached for a resumed run."""
+    record = json.loads((jax_run / "meta.json").read_text())["training"]["distillation"]
+    assert record["teacher"] == str(tiny_run / "cnn.keras") and record["teacher_input"]["height"] == 32
+    assert (jax_run / "checkpoint" / "teacher.npz").is_file()
