@@ -116,7 +116,8 @@ def test_own_loop_reports_the_epochs_means_as_fit_does(weighted):
     model.compile(optimizer=keras.optimizers.SGD(0.0), metrics=["accuracy"],
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     weights = np.linspace(0.5, 2.0, 7).astype(np.float32) if weighted else None
-    train = make_sequence(faces, labels, spec, 7, 12, None, class_weights=weights)  # 12, 12, 12, 8 faces
+    # 12, 12, 12, 8 faces: in the given order (a shuffled epoch tops its last batch up to 12).
+    train = make_sequence(faces, labels, spec, 7, 12, None, class_weights=weights, shuffle=False)
     rec = recorder()
     fit_epochs(model, train, make_sequence(faces[:8], labels[:8], spec, 7, 8, None, shuffle=False), epochs=1,
                callbacks=[rec], verbose=0, own_loop=True)
@@ -145,3 +146,22 @@ def test_batches_are_prepared_ahead_in_order():
     with ThreadPoolExecutor(3) as pool:
         got = list(_prefetched(Seq(), pool, depth=3))
     assert got == list(range(7)) and sorted(asked) == list(range(7))
+
+
+def test_a_shuffled_epochs_last_batch_is_topped_up_to_one_shape():
+    """Every training batch has one shape (a new one re-traces the step); each face still comes once an epoch."""
+    from edgefer.runtime.preprocess import preprocess_faces
+    from edgefer.train.data import make_sequence
+
+    spec = InputSpec(height=16, width=16)
+    faces = np.random.default_rng(2).integers(0, 256, (22, 16, 16), dtype=np.uint8)
+    labels = np.arange(22) % 7
+    train = make_sequence(faces, labels, spec, 7, 8, None, workers=1)
+    batches = [train[i][0] for i in range(len(train))]
+    assert len(train) == 3 and {b.shape[0] for b in batches} == {8}
+    # The last batch: the epoch's 6 remaining faces, then its first 2 again.
+    served = np.concatenate([train.order, train.order[:2]])
+    assert sorted(set(served.tolist())) == list(range(22))
+    np.testing.assert_array_equal(np.concatenate(batches), preprocess_faces(faces[served], spec))
+    kept = make_sequence(faces, labels, spec, 7, 8, None, workers=1, shuffle=False)  # validation: as given
+    assert kept[2][0].shape[0] == 6
