@@ -9,6 +9,8 @@ with either Keras' ``fit`` or the plain ``train_on_batch`` loop (``own``), on ra
 the default augmentation and the usual thread pool: two epochs of ``--steps`` steps, the median time
 between steps of the second one (the first traces and compiles). Keras chooses XLA itself (on
 TensorFlow without a GPU: none; on JAX: always). A backend that is not installed is recorded as such.
+TensorFlow runs with and without its oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS``; ``edgefer`` turns
+them on, see ``edgefer.cli.prefer_onednn``), so a machine shows what they are worth there.
 """
 
 from __future__ import annotations
@@ -74,15 +76,18 @@ def measure_here(model_name: str, size: int, batch: int, steps: int, loop: str) 
             "keras": keras.__version__}
 
 
-def measure(backend: str, loop: str, args: argparse.Namespace) -> dict[str, Any]:
-    """One setting in a child process with ``KERAS_BACKEND`` set."""
+def measure(backend: str, loop: str, args: argparse.Namespace, onednn: bool | None = None) -> dict[str, Any]:
+    """One setting in a child process with ``KERAS_BACKEND`` set (and ``TF_ENABLE_ONEDNN_OPTS`` for TensorFlow)."""
     row: dict[str, Any] = {"backend": backend, "loop": loop}
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if onednn is not None:
+        row["onednn"] = onednn
+        env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn else "0"
     probe = subprocess.run([sys.executable, "-c", f"import {BACKEND_MODULES[backend]}"], capture_output=True)
     if probe.returncode != 0:
         return {**row, "skipped": f"{BACKEND_MODULES[backend]} is not installed in {sys.executable}"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", loop, "--model", args.model,
            "--input-size", str(args.input_size), "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         return {**row, "failed": (done.stderr.strip().splitlines() or ["(no output)"])[-1]}
@@ -100,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--settings", default=",".join(SETTINGS),
                    help=f"comma-separated backend:loop pairs, backend one of {', '.join(BACKEND_MODULES)}, "
                         f"loop one of {', '.join(LOOPS)}")
+    p.add_argument("--onednn", choices=("on", "off", "both"), default="both",
+                   help="TensorFlow settings: with its oneDNN kernels (as edgefer runs it), without, or both")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--child", choices=LOOPS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -114,19 +121,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if backend not in BACKEND_MODULES or loop not in LOOPS:
             p.error(f"bad setting {item!r}: write backend:loop with backend one of {', '.join(BACKEND_MODULES)} "
                     f"and loop one of {', '.join(LOOPS)}")
-        settings.append((backend, loop))
+        for onednn in ((True, False) if args.onednn == "both" else (args.onednn == "on",)):
+            settings.append((backend, loop, onednn if backend == "tensorflow" else None))
+            if backend != "tensorflow":
+                break
 
     from benchmarks.device import conditions, device_info
 
     before = conditions(busy_window_s=1.0)
     rows = []
-    for backend, loop in settings:
-        row = measure(backend, loop, args)
+    for backend, loop, onednn in settings:
+        row = measure(backend, loop, args, onednn)
         rows.append(row)
         said = row.get("skipped") or row.get("failed") or (
             f"{row['seconds_per_step']:.3f} s a step (XLA {row['jit_compile']}), "
             f"~{row['fer2013_epoch_minutes']} min a FER2013 epoch")
-        print(f"{backend:10s} {loop:3s} {said}", flush=True)
+        kernels = "" if onednn is None else (" oneDNN" if onednn else " no oneDNN")
+        print(f"{backend:10s} {loop:3s}{kernels} {said}", flush=True)
     result = {"schema": "edgefer-train-step/1", "command": "python benchmarks/train_step.py " + shlex.join(argv),
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "model": args.model, "input_size": args.input_size, "batch_size": args.batch_size,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -34,7 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def prefer_onednn() -> None:
+    """Ask TensorFlow for its oneDNN CPU kernels, unless the environment already chose (``TF_ENABLE_ONEDNN_OPTS``).
+
+    TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on the AVX2 CPUs most
+    workstations and this project's machines have (AMD, older Intel) it falls back to kernels whose input
+    gradient of a 1x1 convolution on a small map is slow: a 48-px MobileNet v1 training step takes 3x as long
+    (benchmarks/results/x86-2core-train-step.json). TensorFlow reads the variable once, when it is imported,
+    so this must run first. The runtime never imports TensorFlow; nothing else reads the variable.
+    """
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    prefer_onednn()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

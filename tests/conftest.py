@@ -9,7 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+from edgefer.cli import prefer_onednn
 from edgefer.runtime.labels import EMOTIONS
+
+# The training and conversion tests run TensorFlow in this process: give it the kernels `edgefer` asks for.
+prefer_onednn()
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGEFER_SHARED", REPO.parent / "shared"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -13,7 +14,7 @@ def test_times_the_step_edgefer_train_compiles_and_records_a_missing_backend(tmp
     # A backend whose module cannot be imported is recorded as skipped, not failed on.
     monkeypatch.setitem(train_step.BACKEND_MODULES, "torch", "edgefer_no_such_module")
     out = tmp_path / "step.json"
-    assert train_step.main(["--model", "cnn2", "--input-size", "32", "--steps", "3",
+    assert train_step.main(["--model", "cnn2", "--input-size", "32", "--steps", "3", "--onednn", "off",
                             "--settings", "tensorflow:own,torch:fit", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     tf_row, torch_row = result["rows"]
@@ -22,11 +23,35 @@ def test_times_the_step_edgefer_train_compiles_and_records_a_missing_backend(tmp
 
     if not tf.config.list_physical_devices("GPU"):  # Keras' own choice without a GPU, as `edgefer train` gets it
         assert tf_row["jit_compile"] is False
+    assert tf_row["onednn"] is False and "onednn" not in torch_row
     assert tf_row["loop"] == "own" and tf_row["steps_timed"] == 2 and tf_row["seconds_per_step"] > 0
     assert tf_row["params"] > 0 and tf_row["fer2013_epoch_minutes"] >= 0
     assert "edgefer_no_such_module is not installed" in torch_row["skipped"]
     assert result["command"].startswith("python benchmarks/train_step.py --model cnn2")
-    assert "tensorflow own" in capsys.readouterr().out
+    assert "tensorflow own no oneDNN" in capsys.readouterr().out
+
+
+def test_tensorflow_is_timed_with_and_without_onednn_by_default(monkeypatch, tmp_path):
+    seen = []
+
+    def fake_measure(backend, loop, args, onednn=None):
+        seen.append((backend, loop, onednn))
+        return {"backend": backend, "loop": loop, "skipped": "not run here"}
+
+    monkeypatch.setattr(train_step, "measure", fake_measure)
+    assert train_step.main(["--settings", "tensorflow:own,jax:fit", "--json", str(tmp_path / "s.json")]) == 0
+    assert seen == [("tensorflow", "own", True), ("tensorflow", "own", False), ("jax", "fit", None)]
+
+
+def test_the_cli_asks_tensorflow_for_onednn_unless_the_user_chose(monkeypatch):
+    from edgefer.cli import prefer_onednn
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    prefer_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    prefer_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
 
 
 @pytest.mark.parametrize("setting", ["jax:xla", "mxnet:fit", "tensorflow"])
