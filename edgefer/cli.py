@@ -38,10 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 def prefer_onednn() -> None:
     """Ask TensorFlow for its oneDNN CPU kernels, unless the environment already chose (``TF_ENABLE_ONEDNN_OPTS``).
 
-    TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on the AVX2 CPUs most
-    workstations and this project's machines have (AMD, older Intel) it falls back to kernels whose input
-    gradient of a 1x1 convolution on a small map is slow: a 48-px MobileNet v1 training step takes 3x as long
-    (benchmarks/results/x86-2core-train-step.json). TensorFlow reads the variable once, when it is imported,
+    TensorFlow turns them on by itself only on CPUs with neural-network extensions (AVX-512 VNNI/BF16, AMX,
+    since 2.9); on this project's AVX2 machine (AMD EPYC) they were off, and the kernels it used instead
+    compute the input gradient of a 1x1 convolution on a small map slowly: a 48-px MobileNet v1 training
+    step took 2.5x as long (benchmarks/results/x86-2core-train-step-48.json). TensorFlow reads the variable once, when it is imported,
     so this must run first. The runtime never imports TensorFlow; nothing else reads the variable.
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
