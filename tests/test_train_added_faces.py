@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgefer.runtime.labels import EMOTIONS
+from edgefer.runtime.manifest import sha256_of
 
 from .train_fixtures import write_ckplus48
 
@@ -96,6 +97,7 @@ def test_shipped_model_refits_its_head_from_onnx(synthetic_data, tmp_path):
     meta = run_training(TrainConfig(data=str(synthetic_data), out=str(tmp_path), init_from=str(SHIPPED_ONNX),
                                     epochs=0, input_size=48, svm_c=[0.01], svm_cv=2, augment=False))
     assert meta["architecture"]["name"] == "mobilenet_v1" and meta["architecture"]["init_from"] == str(SHIPPED_ONNX)
+    assert meta["architecture"]["init_from_sha256"] == sha256_of(SHIPPED_ONNX)  # which model, not only where
     model = keras.models.load_model(tmp_path / "model.keras")
     assert model.layers[-1].name == "svm_head" and model.count_params() == 3236039
     # The generated faces are separable on any sane features: the imported extractor is a working one.

@@ -171,3 +171,7 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
     assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned, stronger augmentation, mixup 0.2"
     meta["training"] = {"config": {"add_faces": ["kdef=../shared/datasets/kdef/KDEF", "ckplus48=ck48"]}}
     assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned, + KDEF and CK+ (48x48) people"
+    meta["training"]["config"]["epochs"] = 12  # the same start and data, a longer schedule
+    assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned 12 epochs, + KDEF and CK+ (48x48) people"
+    meta["training"]["config"]["epochs"] = 0  # a new head on the start model's features
+    assert _model_name(meta) == "mobilenet_v1 48px, extractor reused (0 epochs), + KDEF and CK+ (48x48) people"

@@ -79,8 +79,11 @@ def _model_name(meta: dict[str, Any]) -> str:
         name += f" a{alpha:g}" if name == "mobilenet_v1" else f" width {alpha:g}"
     size = meta.get("input", {}).get("height")
     name = f"{name} {size}px" if size else name
-    name = f"{name}, fine-tuned" if arch.get("init_from") else name  # from another run's extractor
     config = meta.get("training", {}).get("config", {})  # two runs of one model may differ only here
+    if arch.get("init_from"):  # from another run's extractor; runs that start from one differ in their epochs
+        epochs = config.get("epochs")
+        name += (", fine-tuned" if epochs is None else ", extractor reused (0 epochs)" if epochs == 0
+                 else f", fine-tuned {epochs} epochs")
     if config.get("augment_config"):
         name += ", stronger augmentation"
     if config.get("mixup"):

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgefer import __version__
-from edgefer.runtime.manifest import sidecar_path
+from edgefer.runtime.manifest import sha256_of, sidecar_path
 from edgefer.runtime.metrics import classification_summary, format_summary
 from edgefer.runtime.preprocess import InputSpec
 
@@ -178,6 +178,9 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     spec = InputSpec(height=cfg.input_size, width=cfg.input_size, channels=3)
     data = prepare_data(cfg, spec, out)
+    # Which model was fine-tuned, by content: a path such as runtime/models/default_fp32.onnx names a new
+    # file whenever a model is shipped. Hashed before training, while it is still the file that was read.
+    init_sha256 = sha256_of(cfg.init_from) if cfg.init_from else None
     if cfg.init_from:
         check_init_unseen(cfg.init_from, data.sources)
     if cfg.teacher:
@@ -287,7 +290,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         "labels": labels,
         "input": spec.to_dict(),
         "architecture": {"name": arch, "alpha": cfg.alpha, "feature_dim": int(feature_model(cnn).output.shape[-1]),
-                         "params": int(deploy.count_params()), "init_from": cfg.init_from},
+                         "params": int(deploy.count_params()), "init_from": cfg.init_from,
+                         "init_from_sha256": init_sha256},
         "head": head_name,
         "head_kind": cfg.head,
         "svm": svm_info,
