@@ -163,3 +163,12 @@ def test_kfold_adds_other_peoples_faces_to_the_fitting_side_only(ck48_no_neutral
     roles = {(s["dataset"], s["role"]) for s in mixed.sources}
     assert ("kdef", "train") in roles and ("kdef", "test") in roles
     assert json.loads((tmp_path / "mixed" / "data_report.json").read_text())["added"][0]["faces"] == added["faces"]
+
+
+@pytest.mark.parametrize("flag", ["init_from", "teacher"])
+def test_a_missing_start_model_or_teacher_is_named_before_any_data_is_read(flag, tmp_path):
+    from edgefer.train.trainer import TrainConfig, run_training
+
+    missing = tmp_path / "runs" / "typo" / "cnn.keras"
+    with pytest.raises(FileNotFoundError, match=f"--{flag.replace('_', '-')} {missing}: no such file; give"):
+        run_training(TrainConfig(data=str(tmp_path / "no_data_here"), out=str(tmp_path / "out"), **{flag: str(missing)}))
