@@ -121,10 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if backend not in BACKEND_MODULES or loop not in LOOPS:
             p.error(f"bad setting {item!r}: write backend:loop with backend one of {', '.join(BACKEND_MODULES)} "
                     f"and loop one of {', '.join(LOOPS)}")
-        for onednn in ((True, False) if args.onednn == "both" else (args.onednn == "on",)):
-            settings.append((backend, loop, onednn if backend == "tensorflow" else None))
-            if backend != "tensorflow":
-                break
+        # oneDNN is TensorFlow's: the other backends get one row, with None.
+        variants = ((True, False) if args.onednn == "both" else (args.onednn == "on",)) \
+            if backend == "tensorflow" else (None,)
+        settings += [(backend, loop, onednn) for onednn in variants]
 
     from benchmarks.device import conditions, device_info
 

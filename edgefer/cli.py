@@ -42,7 +42,8 @@ def prefer_onednn() -> None:
     since 2.9); on this project's AVX2 machine (AMD EPYC) they were off, and the kernels it used instead
     compute the input gradient of a 1x1 convolution on a small map slowly: a 48-px MobileNet v1 training
     step took 2.5x as long (benchmarks/results/x86-2core-train-step-48.json). TensorFlow reads the variable
-    once, when it is imported, so this must run first. The runtime never imports TensorFlow; nothing else reads the variable.
+    once, when it is imported, so this must run first. The runtime never imports TensorFlow; nothing else
+    reads the variable.
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
