@@ -240,6 +240,25 @@ def test_eval_applies_aliases(tiny_artifacts, tmp_path, capsys):
     assert "accuracy" in text and "macro-F1" in text and "confusion matrix" in text
 
 
+def test_shipped_int8_onnx_agrees_with_its_fp32_model_on_real_faces(fer_root):
+    """On an AVX2-only x86 CPU onnxruntime's int8 kernels saturate unless the backend asks for precision."""
+    pytest.importorskip("onnxruntime")
+    from edgefer.runtime.classifier import EmotionClassifier
+    from edgefer.runtime.datasets import load_class_folders
+
+    images = load_class_folders(fer_root / "val", limit_per_class=60).images
+    models = default_model("onnx").parent
+    top1 = []
+    for name in ("default_fp32.onnx", "default_int8.onnx"):
+        classifier = EmotionClassifier(models / name, backend="onnx", threads=2)
+        try:
+            top1.append(classifier.predict_dataset(images).argmax(axis=1))
+        finally:
+            classifier.close()
+    agreement = float(np.mean(top1[0] == top1[1]))
+    assert agreement >= 0.97, f"default_int8.onnx agrees with default_fp32.onnx on {agreement:.1%} of the faces"
+
+
 def test_eval_shipped_model_on_fer_val(fer_root, capsys):
     rc = main(["eval", "--data", str(fer_root / "val"), "--limit-per-class", "60", "--json"])
     assert rc == 0
