@@ -24,6 +24,10 @@ CKPLUS48 = "{shared}/ckplus48"
 #   mkdir -p runs/fer2013_only && for f in default_fp32.onnx default_fp32.onnx.json; do
 #       git show ba23ca1:runtime/models/$f > runs/fer2013_only/$f; done
 FER2013_ONLY = "runs/fer2013_only/default_fp32.onnx"
+# The 48-px default the two CPU-scale levers below fine-tuned (runtime/models/ now holds the one shipped after):
+#   mkdir -p runs/previous_default && for f in default_fp32.onnx default_fp32.onnx.json; do
+#       git show fe8f7e7:runtime/models/$f > runs/previous_default/$f; done
+PREVIOUS_DEFAULT = "runs/previous_default/default_fp32.onnx"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: a FER2013 run's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
 
@@ -96,15 +100,16 @@ EXPERIMENTS: dict[str, list[str]] = {
     "fer2013_cnn2_distilled_48": ["train", "--data", FER, "--model", "cnn2", "--epochs", "15", "--teacher",
                                   "runs/fer2013_cnn5_48/cnn.keras"],
     "fer2013_cnn12_48": ["train", "--data", FER, "--model", "cnn12", "--epochs", "40"],
-    # The input-size lever at CPU scale: the shipped default (48 px, from runtime/models/default_fp32.onnx at
-    # commit 5e3c08c) fine-tuned at 64 px on its own recipe (the same added people), 10 epochs (~10 min each).
-    # The shipped 48-px model (commit 5e3b19f, fp32 ONNX sha256 0534e9e1...) fine-tuned
-    # 12 more epochs on its own recipe and people: the "longer schedule" lever at CPU scale (~50 min with oneDNN).
+    # Two CPU-scale levers on the 48-px default of commit fe8f7e7 (FER2013 + half of KDEF's and CK+48's people,
+    # fp32 ONNX sha256 0534e9e1...), each on its own recipe and people: 12 more epochs at 48 px (the
+    # "longer schedule", ~50 min with oneDNN; shipped as the default after it), and 10 epochs at 64 px (the
+    # input-size lever, ~10 min an epoch before oneDNN). Their start model, PREVIOUS_DEFAULT, is fetched by
+    # the commands above it.
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft12": ["train", "--data", FER, "--epochs", "12", "--lr", "5e-4",
-                                                 "--init-from", "runtime/models/default_fp32.onnx",
+                                                 "--init-from", PREVIOUS_DEFAULT,
                                                  "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
-                                               "--lr", "3e-4", "--init-from", "runtime/models/default_fp32.onnx",
+                                               "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT,
                                                "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
     # KDEF: the FER2013 extractor fine-tuned on KDEF faces at 96 px (KDEF photos are large; the 48-px
     # FER2013 layers are re-applied at 96 px), published protocol and the honest subject-independent one.
