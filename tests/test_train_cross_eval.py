@@ -157,6 +157,7 @@ def test_a_model_that_trained_on_some_people_is_set_against_fer_on_the_others(ti
                  "--kdef", str(kdef), "--kdef-angles", "S", "--peer-python", fake_fer_python, "--flip",
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
+    assert result["command"].split()[-3:] == ["--json", str(out), "--flip"]  # rerunning it gives the same rows
     plain, flipped, own, own_flipped = result["models"]
     assert [r["test_time_flip"] for r in result["models"]] == [False, True, False, True]
     assert plain["results"]["kdef"]["samples"] == 13 and "peer_on_same_faces" not in plain

@@ -102,7 +102,8 @@ def _cmd_eval_cross(args: argparse.Namespace) -> int:
                 ("--crop-size", str(args.crop_size)), ("--peer-python", args.peer_python), ("--json", args.json))
             if value]
         command = ["edgefer", "eval-cross", *[part for pair in flags for part in pair]]
-        write_result(result, args.json, shlex.join(command + (["--assume-unseen"] if args.assume_unseen else [])))
+        command += ["--flip"] * args.flip + ["--assume-unseen"] * args.assume_unseen
+        write_result(result, args.json, shlex.join(command))
         print(f"written to {args.json}")
     return 0
 
