@@ -28,6 +28,10 @@ FER2013_ONLY = "runs/fer2013_only/default_fp32.onnx"
 #   mkdir -p runs/previous_default && for f in default_fp32.onnx default_fp32.onnx.json; do
 #       git show fe8f7e7:runtime/models/$f > runs/previous_default/$f; done
 PREVIOUS_DEFAULT = "runs/previous_default/default_fp32.onnx"
+# The default shipped at commit e01b6e6 (the 12-epoch longer schedule), a fixed copy to fine-tune further:
+#   mkdir -p runs/shipped_ft12 && for f in default_fp32.onnx default_fp32.onnx.json; do
+#       git show e01b6e6:runtime/models/$f > runs/shipped_ft12/$f; done
+SHIPPED_FT12 = "runs/shipped_ft12/default_fp32.onnx"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: a FER2013 run's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
 
@@ -108,6 +112,12 @@ EXPERIMENTS: dict[str, list[str]] = {
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft12": ["train", "--data", FER, "--epochs", "12", "--lr", "5e-4",
                                                  "--init-from", PREVIOUS_DEFAULT,
                                                  "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+    # Stronger augmentation (the ablation grid's strong-augmentation row) at CPU scale: the e01b6e6 default
+    # fine-tuned 6 more epochs on its own faces with random crops, contrast, blur, noise and occlusion.
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft12_strong6": [
+        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", SHIPPED_FT12,
+        "--augment-config", "rotation_deg=15,zoom=0.15,shift=0.1,crop_scale=0.7,contrast=0.7:1.3,blur=0.2,noise=4,"
+        "occlusion=0.3", "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
                                                "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT,
                                                "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
