@@ -30,8 +30,9 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edgefer.train.experiments import STRONG_AUGMENTATION as STRONG_AUG  # noqa: E402 (after the path set-up)
+
 BASE = ["--input-size", "96", "--epochs", "60", "--batch-size", "64"]
-STRONG_AUG = "rotation_deg=15,zoom=0.15,shift=0.1,crop_scale=0.7,contrast=0.7:1.3,blur=0.2,noise=4,occlusion=0.3"
 #: Row name -> what it changes (``edgefer train`` arguments after the base ones: the last value wins).
 ROWS: dict[str, list[str]] = {
     "base": [],

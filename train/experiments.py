@@ -34,6 +34,9 @@ PREVIOUS_DEFAULT = "runs/previous_default/default_fp32.onnx"
 SHIPPED_FT12 = "runs/shipped_ft12/default_fp32.onnx"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: a FER2013 run's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
+#: The ablation grid's strong augmentation (benchmarks/ablation.py uses this one), for the CPU-scale run of it.
+STRONG_AUGMENTATION = ("rotation_deg=15,zoom=0.15,shift=0.1,crop_scale=0.7,contrast=0.7:1.3,blur=0.2,noise=4,"
+                       "occlusion=0.3")
 
 
 def _kdef96_vgg16(protocol: str) -> list[str]:
@@ -121,8 +124,7 @@ EXPERIMENTS: dict[str, list[str]] = {
     # fine-tuned 6 more epochs on its own faces with random crops, contrast, blur, noise and occlusion.
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft12_strong6": [
         "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", SHIPPED_FT12,
-        "--augment-config", "rotation_deg=15,zoom=0.15,shift=0.1,crop_scale=0.7,contrast=0.7:1.3,blur=0.2,noise=4,"
-        "occlusion=0.3", "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+        "--augment-config", STRONG_AUGMENTATION, "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
                                                "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT,
                                                "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
