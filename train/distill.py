@@ -50,6 +50,17 @@ class Teacher:
         return str(record.get("architecture", {}).get("name") or self.model.name)
 
 
+def require_teacher_file(path: str | Path) -> Path:
+    """``path`` if it is a Keras file, else an error saying what ``--teacher`` takes."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--teacher {path}: no such file; give the cnn.keras of a finished `edgefer train` run")
+    if path.suffix.lower() != ".keras":
+        raise ValueError(f"--teacher {path} is not a Keras model; pass the cnn.keras of a finished `edgefer train` "
+                         "run (artifacts have the SVM folded in: margins, not probabilities)")
+    return path
+
+
 def load_teacher(path: str | Path, labels: Sequence[str]) -> Teacher:
     """Load ``--teacher``: a run's ``cnn.keras`` (softmax head) whose classes are ``labels``, in that order.
 
@@ -60,12 +71,7 @@ def load_teacher(path: str | Path, labels: Sequence[str]) -> Teacher:
 
     from .model import SOFTMAX_LAYER
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--teacher {path} does not exist; pass the cnn.keras of a finished `edgefer train` run")
-    if path.suffix.lower() != ".keras":
-        raise ValueError(f"--teacher {path} is not a Keras model; pass the cnn.keras of a finished `edgefer train` "
-                         "run (artifacts have the SVM folded in: margins, not probabilities)")
+    path = require_teacher_file(path)
     model = keras.models.load_model(path)
     if model.layers[-1].name != SOFTMAX_LAYER:
         raise ValueError(f"--teacher {path} ends in {model.layers[-1].name!r}, not the softmax head "

@@ -62,14 +62,21 @@ def transfer_model(path: str | Path, num_classes: int, dropout: float, head: str
     return model
 
 
+def require_init_file(path: str | Path) -> Path:
+    """``path`` if it is a file, else a ``FileNotFoundError`` saying what ``--init-from`` takes."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from {path}: no such file; give a trained run's cnn.keras or model.keras, "
+                                "or an fp32 ONNX written by `edgefer convert` (its manifest beside it), e.g. "
+                                "runtime/models/default_fp32.onnx")
+    return path
+
+
 def load_init_model(path: str | Path):
     """The Keras model ``--init-from`` names: a ``cnn.keras`` / ``model.keras``, or an fp32 MobileNet ONNX."""
     import keras
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--init-from {path} does not exist; pass a cnn.keras or model.keras from a run, "
-                                "or an fp32 ONNX written by `edgefer convert` (e.g. runtime/models/default_fp32.onnx)")
+    path = require_init_file(path)
     if path.suffix.lower() == ".onnx":
         from .onnx_import import keras_from_onnx
 

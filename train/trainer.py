@@ -166,7 +166,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
 
     from .data import mirrored, predict_batches
     from .distill import record as distill_record
-    from .fit import fit_cnn, fit_hybrid, model_builder, network_head
+    from .distill import require_teacher_file
+    from .fit import fit_cnn, fit_hybrid, model_builder, network_head, require_init_file
     from .heads import fit_feature_head
     from .model import feature_model
     from .protocols import prepare_data
@@ -178,11 +179,10 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     spec = InputSpec(height=cfg.input_size, width=cfg.input_size, channels=3)
     # A mistyped start model or teacher is reported before the data is loaded (minutes on FER2013).
-    for flag, path, what in (("--init-from", cfg.init_from, "a trained run's cnn.keras or model.keras, or an fp32 "
-                              "ONNX written by `edgefer convert` (its manifest beside it)"),
-                             ("--teacher", cfg.teacher, "a trained run's cnn.keras or model.keras")):
-        if path and not Path(path).is_file():
-            raise FileNotFoundError(f"{flag} {path}: no such file; give {what}")
+    if cfg.init_from:
+        require_init_file(cfg.init_from)
+    if cfg.teacher:
+        require_teacher_file(cfg.teacher)
     data = prepare_data(cfg, spec, out)
     # Which model was fine-tuned, by content: a path such as runtime/models/default_fp32.onnx names a new
     # file whenever a model is shipped. Hashed before training, while it is still the file that was read.
