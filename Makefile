@@ -22,7 +22,11 @@ picture: $(DEMO_DIR)/astronaut.jpg
 	$(DEMO_VENV)/bin/edgefer detect --source $(DEMO_DIR)/astronaut.jpg --annotate docs/images/astronaut.jpg \
 		--quiet > docs/images/astronaut.json
 
-$(DEMO_VENV)/.installed: pyproject.toml
+# The demo venv holds a copy of the package (not an editable install, as a user gets it), so it is
+# rebuilt whenever the package or the shipped model changes: a stale copy drew the README's picture
+# with the model shipped before.
+PACKAGE_FILES := $(wildcard edgefer/*.py train/*.py convert/*.py runtime/*.py runtime/*/*.py runtime/models/*)
+$(DEMO_VENV)/.installed: pyproject.toml $(PACKAGE_FILES)
 	$(PYTHON) -m venv $(DEMO_VENV)
 	$(DEMO_VENV)/bin/pip install -q --upgrade pip
 	$(DEMO_VENV)/bin/pip install -q ".[litert]"
