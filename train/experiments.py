@@ -32,6 +32,10 @@ PREVIOUS_DEFAULT = "runs/previous_default/default_fp32.onnx"
 #   mkdir -p runs/shipped_ft12 && for f in default_fp32.onnx default_fp32.onnx.json; do
 #       git show e01b6e6:runtime/models/$f > runs/shipped_ft12/$f; done
 SHIPPED_FT12 = "runs/shipped_ft12/default_fp32.onnx"
+# The second-cycle model (the ft24 experiment below) as fp32 ONNX, the start of the distillation levers:
+#   edgefer convert --model runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/model.keras \
+#       --out runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/conv --name ft24 --to onnx
+FT24 = "runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/conv/ft24_fp32.onnx"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: a FER2013 run's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
 #: The ablation grid's strong augmentation (benchmarks/ablation.py uses this one), for the CPU-scale run of it.
@@ -125,6 +129,19 @@ EXPERIMENTS: dict[str, list[str]] = {
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft12_strong6": [
         "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", SHIPPED_FT12,
         "--augment-config", STRONG_AUGMENTATION, "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+    # Distillation at CPU scale: a 64-px teacher (the 64-px lever gained 1-3 points on the held-out people and
+    # lost on PublicTest) fine-tuned from ft24, then ft24 taught by it at 48 px for 6 epochs, beside the same
+    # 6 epochs untaught (the control). Same faces and people for all three.
+    "fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher": [
+        "train", "--data", FER, "--input-size", "64", "--epochs", "8", "--lr", "3e-4", "--init-from", FT24,
+        "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_distilled64": [
+        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24,
+        "--teacher", "runs/fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher/cnn.keras",
+        "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft30": ["train", "--data", FER, "--epochs", "6", "--lr", "3e-4",
+                                                 "--init-from", FT24, "--add-faces", f"kdef={KDEF}",
+                                                 "--add-faces", f"ckplus48={CKPLUS48}"],
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
                                                "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT,
                                                "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
