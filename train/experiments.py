@@ -34,7 +34,8 @@ PREVIOUS_DEFAULT = "runs/previous_default/default_fp32.onnx"
 SHIPPED_FT12 = "runs/shipped_ft12/default_fp32.onnx"
 # The second-cycle model (the ft24 experiment below) as fp32 ONNX, the start of the distillation levers:
 #   edgefer convert --model runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/model.keras \
-#       --out runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/conv --name ft24 --to onnx
+#       --out runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/conv --name ft24 --to onnx \
+#       --val-data ../shared/datasets/fer2013
 FT24 = "runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/conv/ft24_fp32.onnx"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: a FER2013 run's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
