@@ -39,6 +39,9 @@ SHIPPED_FT12 = "runs/shipped_ft12/default_fp32.onnx"
 FT24 = "runs/fer2013_kdef_ckplus_mobilenet_v1_48_ft24/conv/ft24_fp32.onnx"
 DEFAULT_FT_CNN = "runs/fer2013_mnv1_48_ft/cnn.keras"  # `make default-model`: a FER2013 run's extractor
 KDEF_SVM_C = "0.0003,0.001,0.003,0.01,0.03"
+#: The people the shipped model's fine-tuning adds beside FER2013 (half of KDEF's and of CK+48's, by subject):
+#: every lever on that model trains on the same ones, so the held-out halves stay unseen by all of them.
+ADDED_PEOPLE = ["--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"]
 #: The ablation grid's strong augmentation (benchmarks/ablation.py uses this one), for the CPU-scale run of it.
 STRONG_AUGMENTATION = ("rotation_deg=15,zoom=0.15,shift=0.1,crop_scale=0.7,contrast=0.7:1.3,blur=0.2,noise=4,"
                        "occlusion=0.3")
@@ -118,34 +121,29 @@ EXPERIMENTS: dict[str, list[str]] = {
     # input-size lever, ~10 min an epoch before oneDNN). Their start model, PREVIOUS_DEFAULT, is fetched by
     # the commands above it.
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft12": ["train", "--data", FER, "--epochs", "12", "--lr", "5e-4",
-                                                 "--init-from", PREVIOUS_DEFAULT,
-                                                 "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+                                                 "--init-from", PREVIOUS_DEFAULT, *ADDED_PEOPLE],
     # A second longer-schedule cycle: the e01b6e6 default (itself 12 epochs on the 6-epoch fine-tune) 12 more
     # epochs on the same recipe and people (~2.5 min an epoch on 2 cores with oneDNN).
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft24": ["train", "--data", FER, "--epochs", "12", "--lr", "5e-4",
-                                                 "--init-from", SHIPPED_FT12, "--add-faces", f"kdef={KDEF}",
-                                                 "--add-faces", f"ckplus48={CKPLUS48}"],
+                                                 "--init-from", SHIPPED_FT12, *ADDED_PEOPLE],
     # Stronger augmentation (the ablation grid's strong-augmentation row) at CPU scale: the e01b6e6 default
     # fine-tuned 6 more epochs on its own faces with random crops, contrast, blur, noise and occlusion.
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft12_strong6": [
         "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", SHIPPED_FT12,
-        "--augment-config", STRONG_AUGMENTATION, "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+        "--augment-config", STRONG_AUGMENTATION, *ADDED_PEOPLE],
     # Distillation at CPU scale: a 64-px teacher (the 64-px lever gained 1-3 points on the held-out people and
     # lost on PublicTest) fine-tuned from ft24, then ft24 taught by it at 48 px for 6 epochs, beside the same
     # 6 epochs untaught (the control). Same faces and people for all three.
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher": [
         "train", "--data", FER, "--input-size", "64", "--epochs", "8", "--lr", "3e-4", "--init-from", FT24,
-        "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+        *ADDED_PEOPLE],
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_distilled64": [
         "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24,
-        "--teacher", "runs/fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher/cnn.keras",
-        "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+        "--teacher", "runs/fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher/cnn.keras", *ADDED_PEOPLE],
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft30": ["train", "--data", FER, "--epochs", "6", "--lr", "3e-4",
-                                                 "--init-from", FT24, "--add-faces", f"kdef={KDEF}",
-                                                 "--add-faces", f"ckplus48={CKPLUS48}"],
+                                                 "--init-from", FT24, *ADDED_PEOPLE],
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
-                                               "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT,
-                                               "--add-faces", f"kdef={KDEF}", "--add-faces", f"ckplus48={CKPLUS48}"],
+                                               "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT, *ADDED_PEOPLE],
     # KDEF: the FER2013 extractor fine-tuned on KDEF faces at 96 px (KDEF photos are large; the 48-px
     # FER2013 layers are re-applied at 96 px), published protocol and the honest subject-independent one.
     "kdef_mobilenet96_published": ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", "published",
