@@ -62,6 +62,18 @@ equalised second look on a frame where the plain pass finds nothing (2,606 / 233
 false boxes. Nor do the second looks meet the video target at every phase (checked on the test
 clip after the development figures above): on ``fer_test.mp4``'s first frame the plain pass
 boxes the mouth and chin of that face, the box is followed, and no look runs on frames 2-4.
+
+Tried on 2026-12-06 (session 27) and not kept, with a scratch script on these clips: padding each
+detection frame with a border of repeated edge pixels before the cascades (boxes cut back to the
+frame), so that a face cut by the frame's edge may be seen whole. A border of 0.1 of the shorter
+side found 2,645 faces with 197 false boxes and 1,318 passes (the default 2,597 / 225 / 1,341),
+0.05 found 2,634 / 197 / 1,340, 0.15 2,652 / 276 / 1,282, and 0.1 on the top and sides only
+2,626 / 275 / 1,304; a constant grey border instead of repeated edges found more faces with more
+false boxes (2,660 / 327). The border of 0.1 costs 18 % more per detection pass (16.5 against
+19.5 ms on a 640x480 frame of ``woman2.mp4``, timing only). Checked once on the test clip after
+these figures (``benchmarks/recall.py`` with it as an extra setting): at ``fer_test.mp4``'s opening
+it loses 12 (3-13 over the phases) of fer's real faces against the default's 9 (2-9), so it does
+not answer the downcast face there either, and the 18 % was not spent on it.
 """
 
 from __future__ import annotations
