@@ -97,7 +97,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
                    help="inference threads (default: the backend's; at most 4 per core)")
     p.add_argument("--no-flip", dest="flip", action="store_false",
                    help="classify each face once (default: the face and its mirror image in one batch, scores "
-                        "averaged: +1.3 points on FER2013 validation for ~0.1 ms a face)")
+                        "averaged: more accurate, for a second inference per face; docs/training.md, 'Test-time flip')")
     p.add_argument("--providers", metavar="LIST",
                    help="onnx backend: onnxruntime execution providers in order, e.g. 'cuda,cpu' (short names "
                         "tensorrt, cuda, cpu, or full names); default: TensorRT, then CUDA where this "

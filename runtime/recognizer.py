@@ -133,8 +133,8 @@ class EmotionRecognizer:
     streams (:meth:`analyse` with ``still=False``), detect every N frames and follow the faces in
     between (see :class:`~edgefer.runtime.tracking.TrackConfig`).
     ``flip``: test-time flip, each face classified together with its mirror image and the two
-    scores averaged (+1.3 points on FER2013 validation for the shipped model, about 0.1 ms more
-    per face; docs/training.md); ``False`` classifies each face once.
+    scores averaged (more accurate, for a second inference per face; what it gains and costs for the
+    shipped model: docs/training.md, "Test-time flip"); ``False`` classifies each face once.
     ``providers``: for the ``onnx`` backend, onnxruntime execution providers in order (short names
     ``tensorrt``, ``cuda``, ``cpu`` or full ones); ``None`` takes TensorRT, then CUDA where the
     installed onnxruntime has them, then CPU (:attr:`backend_info` says which were used).
