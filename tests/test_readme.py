@@ -6,14 +6,15 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import MEDIA, REPO, need
 
 README = REPO / "README.md"
 
 
-def _python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+def _python_blocks(page: Path = README) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
 
 
 def test_readme_python_example_runs_as_written(tmp_path):
@@ -36,8 +37,7 @@ def test_coming_from_fer_example_runs_as_written(tmp_path):
 
     photo = need(MEDIA / "justin.jpg", "the shared test photo")
     clip = need(MEDIA / "fer_test.mp4", "the shared test clip")
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "runtime.md").read_text(), re.S)
-    (code,) = [b for b in blocks if "top_emotion" in b]
+    (code,) = [b for b in _python_blocks(REPO / "docs" / "runtime.md") if "top_emotion" in b]
     shutil.copy(photo, tmp_path / "photo.jpg")
     shutil.copy(clip, tmp_path / "clip.mp4")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
