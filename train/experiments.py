@@ -85,6 +85,10 @@ CKPLUS48_RUNS: dict[str, list[str]] = {
                                "--batch-size", "32"],
     "ckplus_mobilenet_ft_contempt_48": ["--init-from", FER2013_ONLY, "--epochs", "15", "--lr", "1e-3",
                                         "--batch-size", "32", "--contempt", "keep"],
+    # (b4) (b) with the thesis' SVC heads of three kernels, each grid-searched on the fold's training people,
+    # on the fine-tuned MobileNet features (the best extractor here) as (c) does on the custom CNN's.
+    "ckplus_mobilenet_ft_kernels_48": ["--init-from", FER2013_ONLY, "--epochs", "15", "--lr", "1e-3",
+                                       "--batch-size", "32", "--svm-kernels", "linear,rbf,poly"],
     # (c) the 5-layer custom CNN (half width) + the linear SVM folded, and SVC heads of three kernels, each by
     # grid search on the fold's training faces; 7-class (contempt dropped) and 8-class (contempt kept) protocols.
     # 25 epochs at half width: a fold's training faces are ~750; full width did not fit the CPU time.
