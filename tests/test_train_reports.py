@@ -175,3 +175,8 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
     assert _model_name(meta) == "mobilenet_v1 48px, fine-tuned 12 epochs, + KDEF and CK+ (48x48) people"
     meta["training"]["config"]["epochs"] = 0  # a new head on the start model's features
     assert _model_name(meta) == "mobilenet_v1 48px, extractor reused (0 epochs), + KDEF and CK+ (48x48) people"
+    meta["training"]["config"].update(epochs=6, balance="weights")  # the same recipe with class weights
+    assert _model_name(meta) == ("mobilenet_v1 48px, fine-tuned 6 epochs, class-balanced loss weights, "
+                                 "+ KDEF and CK+ (48x48) people")
+    meta["training"]["config"]["balance"] = "none"
+    assert "balanced" not in _model_name(meta)

@@ -146,6 +146,11 @@ EXPERIMENTS: dict[str, list[str]] = {
         "--teacher", "runs/fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher/cnn.keras", *ADDED_PEOPLE],
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft30": ["train", "--data", FER, "--epochs", "6", "--lr", "3e-4",
                                                  "--init-from", FT24, *ADDED_PEOPLE],
+    # Class balance at CPU scale: ft24 6 more epochs with per-class loss weights (FER2013 has 436 disgust
+    # faces against 7,215 happy), beside ft30 above, the same 6 epochs unweighted (the control).
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_balanced6": [
+        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, "--balance", "weights",
+        *ADDED_PEOPLE],
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
                                                "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT, *ADDED_PEOPLE],
     # KDEF: the FER2013 extractor fine-tuned on KDEF faces at 96 px (KDEF photos are large; the 48-px

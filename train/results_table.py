@@ -86,6 +86,8 @@ def _model_name(meta: dict[str, Any]) -> str:
                  else f", fine-tuned {epochs} epochs")
     if config.get("augment_config"):
         name += ", stronger augmentation"
+    if config.get("balance") in ("weights", "sampling"):
+        name += ", class-balanced " + ("loss weights" if config["balance"] == "weights" else "sampling")
     if config.get("mixup"):
         name += f", mixup {config['mixup']:g}"
     added = [DATASET_NAMES.get(text.partition("=")[0].strip().lower(), text) for text in config.get("add_faces") or []]
