@@ -180,3 +180,5 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
                                  "+ KDEF and CK+ (48x48) people")
     meta["training"]["config"]["balance"] = "none"
     assert "balanced" not in _model_name(meta)
+    meta["training"]["config"]["label_smoothing"] = 0.0  # the recipe's 0.1 goes unsaid
+    assert _model_name(meta).endswith("6 epochs, no label smoothing, + KDEF and CK+ (48x48) people")

@@ -151,6 +151,14 @@ EXPERIMENTS: dict[str, list[str]] = {
     "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_balanced6": [
         "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, "--balance", "weights",
         *ADDED_PEOPLE],
+    # Two more of the ablation grid's levers at CPU scale, each beside the same control (ft30): mixup 0.2,
+    # and no label smoothing (the recipe's default is 0.1).
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_mixup6": [
+        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, "--mixup", "0.2",
+        *ADDED_PEOPLE],
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_nosmooth6": [
+        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, "--label-smoothing", "0",
+        *ADDED_PEOPLE],
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
                                                "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT, *ADDED_PEOPLE],
     # KDEF: the FER2013 extractor fine-tuned on KDEF faces at 96 px (KDEF photos are large; the 48-px

@@ -88,6 +88,9 @@ def _model_name(meta: dict[str, Any]) -> str:
         name += ", stronger augmentation"
     if config.get("balance") in ("weights", "sampling"):
         name += ", class-balanced " + ("loss weights" if config["balance"] == "weights" else "sampling")
+    smoothing = config.get("label_smoothing")  # TrainConfig's default is 0.1; runs before it record none
+    if smoothing is not None and smoothing != 0.1:
+        name += ", no label smoothing" if smoothing == 0 else f", label smoothing {smoothing:g}"
     if config.get("mixup"):
         name += f", mixup {config['mixup']:g}"
     added = [DATASET_NAMES.get(text.partition("=")[0].strip().lower(), text) for text in config.get("add_faces") or []]
