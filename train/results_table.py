@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from .config import TrainConfig
+
 DATASET_NAMES = {"kdef": "KDEF", "ckplus": "CK+", "ckplus48": "CK+ (48x48)", "jaffe": "JAFFE", "rafdb": "RAF-DB"}
 PROTOCOL_NAMES = {
     "published": "published random split", "subject": "subject-independent", "kfold": "subject-wise k-fold",
@@ -88,8 +90,8 @@ def _model_name(meta: dict[str, Any]) -> str:
         name += ", stronger augmentation"
     if config.get("balance") in ("weights", "sampling"):
         name += ", class-balanced " + ("loss weights" if config["balance"] == "weights" else "sampling")
-    smoothing = config.get("label_smoothing")  # TrainConfig's default is 0.1; runs before it record none
-    if smoothing is not None and smoothing != 0.1:
+    smoothing = config.get("label_smoothing")  # runs older than the option record none
+    if smoothing is not None and smoothing != TrainConfig.label_smoothing:
         name += ", no label smoothing" if smoothing == 0 else f", label smoothing {smoothing:g}"
     if config.get("mixup"):
         name += f", mixup {config['mixup']:g}"
