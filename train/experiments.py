@@ -47,6 +47,11 @@ STRONG_AUGMENTATION = ("rotation_deg=15,zoom=0.15,shift=0.1,crop_scale=0.7,contr
                        "occlusion=0.3")
 
 
+def _ft24_six_more(*lever: str) -> list[str]:
+    """ft24 fine-tuned 6 more epochs (lr 3e-4) on its own faces and people with one lever; none: the control."""
+    return ["train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, *lever, *ADDED_PEOPLE]
+
+
 def _kdef96_vgg16(protocol: str) -> list[str]:
     """VGG16-BN trained from scratch on KDEF at 96 px under ``protocol``."""
     return ["train", "--dataset", "kdef", "--data", KDEF, "--protocol", protocol, "--input-size", "96",
@@ -141,24 +146,16 @@ EXPERIMENTS: dict[str, list[str]] = {
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher": [
         "train", "--data", FER, "--input-size", "64", "--epochs", "8", "--lr", "3e-4", "--init-from", FT24,
         *ADDED_PEOPLE],
-    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_distilled64": [
-        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24,
-        "--teacher", "runs/fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher/cnn.keras", *ADDED_PEOPLE],
-    "fer2013_kdef_ckplus_mobilenet_v1_48_ft30": ["train", "--data", FER, "--epochs", "6", "--lr", "3e-4",
-                                                 "--init-from", FT24, *ADDED_PEOPLE],
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_distilled64": _ft24_six_more(
+        "--teacher", "runs/fer2013_kdef_ckplus_mobilenet_v1_64_ft24_teacher/cnn.keras"),
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft30": _ft24_six_more(),
     # Class balance at CPU scale: ft24 6 more epochs with per-class loss weights (FER2013 has 436 disgust
     # faces against 7,215 happy), beside ft30 above, the same 6 epochs unweighted (the control).
-    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_balanced6": [
-        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, "--balance", "weights",
-        *ADDED_PEOPLE],
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_balanced6": _ft24_six_more("--balance", "weights"),
     # Two more of the ablation grid's levers at CPU scale, each beside the same control (ft30): mixup 0.2,
     # and no label smoothing (the recipe's default is 0.1).
-    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_mixup6": [
-        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, "--mixup", "0.2",
-        *ADDED_PEOPLE],
-    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_nosmooth6": [
-        "train", "--data", FER, "--epochs", "6", "--lr", "3e-4", "--init-from", FT24, "--label-smoothing", "0",
-        *ADDED_PEOPLE],
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_mixup6": _ft24_six_more("--mixup", "0.2"),
+    "fer2013_kdef_ckplus_mobilenet_v1_48_ft24_nosmooth6": _ft24_six_more("--label-smoothing", "0"),
     "fer2013_kdef_ckplus_mobilenet_v1_64_ft": ["train", "--data", FER, "--input-size", "64", "--epochs", "10",
                                                "--lr", "3e-4", "--init-from", PREVIOUS_DEFAULT, *ADDED_PEOPLE],
     # KDEF: the FER2013 extractor fine-tuned on KDEF faces at 96 px (KDEF photos are large; the 48-px

@@ -88,9 +88,10 @@ def _model_name(meta: dict[str, Any]) -> str:
                  else f", fine-tuned {epochs} epochs")
     if config.get("augment_config"):
         name += ", stronger augmentation"
-    if config.get("balance") in ("weights", "sampling"):
-        name += ", class-balanced " + ("loss weights" if config["balance"] == "weights" else "sampling")
-    smoothing = config.get("label_smoothing")  # runs older than the option record none
+    balance = config.get("balance")  # like label smoothing below: runs older than the option record none
+    if balance not in (None, TrainConfig.balance):
+        name += ", class-balanced " + ("loss weights" if balance == "weights" else balance)
+    smoothing = config.get("label_smoothing")
     if smoothing is not None and smoothing != TrainConfig.label_smoothing:
         name += ", no label smoothing" if smoothing == 0 else f", label smoothing {smoothing:g}"
     if config.get("mixup"):
