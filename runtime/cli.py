@@ -128,15 +128,28 @@ def _runtime_errors():
     return (EdgeferError, BackendUnavailable, DetectorError, ModelError, SourceError, ValueError, FileNotFoundError)
 
 
+def _detect_source(args: argparse.Namespace) -> str:
+    """The one source of `detect`, given as SOURCE or as --source (both are accepted; they must agree)."""
+    given = [s for s in (args.source, args.source_option) if s is not None]
+    if not given:
+        raise CliError("detect: no source given: name an image, a folder, a video, a camera index or "
+                       "a stream URL, e.g. `edgefer detect photo.jpg` or `edgefer detect 0` (see --help)")
+    if len(given) == 2 and given[0] != given[1]:
+        raise CliError(f"detect: two sources given, {given[0]!r} and --source {given[1]!r}: "
+                       "name one (SOURCE or --source)")
+    return given[0]
+
+
 def _cmd_detect(args: argparse.Namespace) -> int:
     from edgefer.runtime.commands import run_detect
     from edgefer.runtime.sources import CaptureOptions
 
     if args.quiet:  # also the backends' INFO lines (LiteRT's XNNPACK notice, the onnx providers)
         logging.getLogger("edgefer").setLevel(logging.WARNING)
+    source = _detect_source(args)
     try:
         detector, tracking = detector_config(args)
-        run_detect(args.source, args.model, args.backend, args.threads, detector, args.max_frames,
+        run_detect(source, args.model, args.backend, args.threads, detector, args.max_frames,
                    summary_out=None if args.quiet else sys.stderr, tracking=tracking, providers=_providers(args),
                    annotate=args.annotate, show=args.show, still=still_config(args), flip=args.flip,
                    capture=CaptureOptions(max_image_pixels=args.max_image_pixels))
@@ -147,10 +160,11 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 def _register_detect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find faces and classify emotions; one JSON object per frame on stdout")
-    p.add_argument("--source", required=True,
-                   help="image, folder of images, video file, camera index, /dev/videoN, rtsp:// URL, "
-                        "GStreamer pipeline (contains '!'), picamera2[:N] (Raspberry Pi camera) or "
-                        "csi[:N] (Jetson CSI camera)")
+    source_help = ("image, folder of images, video file, camera index, /dev/videoN, rtsp:// URL, "
+                   "GStreamer pipeline (contains '!'), picamera2[:N] (Raspberry Pi camera) or "
+                   "csi[:N] (Jetson CSI camera)")
+    p.add_argument("source", nargs="?", metavar="SOURCE", help=source_help)
+    p.add_argument("--source", dest="source_option", metavar="SOURCE", help="the same as SOURCE")
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
     _backend_args(p)
     p.add_argument("--max-frames", type=int_between(0), default=None)

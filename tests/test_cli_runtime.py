@@ -267,3 +267,18 @@ def test_eval_shipped_model_on_fer_val(fer_root, capsys):
     assert result["samples"] == expected
     # Far above the 14 % of chance on 7 classes: the shipped model really classifies.
     assert result["accuracy"] > 0.45
+
+
+def test_detect_takes_its_source_as_an_argument_or_as_source_option(tmp_path, capsys):
+    """`edgefer detect photo.jpg` and `--source photo.jpg` run alike; none, or two that differ, is a clear error."""
+    photo = tmp_path / "blank.png"
+    cv2.imwrite(str(photo), np.full((120, 160, 3), 128, np.uint8))
+    for args in ([str(photo)], ["--source", str(photo)], [str(photo), "--source", str(photo)]):
+        assert main(["detect", *args, "--quiet"]) == 0
+        (event,) = _events(capsys.readouterr().out)
+        assert event["source"] == str(photo) and event["faces"] == []
+    assert main(["detect", "--quiet"]) == 2
+    assert "no source given" in capsys.readouterr().err
+    assert main(["detect", str(photo), "--source", str(tmp_path / "other.png")]) == 2
+    err = capsys.readouterr().err
+    assert "two sources given" in err and "other.png" in err
