@@ -165,3 +165,39 @@ def test_a_shuffled_epochs_last_batch_is_topped_up_to_one_shape():
     np.testing.assert_array_equal(np.concatenate(batches), preprocess_faces(faces[served], spec))
     kept = make_sequence(faces, labels, spec, 7, 8, None, workers=1, shuffle=False)  # validation: as given
     assert kept[2][0].shape[0] == 6
+
+
+def test_own_loop_stops_inside_an_epoch_and_resumes_there_exactly(tmp_path):
+    """A save at step 2 of epoch 1, then a new process's model resumed from it: the same weights as a run never
+    stopped, and the same logged means for the epoch that was cut in two."""
+    import keras
+
+    from edgefer.train.loop import EpochPosition, fit_epochs
+
+    positions: list[EpochPosition] = []
+
+    def save(position: EpochPosition) -> None:
+        positions.append(position)
+        if (position.epoch, position.step) == (1, 2):
+            whole.save(tmp_path / "partial.keras")
+
+    whole, train, val = _setup()
+    rec = recorder()
+    fit_epochs(whole, train, val, epochs=3, callbacks=[rec], verbose=0, own_loop=True, save=save, save_every_s=0)
+    # Every step but an epoch's last (which the epoch's end saves), in order.
+    assert [(p.epoch, p.step) for p in positions] == [(e, s) for e in range(3) for s in range(1, 4)]
+    cut = next(p for p in positions if (p.epoch, p.step) == (1, 2))
+    assert cut.faces == 2 * 12 and set(cut.sums) == {"accuracy", "loss"}
+
+    resumed = keras.models.load_model(tmp_path / "partial.keras")
+    _, train, val = _setup(first_epoch=1, workers=1)
+    rec2 = recorder()
+    fit_epochs(resumed, train, val, epochs=3, initial_epoch=1, callbacks=[rec2], verbose=0, own_loop=True,
+               resume_at=cut)
+    assert [c[1] for c in rec2.calls if c[0] == "batch_end"][:2] == [2, 3]  # the cut epoch's last two steps
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for mine, theirs in zip(rec2.epoch_logs, rec.epoch_logs[1:]):
+        assert mine == pytest.approx(theirs, rel=1e-5)
+    with pytest.raises(ValueError, match="initial_epoch"):
+        fit_epochs(resumed, train, val, epochs=3, initial_epoch=2, verbose=0, own_loop=True, resume_at=cut)

@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from edgefer.runtime.preprocess import InputSpec
 
@@ -34,33 +35,46 @@ def test_augmented_batches_depend_only_on_seed_epoch_and_batch():
     assert not np.array_equal(first[0], whole[0][0])  # a new epoch is a new draw
 
 
-def test_resume_after_a_kill_mid_run_continues_where_it_stopped(synthetic_data, tmp_path):
+# Epoch ends only (Keras' fit on JAX and PyTorch, or --checkpoint-minutes 0) is slow-marked: the default suite
+# keeps one minute of it, the variant that also commits at every epoch's end.
+@pytest.mark.parametrize("inside_epochs", [pytest.param(False, marks=pytest.mark.slow), True],
+                         ids=["epoch-ends", "inside-epochs"])
+def test_resume_after_a_kill_mid_run_continues_where_it_stopped(synthetic_data, tmp_path, inside_epochs):
     out = tmp_path / "run"
     # The smallest network: resuming is the same for every model, and a larger one only costs tracing (MobileNet's
     # first training step took ~26 s to trace on 2 cores, twice here).
     argv = [sys.executable, "-m", "edgefer", "train", "--data", str(synthetic_data), "--out", str(out),
             "--input-size", "32", "--model", "cnn2", "--epochs", "6", "--batch-size", "16", "--head", "softmax",
-            "--workers", "2"]
+            "--workers", "2", "--checkpoint-minutes", "0.0001" if inside_epochs else "0"]
     state = out / "checkpoint" / "state.json"
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:
-            if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
+            # Inside epochs: a state written after a step of epoch 3 (every step saves), not at an epoch's end.
+            if state.is_file() and json.loads(state.read_text())["epoch"] >= 2 and (
+                    not inside_epochs or json.loads(state.read_text()).get("partial", {}).get("step", 0) >= 3):
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         assert proc.poll() is None, "the run ended before it could be interrupted"
         os.killpg(proc.pid, signal.SIGKILL)  # no clean-up of any kind: a power cut
         proc.wait()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    stopped_at = json.loads(state.read_text())["epoch"]
+    stopped = json.loads(state.read_text())
+    stopped_at = stopped["epoch"]
     assert 2 <= stopped_at < 6
 
     done = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"resuming from {out / 'checkpoint' / 'last.keras'} at epoch {stopped_at}" in done.stderr
+    assert inside_epochs == ("partial" in stopped)
+    if inside_epochs:  # killed inside an epoch: it goes on from that step, not from the epoch's start
+        step = stopped["partial"]["step"]
+        assert f"resuming from {out / 'checkpoint' / 'partial.keras'} at epoch {stopped_at}, step {step} of 18" \
+            in done.stderr
+    else:
+        assert f"resuming from {out / 'checkpoint' / 'last.keras'} at epoch {stopped_at}" in done.stderr
     with (out / "history.csv").open() as fh:
         epochs = [int(row["epoch"]) for row in csv.DictReader(fh)]
     assert epochs == list(range(6))  # every epoch logged once: none lost, none repeated
@@ -69,10 +83,11 @@ def test_resume_after_a_kill_mid_run_continues_where_it_stopped(synthetic_data, 
 
     last = keras.models.load_model(out / "checkpoint" / "last.keras")
     steps = int(np.ceil(280 / 16))  # the synthetic set's 280 training faces
-    # The optimizer carried on (its step count drives the cosine schedule): 6 epochs of steps in all.
+    # The optimizer carried on (its step count drives the cosine schedule): 6 epochs of steps in all, none
+    # done twice and none skipped, whether it stopped at an epoch's end or inside one.
     assert int(keras.ops.convert_to_numpy(last.optimizer.iterations)) == 6 * steps
     assert json.loads((out / "meta.json").read_text())["head"] == "softmax"
-    assert not list(out.rglob("*.partial*"))
+    assert not list(out.rglob("*.partial*")) and not (out / "checkpoint" / "partial.keras").exists()
 
 
 def test_mixup_blends_faces_and_labels_in_pairs():
@@ -119,3 +134,10 @@ def test_a_run_logging_to_a_file_reports_each_tenth_of_an_epoch(caplog):
     assert lines[-1].startswith("epoch 2/3: 18/20 steps")
     assert "min left in the epoch" in lines[-1]
     assert not [line for line in lines if "learning_rate" in line]
+    # Resumed inside the epoch, at step 11: the marks still to come, timed from the first step it ran.
+    with caplog.at_level(logging.INFO, logger="edgefer.train.fit"):
+        progress.on_epoch_begin(1)
+        for batch in range(10, 20):
+            progress.on_train_batch_end(batch, {"loss": 1.5, "accuracy": 0.25})
+    resumed = [r.getMessage() for r in caplog.records][len(lines):]
+    assert [line.split(" steps")[0] for line in resumed] == [f"epoch 2/3: {n}/20" for n in (12, 14, 16, 18)]

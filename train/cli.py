@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgefer.runtime.limits import float_between
+
 
 def _floats(text: str) -> list[float]:
     try:
@@ -37,6 +39,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         label_smoothing=args.label_smoothing, mixup=args.mixup,
         svm_c=args.svm_c, svm_cv=args.svm_cv, augment=not args.no_augment,
         limit_per_class=args.limit_per_class, seed=args.seed, resume=args.resume,
+        checkpoint_minutes=args.checkpoint_minutes,
         bn_momentum=args.bn_momentum, dropout=args.dropout,
         dataset=args.dataset, protocol=args.protocol, angles=args.angles, folds=args.folds, fold=args.fold,
         test_fraction=args.test_fraction, model=args.model, head=args.head, fc_width=args.fc_width,
@@ -193,6 +196,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distill-temperature", type=float, default=4.0,
                    help="with --teacher: temperature softening the teacher's probabilities (default 4)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
+    p.add_argument("--checkpoint-minutes", type=float_between(0, 24 * 60), default=10.0,
+                   help="also checkpoint inside an epoch this often, so --resume loses at most that much "
+                        "(TensorFlow backend; 0: at epoch ends only; default 10)")
     p.set_defaults(func=_cmd_train)
 
     x = sub.add_parser("eval-cross",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -121,7 +122,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     from .augment import AugmentConfig
     from .balance import balanced_class_weights
     from .data import make_sequence
-    from .loop import fit_epochs
+    from .loop import EpochPosition, fit_epochs, uses_own_loop
     from .model import set_bn_momentum
 
     epochs = cfg.epochs if epochs is None else epochs
@@ -131,16 +132,28 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / "state.json"
     last_path = ckpt_dir / "last.keras"
+    partial_path = ckpt_dir / "partial.keras"
     best_path = out / "cnn.keras"
     k = len(train.label_names)
     steps = int(np.ceil(len(train) / cfg.batch_size))
 
-    start_epoch, best_acc = 0, -1.0
-    if cfg.resume and last_path.exists() and state_path.exists():
-        state = json.loads(state_path.read_text())
+    start_epoch, best_acc, resume_at = 0, -1.0, None
+    state = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else None
+    if state and state.get("partial") and not (uses_own_loop() and partial_path.exists()):
+        log.warning("the checkpoint inside epoch %d is not used (%s): resuming from the last whole epoch",
+                    state["partial"]["epoch"] + 1, "missing" if not partial_path.exists() else
+                    f"the {keras.backend.backend()} backend trains with Keras' fit, whole epochs at a time")
+        state.pop("partial")
+    if state and (state.get("partial") or last_path.exists()):
         start_epoch, best_acc = int(state["epoch"]), float(state["best_val_accuracy"])
-        model = keras.models.load_model(last_path)  # optimizer state (step, moments, schedule) included
-        log.info("resuming from %s at epoch %d (best val accuracy %.4f)", last_path, start_epoch, best_acc)
+        if state.get("partial"):
+            resume_at = EpochPosition(**state["partial"])
+            model = keras.models.load_model(partial_path)  # the optimizer's state too, as below
+            log.info("resuming from %s at epoch %d, step %d of %d (best val accuracy %.4f)", partial_path,
+                     start_epoch, resume_at.step, steps, best_acc)
+        else:
+            model = keras.models.load_model(last_path)  # optimizer state (step, moments, schedule) included
+            log.info("resuming from %s at epoch %d (best val accuracy %.4f)", last_path, start_epoch, best_acc)
         if state.get("epochs", epochs) != epochs:
             log.warning("resuming a run started for %d epochs with --epochs %d: the learning-rate schedule of "
                         "the first start is kept", state["epochs"], epochs)
@@ -166,9 +179,15 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                 best_acc = acc
                 _save_atomic(self.model, best_path)
             _save_atomic(self.model, last_path)
-            tmp = state_path.with_suffix(".partial")
-            tmp.write_text(json.dumps({"epoch": epoch + 1, "best_val_accuracy": best_acc, "epochs": epochs}))
-            os.replace(tmp, state_path)
+            _write_state(state_path, {"epoch": epoch + 1, "best_val_accuracy": best_acc, "epochs": epochs})
+            partial_path.unlink(missing_ok=True)  # after the commit: until then a resume may still need it
+
+    def save_partial(position: EpochPosition) -> None:
+        # Inside an epoch (own loop, every --checkpoint-minutes): the model and its optimizer, then the state
+        # naming the step; the last whole epoch stays in last.keras, so a kill at any moment leaves one of them.
+        _save_atomic(model, partial_path)
+        _write_state(state_path, {"epoch": position.epoch, "best_val_accuracy": best_acc, "epochs": epochs,
+                                  "partial": dataclasses.asdict(position)})
 
     augment = None
     if cfg.augment:
@@ -189,7 +208,8 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     fit_epochs(model, train_seq, val_seq, epochs, start_epoch,
                [keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint(),
                 *([progress_callback(len(train_seq), epochs)] if to_file else [])],
-               verbose=2 if to_file else 1)
+               verbose=2 if to_file else 1, resume_at=resume_at, save=save_partial,
+               save_every_s=cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 and uses_own_loop() else None)
     return keras.models.load_model(best_path)
 
 
@@ -202,20 +222,27 @@ def progress_callback(steps: int, epochs: int, parts: int = 10):
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self.epoch, self.start = epoch, time.monotonic()
+            self.epoch, self.start, self.first = epoch, time.monotonic(), None
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             done, now = batch + 1, time.monotonic()
-            if done == 1:
-                self.first = now  # the first step also traces the graph: the rate is taken after it
+            if self.first is None:  # the first step (of a start or a resume) also traces the graph:
+                self.first = (done, now)  # the rate is taken after it
             if done not in marks:
                 return
-            rate = (now - self.first) / (done - 1) if done > 1 else now - self.start
+            since, then = self.first
+            rate = (now - then) / (done - since) if done > since else now - self.start
             scores = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k in ("loss", "accuracy"))
             log.info("epoch %d/%d: %d/%d steps (%s), %.1f min in, about %.1f min left in the epoch",
                      self.epoch + 1, epochs, done, steps, scores, (now - self.start) / 60, rate * (steps - done) / 60)
 
     return Progress()
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)
 
 
 def _save_atomic(model, path: Path) -> None:
