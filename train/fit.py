@@ -172,7 +172,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             # Each file is written aside and renamed into place, the state last: a run killed at any
-            # moment resumes from a complete epoch, redoing at most the one it was in.
+            # moment resumes from a complete epoch or from the last checkpoint inside one (save_partial).
             nonlocal best_acc
             acc = float((logs or {}).get("val_accuracy", 0.0))
             if acc > best_acc:
