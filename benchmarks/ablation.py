@@ -115,7 +115,7 @@ def train_rows(rows: Sequence[str], data: str, out: Path, extra: Sequence[str], 
                 continue
             cmd = train_command(name, data, out, extra, kdef, ckplus)
             (out / name).mkdir(parents=True, exist_ok=True)
-            print(f"+ {shlex.join(cmd)}  > {out / name / 'train.log'}", flush=True)
+            print(f"+ {shlex.join(cmd)}  >> {out / name / 'train.log'}", flush=True)
             with (out / name / "train.log").open("ab") as log:
                 running[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
             pending.remove(name)
