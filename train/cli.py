@@ -196,9 +196,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distill-temperature", type=float, default=4.0,
                    help="with --teacher: temperature softening the teacher's probabilities (default 4)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
-    p.add_argument("--checkpoint-minutes", type=float_between(0, 24 * 60), default=10.0,
+    p.add_argument("--checkpoint-minutes", type=float_between(0, 24 * 60), default=5.0,
                    help="also checkpoint inside an epoch this often, so --resume loses at most that much "
-                        "(TensorFlow backend; 0: at epoch ends only; default 10)")
+                        "(TensorFlow backend; 0: at epoch ends only; default 5)")
     p.set_defaults(func=_cmd_train)
 
     x = sub.add_parser("eval-cross",

@@ -34,7 +34,7 @@ class TrainConfig:
     limit_per_class: int | None = None
     seed: int = 0
     resume: bool = False
-    checkpoint_minutes: float = 10.0  # also save inside an epoch this often (TensorFlow's loop); 0: epoch ends only
+    checkpoint_minutes: float = 5.0  # also save inside an epoch this often (TensorFlow's loop); 0: epoch ends only
     dataset: str = "folders"  # one of corpora.CORPORA
     protocol: str = "auto"  # one of protocols.PROTOCOLS
     angles: list[str] = field(default_factory=lambda: ["S", "HL", "HR"])  # KDEF only
