@@ -128,15 +128,13 @@ def _runtime_errors():
     return (EdgeferError, BackendUnavailable, DetectorError, ModelError, SourceError, ValueError, FileNotFoundError)
 
 
-def _detect_source(args: argparse.Namespace) -> str:
-    """The one source of `detect`, given as SOURCE or as --source (both are accepted; they must agree)."""
-    given = [s for s in (args.source, args.source_option) if s is not None]
+def _positional_or_option(command: str, positional: str | None, option: str | None, name: str, example: str) -> str:
+    """The one input of ``command``, given as an argument or as ``--name`` (both are accepted; they must agree)."""
+    given = [v for v in (positional, option) if v is not None]
     if not given:
-        raise CliError("detect: no source given: name an image, a folder, a video, a camera index or "
-                       "a stream URL, e.g. `edgefer detect photo.jpg` or `edgefer detect 0` (see --help)")
+        raise CliError(f"{command}: no {name} given: {example} (see --help)")
     if len(given) == 2 and given[0] != given[1]:
-        raise CliError(f"detect: two sources given, {given[0]!r} and --source {given[1]!r}: "
-                       "name one (SOURCE or --source)")
+        raise CliError(f"{command}: two {name}s given, {given[0]!r} and --{name} {given[1]!r}: name one")
     return given[0]
 
 
@@ -146,7 +144,10 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     if args.quiet:  # also the backends' INFO lines (LiteRT's XNNPACK notice, the onnx providers)
         logging.getLogger("edgefer").setLevel(logging.WARNING)
-    source = _detect_source(args)
+    source = _positional_or_option(
+        "detect", args.source, args.source_option, "source",
+        "name an image, a folder, a video, a camera index or a stream URL, e.g. `edgefer detect photo.jpg` or "
+        "`edgefer detect 0`")
     try:
         detector, tracking = detector_config(args)
         run_detect(source, args.model, args.backend, args.threads, detector, args.max_frames,
@@ -183,8 +184,10 @@ def _register_detect(sub: argparse._SubParsersAction) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from edgefer.runtime.commands import print_eval, run_eval
 
+    data = _positional_or_option("eval", args.data, args.data_option, "data",
+                                 "name a class-folder dataset of cropped faces, e.g. `edgefer eval faces/`")
     try:
-        summary = run_eval(args.model, args.data, args.backend, args.threads, args.limit_per_class,
+        summary = run_eval(args.model, data, args.backend, args.threads, args.limit_per_class,
                            providers=_providers(args), max_pixels=args.max_image_pixels, flip=args.flip)
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
@@ -195,7 +198,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _register_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="accuracy, macro-F1 and confusion matrix of an artifact on cropped faces")
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
-    p.add_argument("--data", required=True, help="class-folder dataset of cropped faces (<data>/<class>/*.jpg)")
+    p.add_argument("data", nargs="?", metavar="DATA",
+                   help="class-folder dataset of cropped faces (DATA/<class>/*.jpg)")
+    p.add_argument("--data", dest="data_option", metavar="DATA", help="the same as DATA")
     _backend_args(p)
     p.add_argument("--limit-per-class", type=int_between(1), default=None)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")

@@ -238,6 +238,11 @@ def test_eval_applies_aliases(tiny_artifacts, tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "accuracy" in text and "macro-F1" in text and "confusion matrix" in text
+    # The data may also be given as the argument (`edgefer eval faces/`), as detect takes its source.
+    assert main(["eval", str(tmp_path), "--model", str(tiny_artifacts / "tiny_int8.tflite")]) == 0
+    assert capsys.readouterr().out == text
+    assert main(["eval", "--model", str(tiny_artifacts / "tiny_int8.tflite")]) == 2
+    assert "eval: no data given" in capsys.readouterr().err
 
 
 def test_shipped_int8_onnx_agrees_with_its_fp32_model_on_real_faces(fer_root):
