@@ -161,10 +161,10 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 def _register_detect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find faces and classify emotions; one JSON object per frame on stdout")
-    source_help = ("image, folder of images, video file, camera index, /dev/videoN, rtsp:// URL, "
-                   "GStreamer pipeline (contains '!'), picamera2[:N] (Raspberry Pi camera) or "
-                   "csi[:N] (Jetson CSI camera)")
-    p.add_argument("source", nargs="?", metavar="SOURCE", help=source_help)
+    p.add_argument("source", nargs="?", metavar="SOURCE",
+                   help="image, folder of images, video file, camera index, /dev/videoN, rtsp:// URL, "
+                        "GStreamer pipeline (contains '!'), picamera2[:N] (Raspberry Pi camera) or "
+                        "csi[:N] (Jetson CSI camera)")
     p.add_argument("--source", dest="source_option", metavar="SOURCE", help="the same as SOURCE")
     p.add_argument("--model", help="artifact (.tflite, .onnx); default: the shipped model")
     _backend_args(p)
