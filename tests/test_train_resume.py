@@ -123,7 +123,7 @@ def test_a_run_logging_to_a_file_reports_each_tenth_of_an_epoch(caplog):
 
     from edgefer.train.fit import progress_callback
 
-    progress = progress_callback(steps=20, epochs=3)
+    progress = progress_callback(steps=20, epochs=3, min_gap_s=0)
     with caplog.at_level(logging.INFO, logger="edgefer.train.fit"):
         progress.on_epoch_begin(1)
         for batch in range(20):
@@ -141,3 +141,20 @@ def test_a_run_logging_to_a_file_reports_each_tenth_of_an_epoch(caplog):
             progress.on_train_batch_end(batch, {"loss": 1.5, "accuracy": 0.25})
     resumed = [r.getMessage() for r in caplog.records][len(lines):]
     assert [line.split(" steps")[0] for line in resumed] == [f"epoch 2/3: {n}/20" for n in (12, 14, 16, 18)]
+
+
+def test_the_progress_lines_of_short_epochs_keep_a_gap(caplog, monkeypatch):
+    """A tenth reached sooner than min_gap_s after the last line (or the epoch's start) logs nothing."""
+    import logging
+
+    from edgefer.train import fit
+
+    clock = iter(float(t) for t in range(0, 1000, 10))  # each call: 10 s later
+    monkeypatch.setattr(fit.time, "monotonic", lambda: next(clock))
+    progress = fit.progress_callback(steps=20, epochs=1, min_gap_s=25)
+    with caplog.at_level(logging.INFO, logger="edgefer.train.fit"):
+        progress.on_epoch_begin(0)  # t = 0; step n ends at t = 10 n
+        for batch in range(20):
+            progress.on_train_batch_end(batch, {"loss": 1.5})
+    steps = [r.getMessage().split(" steps")[0] for r in caplog.records]
+    assert steps == [f"epoch 1/1: {n}/20" for n in (4, 8, 12, 16)]  # marks 2, 6, 10, 14, 18 came too soon

@@ -213,9 +213,11 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     return keras.models.load_model(best_path)
 
 
-def progress_callback(steps: int, epochs: int, parts: int = 10):
+def progress_callback(steps: int, epochs: int, parts: int = 10, min_gap_s: float = 30.0):
     """A log line at each tenth of an epoch, for a run whose output goes to a file (``nohup``): Keras then
-    prints one line an epoch, and a CPU epoch of VGG16 lasts most of an hour."""
+    prints one line an epoch, and a CPU epoch of VGG16 lasts most of an hour. A tenth that comes less than
+    ``min_gap_s`` after the epoch's start or the last line is skipped: a 2-second CK+ epoch needs no more
+    than Keras' own line (150 epochs of 10 folds would otherwise log 13,500 lines)."""
     import keras
 
     marks = {max(1, round(steps * i / parts)) for i in range(1, parts)} - {steps}
@@ -223,13 +225,15 @@ def progress_callback(steps: int, epochs: int, parts: int = 10):
     class Progress(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epoch, self.start, self.first = epoch, time.monotonic(), None
+            self.last = self.start
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             done, now = batch + 1, time.monotonic()
             if self.first is None:  # the first step (of a start or a resume) also traces the graph:
                 self.first = (done, now)  # the rate is taken after it
-            if done not in marks:
+            if done not in marks or now - self.last < min_gap_s:
                 return
+            self.last = now
             since, then = self.first
             rate = (now - then) / (done - since) if done > since else now - self.start
             scores = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k in ("loss", "accuracy"))
