@@ -76,6 +76,33 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pack(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edgefer.cli import CliError
+    from edgefer.train.corpora import LOADERS, load_corpus
+    from edgefer.train.pack import check_out, loader_options, save_pack
+
+    given: dict = {}
+    if args.angles is not None:
+        given["angles"] = tuple(args.angles)
+    if args.kdef_no_face is not None:
+        given["no_face"] = args.kdef_no_face
+    if args.contempt is not None:
+        given["contempt"] = args.contempt == "keep"
+    size = (args.size, args.size)
+    try:
+        check_out(args.out)
+        options = loader_options(LOADERS[args.layout], given)
+        corpus = load_corpus(args.layout, args.root, size, **given)
+        out = save_pack(corpus, args.out, args.layout, args.root, size, options)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    people = "unknown people" if corpus.subjects is None else f"{len(np.unique(corpus.subjects))} people"
+    print(f"{out}: {len(corpus)} faces of {people}, {size[0]}x{size[1]}, {out.stat().st_size / 2**20:.1f} MiB")
+    return 0
+
+
 def _cmd_eval_cross(args: argparse.Namespace) -> int:
     import shlex
 
@@ -222,6 +249,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also score every artifact with test-time flip (each face and its mirror image, averaged)")
     x.add_argument("--json", help="write the full result (per-class figures, confusion matrices) here")
     x.set_defaults(func=_cmd_eval_cross)
+
+    from edgefer.train.corpora import CORPORA
+
+    k = sub.add_parser("pack", help="save a Haar-cropped research set's faces to one .npz, to train where the photos "
+                                    "or the cascade are not (train/README.md)")
+    k.add_argument("layout", choices=[c for c in CORPORA if c != "folders"], help="the dataset's layout")
+    k.add_argument("root", help="the dataset's folder, as --data or --add-faces takes it")
+    k.add_argument("--size", type=int, required=True, help="face side in pixels: the runs' --input-size")
+    k.add_argument("--out", required=True, help="the pack to write (*.npz)")
+    k.add_argument("--angles", type=_words, default=None, help="KDEF angles, comma-separated (default: S,HL,HR)")
+    k.add_argument("--kdef-no-face", choices=("borrow", "drop"), default=None,
+                   help="KDEF photos Haar misses (as train takes it; default borrow)")
+    k.add_argument("--contempt", choices=("drop", "keep"), default=None, help="CK+48's contempt class (default drop)")
+    k.set_defaults(func=_cmd_pack)
 
     b = sub.add_parser("baseline", help="classical baselines: SVM on HOG or PCA features of the face crops")
     b.add_argument("--data", required=True)

@@ -15,6 +15,7 @@ from .ckplus import load_ckplus, load_ckplus48
 from .corpus import Corpus
 from .jaffe import load_jaffe
 from .kdef import load_kdef
+from .pack import is_pack, load_pack, loader_options
 from .rafdb import load_rafdb
 
 
@@ -45,7 +46,8 @@ def load_corpus(kind: str, root: str | Path, size: tuple[int, int] = (48, 48), r
 
     With ``remember`` a load is reused for the life of the process, so k folds and
     several baselines over one dataset crop its faces once (Haar over KDEF takes
-    minutes on a small CPU); files changed on disk meanwhile are not seen.
+    minutes on a small CPU); files changed on disk meanwhile are not seen. A ``root`` ending in
+    ``.npz`` is a face pack of ``kind`` (:mod:`.pack`): its faces, without running the loader.
     """
     if not remember:
         return _load(kind, root, tuple(size), **options)
@@ -60,4 +62,6 @@ def _load(kind: str, root: str | Path, size: tuple[int, int], **options: Any) ->
         loader = LOADERS[kind]
     except KeyError:
         raise ValueError(f"unknown dataset layout {kind!r}; choose one of {', '.join(CORPORA)}") from None
+    if is_pack(root) and kind != "folders":  # faces cropped before, elsewhere (python -m edgefer.train.pack)
+        return load_pack(root, kind, size, loader_options(loader, options))
     return loader(root, size=size, **options)
