@@ -98,4 +98,6 @@ def test_the_pack_command_fails_clearly(tmp_path, capsys):
     assert "load_jaffe takes no option angles" in capsys.readouterr().err
     assert main(["pack", "kdef", str(tmp_path), "--size", "48", "--out", str(tmp_path / "k.zip")]) == 2
     assert "ends in .npz" in capsys.readouterr().err
+    assert main(["pack", "kdef", str(tmp_path), "--size", "0", "--out", str(tmp_path / "k.npz")]) == 2
+    assert "--size 0: give the face side in pixels" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.npz"))

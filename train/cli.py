@@ -90,6 +90,9 @@ def _cmd_pack(args: argparse.Namespace) -> int:
         given["no_face"] = args.kdef_no_face
     if args.contempt is not None:
         given["contempt"] = args.contempt == "keep"
+    if args.size < 8:
+        raise CliError(f"--size {args.size}: give the face side in pixels of the runs that will use the pack (e.g. 48 "
+                       "or 96)")
     size = (args.size, args.size)
     try:
         check_out(args.out)

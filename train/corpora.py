@@ -62,6 +62,6 @@ def _load(kind: str, root: str | Path, size: tuple[int, int], **options: Any) ->
         loader = LOADERS[kind]
     except KeyError:
         raise ValueError(f"unknown dataset layout {kind!r}; choose one of {', '.join(CORPORA)}") from None
-    if is_pack(root) and kind != "folders":  # faces cropped before, elsewhere (python -m edgefer.train.pack)
+    if is_pack(root) and kind != "folders":  # faces cropped before, elsewhere (`edgefer pack`)
         return load_pack(root, kind, size, loader_options(loader, options))
     return loader(root, size=size, **options)
