@@ -92,14 +92,20 @@ def test_onnx_import_refuses_what_it_cannot_read(tiny_artifacts, tmp_path):
 def test_shipped_model_refits_its_head_from_onnx(synthetic_data, tmp_path):
     import keras
 
+    from edgefer.train.fit import load_init_model
     from edgefer.train.trainer import TrainConfig, run_training
 
+    size = json.loads(Path(str(SHIPPED_ONNX) + ".json").read_text())["input"]["height"]
+    with pytest.raises(ValueError, match=rf"takes {size}x{size} faces, not {size + 8}x{size + 8}; pass --input-size {size}"):
+        run_training(TrainConfig(data=str(synthetic_data), out=str(tmp_path / "other"), init_from=str(SHIPPED_ONNX),
+                                 epochs=0, input_size=size + 8, svm_c=[0.01], svm_cv=2, augment=False))
     meta = run_training(TrainConfig(data=str(synthetic_data), out=str(tmp_path), init_from=str(SHIPPED_ONNX),
-                                    epochs=0, input_size=48, svm_c=[0.01], svm_cv=2, augment=False))
+                                    epochs=0, input_size=size, svm_c=[0.01], svm_cv=2, augment=False))
     assert meta["architecture"]["name"] == "mobilenet_v1" and meta["architecture"]["init_from"] == str(SHIPPED_ONNX)
     assert meta["architecture"]["init_from_sha256"] == sha256_of(SHIPPED_ONNX)  # which model, not only where
     model = keras.models.load_model(tmp_path / "model.keras")
-    assert model.layers[-1].name == "svm_head" and model.count_params() == 3236039
+    # The same extractor and a 7-class SVM head folded in its softmax's place: as many parameters as the import.
+    assert model.layers[-1].name == "svm_head" and model.count_params() == load_init_model(SHIPPED_ONNX).count_params()
     # The generated faces are separable on any sane features: the imported extractor is a working one.
     assert meta["metrics"]["val_svm"]["accuracy"] > 0.9
 

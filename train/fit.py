@@ -127,7 +127,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
 
     epochs = cfg.epochs if epochs is None else epochs
     if epochs == 0:
-        return _reuse_trained(cfg, best_path=out / "cnn.keras")
+        return _reuse_trained(cfg, spec, best_path=out / "cnn.keras")
     ckpt_dir = out / "checkpoint"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / "state.json"
@@ -270,13 +270,19 @@ def _trim_history(history: Path, start_epoch: int) -> None:
         history.write_text("".join(kept))
 
 
-def _reuse_trained(cfg: "TrainConfig", best_path: Path):
+def _reuse_trained(cfg: "TrainConfig", spec: InputSpec, best_path: Path):
     """``--epochs 0 --init-from cnn.keras``: no training, the given CNN as it is (to fit other heads on it)."""
     from .model import SOFTMAX_LAYER, SVM_LAYER
 
     if not cfg.init_from:
         raise ValueError("--epochs 0 needs --init-from: a trained cnn.keras whose extractor the new head uses")
     model = load_init_model(cfg.init_from)
+    size = tuple(model.input.shape[1:3])
+    if size != (spec.height, spec.width):
+        # Reused as it is, the model keeps its own input; a run at another size would feed it faces it cannot take.
+        raise ValueError(f"--epochs 0 reuses {cfg.init_from} as it is, and it takes {size[0]}x{size[1]} faces, not "
+                         f"{spec.height}x{spec.width}; pass --input-size {size[0]}, or train 1+ epochs to re-apply "
+                         "it at another size")
     wanted = SVM_LAYER if network_head(cfg.head) == "svm-top" else SOFTMAX_LAYER
     if model.layers[-1].name != wanted:
         raise ValueError(f"--epochs 0 reuses {cfg.init_from} as it is, but its last layer is "
