@@ -3,8 +3,8 @@
 A photo is not a kiosk frame: a group photo's faces are a small fraction of the
 frame, and a cropped face photo is nothing but the face. So a still image is
 detected on its own (no tracking) with a minimum face in pixels of the image
-(``min_face``, by default the classifier's 48-pixel input: a smaller face is only
-upsampled), raised to ``min_face_ratio`` of the shorter side for very large
+(``min_face``, by default 48 pixels, the size of FER2013's faces, the smallest the classifier
+learnt from: a smaller face holds less than it was trained on), raised to ``min_face_ratio`` of the shorter side for very large
 photos; the image is shrunk until that face is the detector's comfortable size
 (``target``: the 24-pixel window for Haar, 24 for YuNet) and no further, so one pass of the
 detector's own scale pyramid covers every face size from there up. When that finds
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class StillConfig:
     """How still images are detected; sizes in pixels of the image."""
 
-    min_face: int = 48  # the classifier's input side; fer's Haar minimum is 50
+    min_face: int = 48  # FER2013's face side, the least detail the classifier learnt from; fer's minimum is 50
     min_face_ratio: float = 0.02  # of the shorter side: 60 pixels on a 4000x3000 photo
     pad: float = 0.25  # border added for the second look, as a fraction of the longer side (0: no second look)
     pad_min_face_ratio: float = 0.5  # the second look finds faces of at least this fraction of the shorter side
