@@ -178,3 +178,18 @@ def test_a_missing_start_model_or_teacher_is_named_before_any_data_is_read(flag,
     missing = tmp_path / "runs" / "typo" / "cnn.keras"
     with pytest.raises(FileNotFoundError, match=f"--{flag.replace('_', '-')} {missing}: no such file; give"):
         run_training(TrainConfig(data=str(tmp_path / "no_data_here"), out=str(tmp_path / "out"), **{flag: str(missing)}))
+
+
+@pytest.mark.skipif(not SHIPPED_ONNX.is_file(), reason="the shipped default_fp32.onnx is not in this checkout")
+def test_a_fine_tune_defaults_to_its_start_models_input_size(tmp_path):
+    import keras
+
+    from edgefer.train.fit import init_input_size
+
+    manifest = json.loads(Path(str(SHIPPED_ONNX) + ".json").read_text())
+    assert init_input_size(SHIPPED_ONNX) == manifest["input"]["height"]  # read from the manifest, no import
+    inputs = keras.Input((40, 40, 3))
+    keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inputs))).save(tmp_path / "m.keras")
+    assert init_input_size(tmp_path / "m.keras") == 40
+    with pytest.raises(FileNotFoundError, match="--init-from .*: no such file"):
+        init_input_size(tmp_path / "missing.keras")

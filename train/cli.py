@@ -33,6 +33,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from edgefer.cli import CliError
     from edgefer.train.trainer import TrainConfig, run_training
 
+    if args.input_size is None:  # a fine-tune keeps its start model's input unless told otherwise
+        from edgefer.train.fit import init_input_size
+
+        args.input_size = init_input_size(args.init_from) if args.init_from else 48
     cfg = TrainConfig(
         data=args.data, out=args.out, val=args.val, input_size=args.input_size, alpha=args.alpha,
         weights=args.weights, epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=args.lr,
@@ -64,7 +68,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from edgefer.train.classical import BaselineConfig, run_baseline
 
     cfg = BaselineConfig(data=args.data, out=args.out, dataset=args.dataset, protocol=args.protocol,
-                         features=args.features, head=args.head, input_size=args.input_size, seed=args.seed,
+                         features=args.features, head=args.head, input_size=args.input_size or 48, seed=args.seed,
                          svm_c=args.svm_c, pca_components=args.pca_components, folds=args.folds,
                          limit_per_class=args.limit_per_class, kdef_no_face=args.kdef_no_face,
                          contempt=args.contempt)
@@ -151,7 +155,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="given (val/ folder), published (random split; KDEF 2,644/294), subject (no person on both "
                         "sides), kfold (subject-wise), official (RAF-DB); auto picks the dataset's usual one")
     p.add_argument("--folds", type=int, default=10, help="k of subject-wise k-fold")
-    p.add_argument("--input-size", type=int, default=48)
+    p.add_argument("--input-size", type=int, default=None,
+                   help="face side in pixels (default: the --init-from model's own, else 48)")
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kdef-no-face", choices=("borrow", "drop"), default="borrow",

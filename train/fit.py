@@ -73,6 +73,15 @@ def require_init_file(path: str | Path) -> Path:
     return path
 
 
+def init_input_size(path: str | Path) -> int:
+    """The face side the ``--init-from`` model takes: its manifest's for an ONNX, its input's for a Keras file."""
+    path = require_init_file(path)
+    manifest = Path(str(path) + ".json")
+    if path.suffix.lower() == ".onnx" and manifest.is_file():
+        return int(json.loads(manifest.read_text())["input"]["height"])
+    return int(load_init_model(path).input.shape[1])
+
+
 def load_init_model(path: str | Path):
     """The Keras model ``--init-from`` names: a ``cnn.keras`` / ``model.keras``, or an fp32 MobileNet ONNX."""
     import keras
