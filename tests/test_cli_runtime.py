@@ -200,11 +200,12 @@ def test_mismatched_input_shape_refused(tmp_path):
     model = _copy_model(tmp_path, "onnx")
     side = sidecar_path(model)
     manifest = json.loads(side.read_text())
-    manifest["input"]["height"] = manifest["input"]["width"] = 96
+    wrong = manifest["input"]["height"] + 16  # a size the model does not take
+    manifest["input"]["height"] = manifest["input"]["width"] = wrong
     side.write_text(json.dumps(manifest))
     proc = _edgefer("detect", "--source", "0", "--model", str(model))
     assert proc.returncode == 2
-    assert "manifest says (N, 96, 96, 3)" in proc.stderr
+    assert f"manifest says (N, {wrong}, {wrong}, 3)" in proc.stderr
 
 
 def test_missing_manifest_refused(tmp_path):
