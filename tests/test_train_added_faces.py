@@ -193,3 +193,11 @@ def test_a_fine_tune_defaults_to_its_start_models_input_size(tmp_path):
     assert init_input_size(tmp_path / "m.keras") == 40
     with pytest.raises(FileNotFoundError, match="--init-from .*: no such file"):
         init_input_size(tmp_path / "missing.keras")
+
+
+def test_a_missing_start_model_is_a_clear_cli_error(tmp_path, capsys):
+    from edgefer.cli import main
+
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                 "--init-from", str(tmp_path / "missing.onnx")]) == 2
+    assert "--init-from" in capsys.readouterr().err and not (tmp_path / "run").exists()

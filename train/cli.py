@@ -36,7 +36,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.input_size is None:  # a fine-tune keeps its start model's input unless told otherwise
         from edgefer.train.fit import init_input_size
 
-        args.input_size = init_input_size(args.init_from) if args.init_from else 48
+        try:
+            args.input_size = init_input_size(args.init_from) if args.init_from else 48
+        except (ValueError, FileNotFoundError) as exc:
+            raise CliError(str(exc)) from None
     cfg = TrainConfig(
         data=args.data, out=args.out, val=args.val, input_size=args.input_size, alpha=args.alpha,
         weights=args.weights, epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=args.lr,
