@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edgefer.runtime.limits import float_between
 
@@ -36,8 +37,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.input_size is None:  # a fine-tune keeps its start model's input unless told otherwise
         from edgefer.train.fit import init_input_size
 
+        # A missing start model falls to 48 here: the run's own checks then name it, after the settings'.
+        start = Path(args.init_from) if args.init_from else None
         try:
-            args.input_size = init_input_size(args.init_from) if args.init_from else 48
+            args.input_size = init_input_size(start) if start is not None and start.is_file() else 48
         except (ValueError, FileNotFoundError) as exc:
             raise CliError(str(exc)) from None
     cfg = TrainConfig(
