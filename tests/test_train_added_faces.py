@@ -99,8 +99,10 @@ def test_shipped_model_refits_its_head_from_onnx(synthetic_data, tmp_path):
     with pytest.raises(ValueError, match=rf"takes {size}x{size} faces, not {size + 8}x{size + 8}; pass --input-size {size}"):
         run_training(TrainConfig(data=str(synthetic_data), out=str(tmp_path / "other"), init_from=str(SHIPPED_ONNX),
                                  epochs=0, input_size=size + 8, svm_c=[0.01], svm_cv=2, augment=False))
+    # No input size given: the run takes the start model's own.
     meta = run_training(TrainConfig(data=str(synthetic_data), out=str(tmp_path), init_from=str(SHIPPED_ONNX),
-                                    epochs=0, input_size=size, svm_c=[0.01], svm_cv=2, augment=False))
+                                    epochs=0, svm_c=[0.01], svm_cv=2, augment=False))
+    assert meta["training"]["config"]["input_size"] == size
     assert meta["architecture"]["name"] == "mobilenet_v1" and meta["architecture"]["init_from"] == str(SHIPPED_ONNX)
     assert meta["architecture"]["init_from_sha256"] == sha256_of(SHIPPED_ONNX)  # which model, not only where
     model = keras.models.load_model(tmp_path / "model.keras")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from edgefer.runtime.limits import float_between
 
@@ -34,15 +33,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from edgefer.cli import CliError
     from edgefer.train.trainer import TrainConfig, run_training
 
-    if args.input_size is None:  # a fine-tune keeps its start model's input unless told otherwise
-        from edgefer.train.fit import init_input_size
-
-        # A missing start model falls to 48 here: the run's own checks then name it, after the settings'.
-        start = Path(args.init_from) if args.init_from else None
-        try:
-            args.input_size = init_input_size(start) if start is not None and start.is_file() else 48
-        except (ValueError, FileNotFoundError) as exc:
-            raise CliError(str(exc)) from None
     cfg = TrainConfig(
         data=args.data, out=args.out, val=args.val, input_size=args.input_size, alpha=args.alpha,
         weights=args.weights, epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=args.lr,

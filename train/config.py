@@ -17,7 +17,7 @@ class TrainConfig:
     data: str
     out: str
     val: str | None = None
-    input_size: int = 48
+    input_size: int | None = None  # face side in pixels; None: the --init-from model's own, else 48
     alpha: float = 1.0
     weights: str | None = None
     epochs: int = 40

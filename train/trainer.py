@@ -160,6 +160,10 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     from .protocols import resolve_protocol
 
     validate_config(cfg)
+    if cfg.input_size is None:  # a fine-tune keeps its start model's input unless told otherwise
+        from .fit import init_input_size
+
+        cfg = dataclasses.replace(cfg, input_size=init_input_size(cfg.init_from) if cfg.init_from else 48)
     if resolve_protocol(cfg.dataset, cfg.protocol) == "kfold" and cfg.fold is None:
         return run_kfold(cfg)
     import joblib
