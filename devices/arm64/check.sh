@@ -73,6 +73,8 @@ tools=()
 command -v qemu-aarch64-static >/dev/null 2>&1 || tools+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || tools+=(binfmt-support)
 command -v mmdebstrap >/dev/null 2>&1 || tools+=(mmdebstrap)
+# mmdebstrap only recommends arch-test, but cannot build a foreign-architecture root file system without it.
+command -v arch-test >/dev/null 2>&1 || tools+=(arch-test)
 if [ ${#tools[@]} -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || skip "needs ${tools[*]}, and this machine has no apt-get"
     say "installing ${tools[*]}"
@@ -86,7 +88,11 @@ if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
     mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null \
         || skip "cannot mount binfmt_misc (a container without the privilege?), so arm64 binaries cannot run"
 fi
-update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || :
+# An installed qemu-user-static whose format never reached update-binfmts' database (its package trigger
+# did not run, as in some container images) cannot be enabled until it is imported from /usr/share/binfmts.
+if ! update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 && [ -e /usr/share/binfmts/qemu-aarch64 ]; then
+    update-binfmts --import qemu-aarch64 >/dev/null 2>&1 && update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || :
+fi
 grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null \
     || skip "cannot register qemu-aarch64 with binfmt_misc (update-binfmts --enable qemu-aarch64 failed)"
 # F (fix binary): the kernel opens the interpreter at registration, so it also runs inside a chroot.
