@@ -92,6 +92,7 @@ model-figures: $(DEV_VENV)/.installed $(FER_VENV)/.installed
 		--fer2013 $(FER) --kdef $(KDEF) --ckplus $(CKPLUS) --flip --peer-python $(FER_VENV)/bin/python \
 		--json benchmarks/results/cross-dataset.json
 	$(DEV_VENV)/bin/python -m edgefer.train.results_table --write results/RESULTS.md
+	$(DEV_VENV)/bin/python benchmarks/accuracy_tables.py --markdown README.md docs/training.md
 	$(MAKE) picture
 
 # The committed latency figures of this project's 2-core x86 machine (benchmarks/results/x86-2core-*.json)

@@ -47,6 +47,33 @@ def test_versus_fer_table_is_the_one_the_committed_results_give(doc):
         f"{doc}'s table differs from benchmarks/results: run python benchmarks/versus.py --markdown {doc}")
 
 
+@pytest.mark.parametrize("doc, blocks", [("README.md", ("accuracy-table", "cross-table")),
+                                         ("docs/training.md", ("cross-table-all",))])
+def test_accuracy_tables_are_the_ones_the_committed_results_give(doc, blocks):
+    from benchmarks import accuracy_tables
+
+    text = (ROOT / doc).read_text()
+    written = accuracy_tables.tables()
+    for name in blocks:
+        begin, end = accuracy_tables.markers(name)
+        assert begin in text and end in text, f"{doc} lost its {name} markers"
+        shown = text.split(begin, 1)[1].split(end, 1)[0].strip()
+        assert shown == written[name], (
+            f"{doc}'s {name} differs from benchmarks/results: run python benchmarks/accuracy_tables.py --markdown {doc}")
+    # The PublicTest table's first row names the shipped model as its manifest describes it.
+    assert "MobileNet v1" in written["accuracy-table"].splitlines()[2]
+
+
+def test_accuracy_tables_refuse_a_file_without_markers(tmp_path, capsys):
+    from benchmarks import accuracy_tables
+
+    page = tmp_path / "page.md"
+    page.write_text("# no tables here\n")
+    assert accuracy_tables.main(["--markdown", str(page)]) == 2
+    assert "has none of the markers" in capsys.readouterr().err
+    assert page.read_text() == "# no tables here\n"
+
+
 def test_versus_table_refuses_results_without_a_peer(tmp_path):
     from benchmarks import versus
 
