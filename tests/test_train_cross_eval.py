@@ -168,3 +168,26 @@ def test_a_model_that_trained_on_some_people_is_set_against_fer_on_the_others(ti
     assert own["minus_fer_points"]["kdef"] == pytest.approx((own["results"]["kdef"]["accuracy"] - 1 / 6) * 100,
                                                             abs=0.01)
     assert "fer, on the same held-out faces" in markdown(result)
+    # Each later row is set against the first of its flip setting, face by face, on the faces both scored.
+    assert "versus_first" not in plain and "versus_first" not in flipped
+    assert own["versus_first"]["model"] == plain["model"] and own_flipped["versus_first"]["model"] == flipped["model"]
+    v = own["versus_first"]["kdef"]
+    assert v["faces"] == 6  # M02's faces: the second model saw F01
+    assert v["only_this_right"] == v["only_first_right"] == 0 and v["points"] == 0.0 and v["mcnemar_p"] == 1.0
+    assert "against tiny_int8.tflite" in markdown(result)
+
+
+def test_mcnemar_and_the_paired_comparison():
+    import numpy as np
+
+    from edgefer.train.cross_eval import mcnemar_p, paired
+
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0
+    assert mcnemar_p(10, 0) == pytest.approx(2 / 1024) and mcnemar_p(0, 10) == mcnemar_p(10, 0)
+    assert mcnemar_p(3, 1) == pytest.approx(0.625)  # 2 * (1 + 4) / 16
+    # First: faces 0-4, right on 0, 1, 2. Other: faces 2-6, right on 2, 3, 4, 5. Shared: 2, 3, 4.
+    first = (np.arange(5), np.array([True, True, True, False, False]))
+    other = (np.arange(2, 7), np.array([True, True, True, True, False]))
+    v = paired(first, other)
+    assert v["faces"] == 3 and v["only_this_right"] == 2 and v["only_first_right"] == 0
+    assert v["points"] == pytest.approx((3 / 3 - 1 / 3) * 100, abs=0.01) and v["mcnemar_p"] == pytest.approx(0.5)

@@ -17,13 +17,17 @@ that record is refused unless ``--assume-unseen`` says every person is new to it
 Artifacts run through the runtime backends (never TensorFlow). With ``--peer-python`` the
 ``fer`` package's classifier scores exactly the same crops in its own virtual environment
 (:mod:`.fer_crops`). Accuracy and macro-F1 (over the classes present) per set; margins against
-``fer`` in points.
+``fer`` in points. Every artifact after the first is also compared with the first (same test-time
+flip setting) face by face on the faces both scored: how many faces only one of the two gets right,
+and McNemar's exact test of whether that split could be chance (``versus_first``), so a choice
+between two models says whether their difference is more than noise.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import subprocess
 import tempfile
 import time
@@ -187,6 +191,26 @@ def _metrics(faces: FaceSet, scores: np.ndarray) -> dict[str, Any]:
             "confusion_matrix": summary["confusion_matrix"]}
 
 
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """McNemar's exact two-sided p-value: faces only A gets right against faces only B does (binomial, p = 1/2)."""
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def paired(first: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """``other`` against ``first`` on the faces both scored: each is (face index, right or not per face)."""
+    (index_a, right_a), (index_b, right_b) = first, other
+    common, at_a, at_b = np.intersect1d(index_a, index_b, return_indices=True)
+    a, b = right_a[at_a], right_b[at_b]
+    only_first, only_this = int((a & ~b).sum()), int((b & ~a).sum())
+    return {"faces": int(len(common)), "points": round(float(b.mean() - a.mean()) * 100, 2) if len(common) else 0.0,
+            "only_this_right": only_this, "only_first_right": only_first,
+            "mcnemar_p": round(mcnemar_p(only_this, only_first), 4)}
+
+
 def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kdef: str | None,
                    ckplus: str | None, crop: int = 128, kdef_angles: Sequence[str] = ("S", "HL", "HR"),
                    peer_python: str | None = None, assume_unseen: bool = False, flip: bool = False) -> dict[str, Any]:
@@ -214,6 +238,7 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
     # each model is set against the peer on exactly its own faces.
     used: dict[str, FaceSet] = {}
     parts: list[dict[str, np.ndarray | None]] = []  # per model: the faces of each set it was scored on
+    right: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []  # per row: (face index, right or not) per set
     for model, backend in models:
         manifest = Manifest.load(model)
         sources = _artifact_sources(model)
@@ -231,12 +256,20 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
                                    "precision": manifest.precision, "sha256": manifest.sha256,
                                    "input": manifest.input.to_dict(), "test_time_flip": flipped, "results": {},
                                    "held_out": dict(notes)}
+            right.append({})
             for part in held:
                 t0 = time.perf_counter()
-                row["results"][part.name] = _metrics(part, score_artifact(model, backend, part, flipped))
+                scores = score_artifact(model, backend, part, flipped)
+                row["results"][part.name] = _metrics(part, scores)
+                index = np.arange(len(part.labels)) if part.index is None else part.index
+                right[-1][part.name] = (index, scores.argmax(1) == part.labels)
                 log.info("%s on %s: %.2f %% (%d faces, %.1f s)", Path(model).name, part.name,
                          row["results"][part.name]["accuracy"] * 100, len(part.labels), time.perf_counter() - t0)
             parts.append({part.name: part.index for part in held})
+            first = next(i for i, r in enumerate(result["models"] + [row]) if r["test_time_flip"] == flipped)
+            if first < len(result["models"]):  # not the first row of its flip setting: set it against that one
+                row["versus_first"] = {"model": result["models"][first]["model"], **{
+                    name: paired(right[first][name], own) for name, own in right[-1].items() if name in right[first]}}
             result["models"].append(row)
     if peer_python:
         peer: dict[str, Any] = {"name": "fer", "results": {}}
@@ -283,7 +316,16 @@ def markdown(result: dict[str, Any]) -> str:
             cells += ([f"{r['accuracy'] * 100:.2f}", f"{r['macro_f1'] * 100:.2f}"] if r else ["—", "—"])
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     faces = ", ".join(f"{s}: {result['sets'][s]['faces']} faces" for s in sets)
-    return "\n".join(lines) + f"\n\n({faces} before holding out people a model saw)"
+    lines.append(f"\n({faces} before holding out people a model saw)")
+    for r in result["models"]:
+        versus = r.get("versus_first")
+        if versus:
+            flip = ", flip" if r.get("test_time_flip") else ""
+            lines.append(f"{Path(r['model']).name}{flip} against {Path(versus['model']).name}{flip}: " + "; ".join(
+                f"{s} {v['points']:+.2f} points ({v['only_this_right']} faces only it gets right, "
+                f"{v['only_first_right']} only the other; McNemar p {v['mcnemar_p']:.2g})"
+                for s, v in versus.items() if s != "model"))
+    return "\n".join(lines)
 
 
 def write_result(result: dict[str, Any], path: str | Path, command: str) -> None:
