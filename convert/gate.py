@@ -94,7 +94,8 @@ def gate_artifact(
                               min_agreement, reference)
     # The probabilities the runtime reports are softmax(scores / T), T fitted on these validation
     # faces (never a test set) with this artifact's own scores: an INT8 head's are not the Keras model's.
-    manifest.calibration = calibration_from_scores(scores, val.labels, f"{val_data} ({len(val)} faces)")
+    flipped, _ = artifact_scores(path, val.images, flip=True)  # the runtime's default mode, reported beside
+    manifest.calibration = calibration_from_scores(scores, val.labels, f"{val_data} ({len(val)} faces)", flipped)
     manifest.extra["metrics"] = {
         "validation": str(val_data),
         "keras_accuracy": parity.keras_accuracy,

@@ -82,21 +82,30 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray, low: float = 1e-3, h
     return t
 
 
-def calibration_from_scores(scores: np.ndarray, labels: np.ndarray, fitted_on: str) -> Calibration:
-    """Fit the temperature on (scores, labels) and record the ECE of plain softmax and of the scaled one."""
+def calibration_from_scores(scores: np.ndarray, labels: np.ndarray, fitted_on: str,
+                            flip_scores: np.ndarray | None = None) -> Calibration:
+    """Fit the temperature on (scores, labels) and record the ECE of plain softmax and of the scaled one.
+
+    ``flip_scores``: the same faces' scores with test-time flip; the fitted temperature's ECE on them
+    is recorded too (the temperature itself comes from the single-pass scores).
+    """
     t = fit_temperature(scores, labels)
     before = expected_calibration_error(softmax(scores), labels)
     after = expected_calibration_error(softmax(scores, t), labels)
+    after_flip = None if flip_scores is None else round(expected_calibration_error(softmax(flip_scores, t), labels), 6)
     return Calibration(temperature=round(t, 6), fitted_on=fitted_on, ece_before=round(before, 6),
-                       ece_after=round(after, 6))
+                       ece_after=round(after, 6), ece_after_flip=after_flip)
 
 
-def artifact_scores(artifact: str | Path, images: np.ndarray, backend: str | None = None) -> tuple[np.ndarray,
-                                                                                                  list[str]]:
-    """The artifact's raw scores on (N, H, W) uint8 faces through the runtime backend, and its label order."""
+def artifact_scores(artifact: str | Path, images: np.ndarray, backend: str | None = None,
+                    flip: bool = False) -> tuple[np.ndarray, list[str]]:
+    """The artifact's raw scores on (N, H, W) uint8 faces through the runtime backend, and its label order.
+
+    ``flip``: with test-time flip, as the runtime classifies by default.
+    """
     from edgefer.runtime.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(artifact, backend)
+    clf = EmotionClassifier(artifact, backend, flip=flip)
     try:
         return clf.predict_dataset(images), list(clf.labels)
     finally:
@@ -112,7 +121,8 @@ def calibrate_artifact(artifact: str | Path, images: np.ndarray, labels: np.ndar
     """
     manifest = Manifest.load(artifact)  # verifies the sha256 before anything is fitted to this file
     scores, _ = artifact_scores(artifact, images, backend)
-    calibration = calibration_from_scores(scores, labels, fitted_on)
+    flipped, _ = artifact_scores(artifact, images, backend, flip=True)
+    calibration = calibration_from_scores(scores, labels, fitted_on, flipped)
     if write:
         manifest.calibration = calibration
         manifest.write(artifact)
@@ -138,5 +148,7 @@ def calibrate_on_folders(artifact: str | Path, data: str | Path, backend: str | 
 
 def describe(artifact: str | Path, calibration: Calibration) -> str:
     """One line for the console: the temperature and what it did to the ECE."""
+    flip = ("" if calibration.ece_after_flip is None else
+            f" ({calibration.ece_after_flip * 100:.2f} % with test-time flip)")
     return (f"{Path(artifact).name}: temperature {calibration.temperature:.4g} fitted on {calibration.fitted_on}; "
-            f"ECE {calibration.ece_before * 100:.2f} % -> {calibration.ece_after * 100:.2f} %")
+            f"ECE {calibration.ece_before * 100:.2f} % -> {calibration.ece_after * 100:.2f} %{flip}")

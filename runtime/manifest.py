@@ -22,13 +22,16 @@ class Calibration:
 
     Fitted on validation data (never on a test set) by the workstation side; ``ece_before`` and
     ``ece_after`` are the expected calibration errors of ``softmax(scores)`` and of the scaled scores
-    on that data, so a reader can see what the temperature bought.
+    on that data, so a reader can see what the temperature bought. The temperature is fitted on
+    single-pass scores; ``ece_after_flip`` is the scaled scores' error with test-time flip (each face
+    and its mirror averaged, the runtime's default), so a reader sees it serves that mode too.
     """
 
     temperature: float
     fitted_on: str = ""
     ece_before: float | None = None
     ece_after: float | None = None
+    ece_after_flip: float | None = None
 
     def __post_init__(self) -> None:
         t = self.temperature
@@ -36,17 +39,21 @@ class Calibration:
             raise ValueError(f"calibration temperature must be a finite number > 0, not {t!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"temperature": float(self.temperature), "fitted_on": self.fitted_on,
-                "ece_before": self.ece_before, "ece_after": self.ece_after}
+        out = {"temperature": float(self.temperature), "fitted_on": self.fitted_on,
+               "ece_before": self.ece_before, "ece_after": self.ece_after}
+        if self.ece_after_flip is not None:  # absent from manifests written before it was measured
+            out["ece_after_flip"] = self.ece_after_flip
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> "Calibration":
         if not isinstance(data, dict) or "temperature" not in data:
             raise ValueError("calibration must be an object with a 'temperature'")
-        unknown = set(data) - {"temperature", "fitted_on", "ece_before", "ece_after"}
+        unknown = set(data) - {"temperature", "fitted_on", "ece_before", "ece_after", "ece_after_flip"}
         if unknown:
             raise ValueError(f"calibration has unknown keys {sorted(unknown)}")
-        return cls(data["temperature"], str(data.get("fitted_on", "")), data.get("ece_before"), data.get("ece_after"))
+        return cls(data["temperature"], str(data.get("fitted_on", "")), data.get("ece_before"), data.get("ece_after"),
+                   data.get("ece_after_flip"))
 
 
 class ModelError(EdgeferError):

@@ -62,6 +62,11 @@ def test_calibration_record_round_trips_through_the_manifest_type():
     cal = calibration_from_scores(scores, labels, "toy val")
     assert Calibration.from_dict(cal.to_dict()) == cal
     assert cal.ece_after < cal.ece_before
+    assert cal.ece_after_flip is None and "ece_after_flip" not in cal.to_dict()  # as manifests before it read
+    # With the test-time flip scores: the temperature is still the single-pass one, the flip ECE is recorded.
+    flipped = calibration_from_scores(scores, labels, "toy val", flip_scores=scores * 0.9)
+    assert flipped.temperature == cal.temperature and flipped.ece_after_flip is not None
+    assert Calibration.from_dict(flipped.to_dict()) == flipped
 
 
 @pytest.mark.shared
@@ -80,4 +85,5 @@ def test_calibrate_command_writes_the_temperature_and_keeps_the_sha(tmp_path, fe
     m = Manifest.load(art)  # sha256 still verifies
     assert m.calibration is not None and m.calibration.temperature > 0
     assert "280 faces" in m.calibration.fitted_on
-    assert json.loads((tmp_path / (src.name + ".json")).read_text())["calibration"]["ece_after"] is not None
+    record = json.loads((tmp_path / (src.name + ".json")).read_text())["calibration"]
+    assert record["ece_after"] is not None and 0 <= record["ece_after_flip"] < 1  # the runtime's default mode too
