@@ -91,7 +91,9 @@ fi
 # An installed qemu-user-static whose format never reached update-binfmts' database (its package trigger
 # did not run, as in some container images) cannot be enabled until it is imported from /usr/share/binfmts.
 if ! update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 && [ -e /usr/share/binfmts/qemu-aarch64 ]; then
-    update-binfmts --import qemu-aarch64 >/dev/null 2>&1 && update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || :
+    if update-binfmts --import qemu-aarch64 >/dev/null 2>&1; then
+        update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || :
+    fi
 fi
 grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null \
     || skip "cannot register qemu-aarch64 with binfmt_misc (update-binfmts --enable qemu-aarch64 failed)"
