@@ -171,7 +171,7 @@ def test_a_model_that_trained_on_some_people_is_set_against_fer_on_the_others(ti
     # Each later row is set against the first of its flip setting, face by face, on the faces both scored.
     assert "versus_first" not in plain and "versus_first" not in flipped
     assert own["versus_first"]["model"] == plain["model"] and own_flipped["versus_first"]["model"] == flipped["model"]
-    v = own["versus_first"]["kdef"]
+    v = own["versus_first"]["sets"]["kdef"]
     assert v["faces"] == 6  # M02's faces: the second model saw F01
     assert v["only_this_right"] == v["only_first_right"] == 0 and v["points"] == 0.0 and v["mcnemar_p"] == 1.0
     assert "against tiny_int8.tflite" in markdown(result)

@@ -268,7 +268,7 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
             parts.append({part.name: part.index for part in held})
             first = next(i for i, r in enumerate(result["models"] + [row]) if r["test_time_flip"] == flipped)
             if first < len(result["models"]):  # not the first row of its flip setting: set it against that one
-                row["versus_first"] = {"model": result["models"][first]["model"], **{
+                row["versus_first"] = {"model": result["models"][first]["model"], "sets": {
                     name: paired(right[first][name], own) for name, own in right[-1].items() if name in right[first]}}
             result["models"].append(row)
     if peer_python:
@@ -324,7 +324,7 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"{Path(r['model']).name}{flip} against {Path(versus['model']).name}{flip}: " + "; ".join(
                 f"{s} {v['points']:+.2f} points ({v['only_this_right']} faces only it gets right, "
                 f"{v['only_first_right']} only the other; McNemar p {v['mcnemar_p']:.2g})"
-                for s, v in versus.items() if s != "model"))
+                for s, v in versus["sets"].items()))
     return "\n".join(lines)
 
 
