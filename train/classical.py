@@ -22,6 +22,8 @@ from edgefer import __version__
 from edgefer.runtime.metrics import format_summary
 from edgefer.runtime.preprocess import InputSpec
 
+from .config import DEFAULT_INPUT_SIZE
+
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +37,7 @@ class BaselineConfig:
     protocol: str = "auto"
     features: str = "hog"  # "hog" or "pca"
     head: str = "linear-svm"  # or "rbf-svm"
-    input_size: int = 48
+    input_size: int = DEFAULT_INPUT_SIZE
     seed: int = 0
     svm_c: list[float] | None = None
     svm_cv: int = 3

@@ -62,9 +62,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from edgefer.cli import CliError
     from edgefer.train.classical import BaselineConfig, run_baseline
+    from edgefer.train.config import DEFAULT_INPUT_SIZE
 
     cfg = BaselineConfig(data=args.data, out=args.out, dataset=args.dataset, protocol=args.protocol,
-                         features=args.features, head=args.head, input_size=args.input_size or 48, seed=args.seed,
+                         features=args.features, head=args.head, input_size=args.input_size or DEFAULT_INPUT_SIZE, seed=args.seed,
                          svm_c=args.svm_c, pca_components=args.pca_components, folds=args.folds,
                          limit_per_class=args.limit_per_class, kdef_no_face=args.kdef_no_face,
                          contempt=args.contempt)

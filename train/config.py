@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: The face side a run takes when neither ``--input-size`` nor an ``--init-from`` model says: FER2013's 48 px.
+DEFAULT_INPUT_SIZE = 48
+
 
 @dataclass
 class TrainConfig:
@@ -17,7 +20,7 @@ class TrainConfig:
     data: str
     out: str
     val: str | None = None
-    input_size: int | None = None  # face side in pixels; None: the --init-from model's own, else 48
+    input_size: int | None = None  # face side in pixels; None: the --init-from model's own, else DEFAULT_INPUT_SIZE
     alpha: float = 1.0
     weights: str | None = None
     epochs: int = 40

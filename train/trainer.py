@@ -34,7 +34,7 @@ from edgefer.runtime.manifest import sha256_of, sidecar_path
 from edgefer.runtime.metrics import classification_summary, format_summary
 from edgefer.runtime.preprocess import InputSpec
 
-from .config import TrainConfig
+from .config import DEFAULT_INPUT_SIZE, TrainConfig
 
 __all__ = ["TrainConfig", "run_kfold", "run_training", "validate_config"]
 
@@ -163,7 +163,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.input_size is None:  # a fine-tune keeps its start model's input unless told otherwise
         from .fit import init_input_size
 
-        cfg = dataclasses.replace(cfg, input_size=init_input_size(cfg.init_from) if cfg.init_from else 48)
+        cfg = dataclasses.replace(cfg, input_size=init_input_size(cfg.init_from) if cfg.init_from else DEFAULT_INPUT_SIZE)
     if resolve_protocol(cfg.dataset, cfg.protocol) == "kfold" and cfg.fold is None:
         return run_kfold(cfg)
     import joblib
