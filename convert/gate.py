@@ -89,12 +89,11 @@ def gate_artifact(
     Returns the report entry and the :class:`Parity` verdict.
     """
     manifest.write(path)
-    scores, _ = artifact_scores(path, val.images)
+    scores, flipped = artifact_scores(path, val.images)  # flipped: the runtime's default mode, reported beside
     parity = parity_of_scores(path, scores, val.labels, ref_scores, max_drop_points, list(manifest.labels),
                               min_agreement, reference)
     # The probabilities the runtime reports are softmax(scores / T), T fitted on these validation
     # faces (never a test set) with this artifact's own scores: an INT8 head's are not the Keras model's.
-    flipped, _ = artifact_scores(path, val.images, flip=True)  # the runtime's default mode, reported beside
     manifest.calibration = calibration_from_scores(scores, val.labels, f"{val_data} ({len(val)} faces)", flipped)
     manifest.extra["metrics"] = {
         "validation": str(val_data),

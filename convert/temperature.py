@@ -97,17 +97,16 @@ def calibration_from_scores(scores: np.ndarray, labels: np.ndarray, fitted_on: s
                        ece_after=round(after, 6), ece_after_flip=after_flip)
 
 
-def artifact_scores(artifact: str | Path, images: np.ndarray, backend: str | None = None,
-                    flip: bool = False) -> tuple[np.ndarray, list[str]]:
-    """The artifact's raw scores on (N, H, W) uint8 faces through the runtime backend, and its label order.
-
-    ``flip``: with test-time flip, as the runtime classifies by default.
+def artifact_scores(artifact: str | Path, images: np.ndarray,
+                    backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The artifact's raw scores on (N, H, W) uint8 faces through the runtime backend: without and with
+    test-time flip (the runtime's default mode), from one pass over the faces and their mirror images.
     """
     from edgefer.runtime.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(artifact, backend, flip=flip)
+    clf = EmotionClassifier(artifact, backend)
     try:
-        return clf.predict_dataset(images), list(clf.labels)
+        return clf.predict_dataset_both(images)
     finally:
         clf.close()
 
@@ -120,8 +119,7 @@ def calibrate_artifact(artifact: str | Path, images: np.ndarray, labels: np.ndar
     file and so its sha256 stay as they are.
     """
     manifest = Manifest.load(artifact)  # verifies the sha256 before anything is fitted to this file
-    scores, _ = artifact_scores(artifact, images, backend)
-    flipped, _ = artifact_scores(artifact, images, backend, flip=True)
+    scores, flipped = artifact_scores(artifact, images, backend)
     calibration = calibration_from_scores(scores, labels, fitted_on, flipped)
     if write:
         manifest.calibration = calibration

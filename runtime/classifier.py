@@ -106,6 +106,23 @@ class EmotionClassifier:
         chunks = [self.classify(images[i : i + batch_size]).scores for i in range(0, len(images), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
 
+    def predict_dataset_both(self, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Scores without and with test-time flip for (N, H, W) uint8 faces, whatever ``flip`` is.
+
+        One pass over the faces and their mirror images: the plain scores are the first half of
+        the flip mode's batch, so scoring both ways costs what the flip mode alone costs.
+        """
+        plain, flipped = [], []
+        for i in range(0, len(images), batch_size):
+            batch = preprocess_faces(images[i : i + batch_size], self.spec)
+            both = self.backend.infer(np.concatenate([batch, batch[:, :, ::-1]]))
+            plain.append(both[: len(batch)])
+            flipped.append((both[: len(batch)] + both[len(batch):]) * np.float32(0.5))
+        if not plain:
+            empty = np.zeros((0, len(self.labels)), np.float32)
+            return empty, empty.copy()
+        return np.concatenate(plain), np.concatenate(flipped)
+
     def backend_info(self) -> dict[str, Any]:
         """What runs the model (backend, library, execution providers, ...), JSON-ready."""
         return self.backend.info()

@@ -24,3 +24,23 @@ def test_flip_averages_the_face_and_its_mirror(backend):
     finally:
         plain.close()
         flipped.close()
+
+
+@pytest.mark.parametrize("backend", ["litert", "onnx"])
+def test_one_pass_gives_the_plain_and_the_flip_scores(backend):
+    """What the conversion gate and `edgefer calibrate` use: both modes' scores from one pass, each equal to
+    the scores its own mode gives, across batches of uneven size."""
+    if backend not in installed_defaults():
+        pytest.skip(f"{backend} is not installed")
+    faces = np.random.default_rng(1).integers(0, 256, (7, 48, 48), dtype=np.uint8)
+    plain = EmotionClassifier(None, backend)
+    flipped = EmotionClassifier(None, backend, flip=True)
+    try:
+        got_plain, got_flipped = plain.predict_dataset_both(faces, batch_size=3)
+        np.testing.assert_allclose(got_plain, plain.predict_dataset(faces), atol=1e-5)
+        np.testing.assert_allclose(got_flipped, flipped.predict_dataset(faces), atol=1e-5)
+        empty = plain.predict_dataset_both(faces[:0])
+        assert [s.shape for s in empty] == [(0, len(plain.labels))] * 2
+    finally:
+        plain.close()
+        flipped.close()

@@ -186,13 +186,16 @@ def test_a_missing_start_model_or_teacher_is_named_before_any_data_is_read(flag,
 def test_a_fine_tune_defaults_to_its_start_models_input_size(tmp_path):
     import keras
 
-    from edgefer.train.fit import init_input_size
+    from edgefer.train.fit import _keras_input_side, init_input_size
 
     manifest = json.loads(Path(str(SHIPPED_ONNX) + ".json").read_text())
     assert init_input_size(SHIPPED_ONNX) == manifest["input"]["height"]  # read from the manifest, no import
     inputs = keras.Input((40, 40, 3))
     keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inputs))).save(tmp_path / "m.keras")
     assert init_input_size(tmp_path / "m.keras") == 40
+    assert _keras_input_side(tmp_path / "m.keras") == 40  # from its config, the weights not loaded for it
+    (tmp_path / "odd.keras").write_bytes(b"not a zip")
+    assert _keras_input_side(tmp_path / "odd.keras") is None  # left to Keras' loader, and its error
     with pytest.raises(FileNotFoundError, match="--init-from .*: no such file"):
         init_input_size(tmp_path / "missing.keras")
 

@@ -79,7 +79,27 @@ def init_input_size(path: str | Path) -> int:
     manifest = Path(str(path) + ".json")
     if path.suffix.lower() == ".onnx" and manifest.is_file():
         return int(json.loads(manifest.read_text())["input"]["height"])
+    if path.suffix.lower() == ".keras":
+        side = _keras_input_side(path)
+        if side is not None:
+            return side
     return int(load_init_model(path).input.shape[1])
+
+
+def _keras_input_side(path: Path) -> int | None:
+    """A ``.keras`` file's input height read from its config (the model is loaded once, later, to train),
+    or None where the config does not say it plainly (a subclassed or Sequential model)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        for layer in config["config"]["layers"]:
+            if layer["class_name"] == "InputLayer":
+                return int(layer["config"]["batch_shape"][1])
+    except (KeyError, TypeError, ValueError, IndexError, zipfile.BadZipFile):
+        pass
+    return None
 
 
 def load_init_model(path: str | Path):
