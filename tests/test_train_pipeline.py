@@ -146,6 +146,23 @@ def test_hybrid_trains_both_parts_then_the_projection(synthetic_data, tmp_path):
     assert (tmp_path / "gradcam.png").is_file()
 
 
+def test_hybrid_takes_its_mobilenet_as_an_onnx(tiny_artifacts, synthetic_data, tmp_path):
+    """The FER2013 hybrid's MobileNet is an fp32 ONNX (the only FER2013-only MobileNet kept): read back into
+    Keras and frozen beside a VGG16 cnn.keras; only the projection and the head train."""
+    from edgefer.runtime.preprocess import InputSpec
+    from edgefer.train.trainer import TrainConfig, run_training
+    from edgefer.train.vgg import build_vgg16
+
+    vgg = tmp_path / "vgg16.keras"
+    build_vgg16(InputSpec(height=32, width=32, channels=3), len(EMOTIONS), fc_width=32).save(vgg)
+    meta = run_training(TrainConfig(data=str(synthetic_data), out=str(tmp_path / "out"), model="hybrid",
+                                    hybrid_parts=[str(tiny_artifacts / "tiny_fp32.onnx"), str(vgg)],
+                                    projection=16, hybrid_head_epochs=1, svm_c=[0.1],
+                                    **{**TINY, "alpha": 0.25}))
+    assert meta["architecture"]["name"] == "hybrid_mobilenet_vgg16"
+    assert meta["architecture"]["feature_dim"] == 256 + 16
+
+
 @pytest.mark.slow
 def test_training_subject_kfold_writes_every_fold(ck48, tmp_path):
     from edgefer.train.trainer import TrainConfig, run_training

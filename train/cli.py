@@ -186,7 +186,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fc-width", type=int, default=4096, help="VGG16 fully connected width")
     p.add_argument("--projection", type=int, default=1024, help="hybrid: width VGG16's features are projected to")
     p.add_argument("--hybrid-parts", type=_words, default=None,
-                   help="hybrid: reuse trained parts, MOBILENET_CNN.keras,VGG16_CNN.keras")
+                   help="hybrid: reuse trained parts, MOBILENET,VGG16_CNN.keras (MOBILENET: a cnn.keras or an "
+                        "fp32 ONNX from `edgefer convert`)")
     p.add_argument("--hybrid-head-epochs", type=int, default=10, help="hybrid: epochs for projection + head")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=64)

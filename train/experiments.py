@@ -123,8 +123,10 @@ EXPERIMENTS: dict[str, list[str]] = {
                                  "--head", "rbf-svm", "--rbf-c", "1,10"],
     "fer2013_mobilenet_svmtop_48": ["train", "--data", FER, "--epochs", "32", "--head", "svm-top"],
     "fer2013_vgg16_48": ["train", "--data", FER, "--model", "vgg16", "--epochs", "32", "--lr", "1e-3"],
+    # The FER2013-only 48-px MobileNet (FER2013_ONLY, above) and the VGG16 run before it, frozen; only the
+    # projection and the head train.
     "fer2013_hybrid_48": ["train", "--data", FER, "--model", "hybrid", "--hybrid-parts",
-                          f"{DEFAULT_FT_CNN},runs/fer2013_vgg16_48/cnn.keras", "--hybrid-head-epochs", "10"],
+                          f"{FER2013_ONLY},runs/fer2013_vgg16_48/cnn.keras", "--hybrid-head-epochs", "10"],
     # Half width, 10 epochs, the cnn2/cnn5 recipe: what one 2-core session allowed (~10 min an epoch there;
     # full width is ~4x that).
     "fer2013_cnn4_48": ["train", "--data", FER, "--model", "cnn4", "--alpha", "0.5", "--epochs", "10"],

@@ -335,11 +335,12 @@ def fit_hybrid(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: Fac
     parts = []
     if cfg.hybrid_parts:
         if len(cfg.hybrid_parts) != 2:
-            raise ValueError("--hybrid-parts takes two cnn.keras files: the MobileNet one, then the VGG16 one")
+            raise ValueError("--hybrid-parts takes two trained models: the MobileNet one (cnn.keras, or an fp32 "
+                             "ONNX from `edgefer convert`), then the VGG16 one (cnn.keras)")
         for path in cfg.hybrid_parts:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"hybrid part {path} does not exist")
-            parts.append(keras.models.load_model(path))
+            parts.append(load_init_model(path))
     else:
         part_cfg = dataclasses.replace(cfg, head="softmax", init_from=None)
         for name in PARTS:
