@@ -182,3 +182,6 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
     assert "balanced" not in _model_name(meta)
     meta["training"]["config"]["label_smoothing"] = 0.0  # the recipe's 0.1 goes unsaid
     assert _model_name(meta).endswith("6 epochs, no label smoothing, + KDEF and CK+ (48x48) people")
+    scratch = {"architecture": {"name": "mobilenet_v1", "alpha": 0.5}, "input": {"height": 96},
+               "training": {"config": {"epochs": 80}}}
+    assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs"  # its schedule's length

@@ -86,6 +86,8 @@ def _model_name(meta: dict[str, Any]) -> str:
         epochs = config.get("epochs")
         name += (", fine-tuned" if epochs is None else ", extractor reused (0 epochs)" if epochs == 0
                  else f", fine-tuned {epochs} epochs")
+    elif config.get("epochs"):  # from scratch: one recipe over 40 or 80 epochs is two models
+        name += f", {config['epochs']} epochs"
     if config.get("augment_config"):
         name += ", stronger augmentation"
     balance = config.get("balance")  # like label smoothing below: runs older than the option record none
