@@ -174,6 +174,7 @@ def test_a_model_that_trained_on_some_people_is_set_against_fer_on_the_others(ti
     v = own["versus_first"]["sets"]["kdef"]
     assert v["faces"] == 6  # M02's faces: the second model saw F01
     assert v["only_this_right"] == v["only_first_right"] == 0 and v["points"] == 0.0 and v["mcnemar_p"] == 1.0
+    assert v["people"] == 1 and v["people_p"] == 1.0  # KDEF knows its people: also compared person by person
     assert "against tiny_int8.tflite" in markdown(result)
 
 
@@ -191,3 +192,22 @@ def test_mcnemar_and_the_paired_comparison():
     v = paired(first, other)
     assert v["faces"] == 3 and v["only_this_right"] == 2 and v["only_first_right"] == 0
     assert v["points"] == pytest.approx((3 / 3 - 1 / 3) * 100, abs=0.01) and v["mcnemar_p"] == pytest.approx(0.5)
+    assert "people_p" not in v  # FER2013 knows no people: the faces count one by one
+    # The same faces of two people: "b" holds both of the faces only the other model gets right.
+    v = paired(first, other, np.array(["a", "a", "a", "b", "b", "c", "c"]))
+    assert v["people"] == 2 and v["people_p"] == 1.0  # one person with a difference: a coin's one toss
+
+
+def test_the_person_by_person_test_counts_people_not_faces():
+    import numpy as np
+
+    from edgefer.train.cross_eval import mcnemar_p, people_p
+
+    assert people_p(np.array([0, 0])) == 1.0 and people_p(np.array([2, -2])) == 1.0
+    assert people_p(np.array([1, 1, 1])) == pytest.approx(2 / 8)  # exact: all + or all - of 8 sign patterns
+    # Ten faces better for one person: McNemar calls it certain, by person it is one toss of a coin.
+    assert mcnemar_p(10, 0) < 0.01 and people_p(np.array([10, 0, 0])) == 1.0
+    many = np.ones(20, np.int64)  # 20 people, each one face better: past 16 people, seeded random patterns
+    assert people_p(many) < 1e-4
+    mixed = np.array([3, -1, 2, 1, -2, 1, 1, -1, 2, 1] * 2)
+    assert 0.01 < people_p(mixed) < 0.5 and people_p(mixed) == people_p(mixed)  # seeded: one answer

@@ -200,15 +200,47 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def paired(first: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
-    """``other`` against ``first`` on the faces both scored: each is (face index, right or not per face)."""
+def people_p(net_by_person: np.ndarray, draws: int = 200_000, seed: int = 0) -> float:
+    """Two-sided p-value that two models tie, when faces come in people: a sign-flip permutation test.
+
+    ``net_by_person``: per person, faces only the second model gets right minus faces only the first
+    does. Under "no difference" each person's net is as likely negative as positive, whatever the
+    correlation between one person's faces (several photos, or frames of one sequence), which McNemar's
+    face-by-face test assumes away. Exact over every sign pattern for up to 16 people with a
+    difference, else ``draws`` random patterns (seeded: the same answer each run).
+    """
+    net = np.asarray(net_by_person, np.int64)
+    net = net[net != 0]
+    if not len(net):
+        return 1.0
+    observed = abs(int(net.sum()))
+    if len(net) <= 16:
+        signs = ((np.arange(2 ** len(net))[:, None] >> np.arange(len(net))) & 1) * 2 - 1
+        return float((np.abs(signs @ net) >= observed).mean())
+    signs = np.random.default_rng(seed).integers(0, 2, (draws, len(net)), dtype=np.int8) * 2 - 1
+    hits = int((np.abs(signs.astype(np.int64) @ net) >= observed).sum())
+    return (hits + 1) / (draws + 1)
+
+
+def paired(first: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray],
+           subjects: np.ndarray | None = None) -> dict[str, Any]:
+    """``other`` against ``first`` on the faces both scored: each is (face index, right or not per face).
+
+    ``subjects``: the person of each face of the whole set (by face index), where the set knows them;
+    then the comparison is also made person by person (:func:`people_p`).
+    """
     (index_a, right_a), (index_b, right_b) = first, other
     common, at_a, at_b = np.intersect1d(index_a, index_b, return_indices=True)
     a, b = right_a[at_a], right_b[at_b]
     only_first, only_this = int((a & ~b).sum()), int((b & ~a).sum())
-    return {"faces": int(len(common)), "points": round(float(b.mean() - a.mean()) * 100, 2) if len(common) else 0.0,
-            "only_this_right": only_this, "only_first_right": only_first,
-            "mcnemar_p": round(mcnemar_p(only_this, only_first), 4)}
+    out = {"faces": int(len(common)), "points": round(float(b.mean() - a.mean()) * 100, 2) if len(common) else 0.0,
+           "only_this_right": only_this, "only_first_right": only_first,
+           "mcnemar_p": round(mcnemar_p(only_this, only_first), 4)}
+    if subjects is not None and len(common):
+        people, who = np.unique(np.asarray(subjects)[common], return_inverse=True)
+        net = np.bincount(who, weights=b.astype(np.int64) - a.astype(np.int64), minlength=len(people))
+        out.update(people=int(len(people)), people_p=round(people_p(net.astype(np.int64)), 4))
+    return out
 
 
 def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kdef: str | None,
@@ -230,6 +262,7 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
     if ckplus:
         loaded.append(("ckplus", load_ckplus_faces(ckplus, crop)))
     result: dict[str, Any] = {"schema": SCHEMA, "sets": {}, "models": [], "peer": None}
+    subjects = {faces.name: faces.subjects for _, faces in loaded if faces.subjects is not None}
     for _, faces in loaded:
         result["sets"][faces.name] = {**faces.info, "faces": int(len(faces.labels)),
                                       "crop_side": int(faces.images.shape[1]),
@@ -269,7 +302,8 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
             first = next(i for i, r in enumerate(result["models"] + [row]) if r["test_time_flip"] == flipped)
             if first < len(result["models"]):  # not the first row of its flip setting: set it against that one
                 row["versus_first"] = {"model": result["models"][first]["model"], "sets": {
-                    name: paired(right[first][name], own) for name, own in right[-1].items() if name in right[first]}}
+                    name: paired(right[first][name], own, subjects.get(name))
+                    for name, own in right[-1].items() if name in right[first]}}
             result["models"].append(row)
     if peer_python:
         peer: dict[str, Any] = {"name": "fer", "results": {}}
@@ -323,7 +357,8 @@ def markdown(result: dict[str, Any]) -> str:
             flip = ", flip" if r.get("test_time_flip") else ""
             lines.append(f"{Path(r['model']).name}{flip} against {Path(versus['model']).name}{flip}: " + "; ".join(
                 f"{s} {v['points']:+.2f} points ({v['only_this_right']} faces only it gets right, "
-                f"{v['only_first_right']} only the other; McNemar p {v['mcnemar_p']:.2g})"
+                f"{v['only_first_right']} only the other; McNemar p {v['mcnemar_p']:.2g}"
+                + (f"; person by person, {v['people']} people, p {v['people_p']:.2g})" if "people_p" in v else ")")
                 for s, v in versus["sets"].items()))
     return "\n".join(lines)
 
