@@ -53,15 +53,15 @@ soak: $(DEV_VENV)/.installed
 # The shipped default model, end to end: train -> convert (INT8 TFLite, fp32 ONNX, INT8 QDQ ONNX, each
 # through the parity gate, each with its fitted temperature) -> the README's model figures.
 # Training is the long step: on a GPU machine `KERAS_BACKEND=jax make default-model-train` (minutes,
-# see train/README.md "Training on a GPU"); on 2 CPU cores about 90 minutes, and `--resume` carries it
+# see train/README.md "Training on a GPU"); on 2 CPU cores about 3 hours, and `--resume` carries it
 # across interruptions. `make default-model-ship` then needs TensorFlow.
 FER ?= ../shared/datasets/fer2013
 KDEF ?= ../shared/datasets/kdef/KDEF
 CKPLUS ?= ../shared/datasets/ckplus48
 # The shipped recipe (docs/training.md, "The shipped default model"): MobileNet v1 at alpha 0.5 and 96 px,
-# 40 epochs from scratch, half of KDEF's and CK+48's people beside FER2013 (about 90 minutes on 2 cores).
+# 80 epochs from scratch, half of KDEF's and CK+48's people beside FER2013 (about 3 hours on 2 cores).
 MODEL_SIZE ?= 96
-MODEL_EPOCHS ?= 40
+MODEL_EPOCHS ?= 80
 MODEL_BATCH ?= 64
 MODEL_ARGS ?= --alpha 0.5 --add-faces kdef=$(KDEF) --add-faces ckplus48=$(CKPLUS)
 RUN ?= runs/fer2013_mnv1_$(MODEL_SIZE)

@@ -175,7 +175,7 @@ EXPERIMENTS: dict[str, list[str]] = {
     "fer2013_kdef_ckplus_mobilenet_v1_a050_96": ["train", "--data", FER, "--input-size", "96", "--alpha", "0.5",
                                                  "--epochs", "40", "--batch-size", "64", *ADDED_PEOPLE],
     # The longer schedule for that recipe: 80 epochs from scratch instead of 40 (one cosine decay over all of
-    # them; ~2.2 min an epoch here, so two 2-core sessions joined by `--resume`).
+    # them; ~2.2 min an epoch here, so two 2-core sessions joined by `--resume`). Shipped after the 40-epoch one.
     "fer2013_kdef_ckplus_mobilenet_v1_a050_96_e80": ["train", "--data", FER, "--input-size", "96", "--alpha",
                                                      "0.5", "--epochs", "80", "--batch-size", "64", *ADDED_PEOPLE],
     # A second cosine cycle of the shipped 96-px half-width model (its cnn.keras, BatchNorm still trainable): 10 more
