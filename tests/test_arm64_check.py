@@ -60,6 +60,21 @@ def test_differences_are_reported(tmp_path, face, needle):
     assert not result["match"] and any(needle in d for d in result["differences"]), result["differences"]
 
 
+def test_faces_and_labels_a_user_sees_lead_the_differences(tmp_path):
+    """A clip's frames differ in every number; a face found on one side only, or another label, must not hide
+    behind the first twenty of those lines: they are counted and listed first."""
+    noisy = [_other(box=[11, 20, 50, 50], score=0.9) for _ in range(25)]
+    extra = json.loads(json.dumps(EVENT))
+    extra["faces"].append({**EVENT["faces"][0], "box": [60, 70, 30, 30], "label": "fear"})
+    result = _run(tmp_path, noisy + [_other(label="sad")] + [_other()], [EVENT] * 25 + [EVENT, extra])
+    assert result["frames_with_other_faces"] == 1 and result["frames_with_other_labels"] == 1
+    assert result["faces"] == 27 and result["faces_amd64"] == 28
+    assert result["differences"][:2] == [
+        "events[25]: labels ['sad'] on arm64, ['happy'] on amd64",
+        "events[26]: 1 faces on arm64, 2 on amd64 (['happy'] against ['happy', 'fear'])"]
+    assert len(result["differences"]) == 20
+
+
 def test_one_unit_in_the_last_digit_is_within_tolerance(tmp_path):
     result = _run(tmp_path, [_other(score=0.8514)], [EVENT])
     assert result["match"] and result["max_abs_difference"] == pytest.approx(1e-4)

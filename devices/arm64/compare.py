@@ -65,19 +65,44 @@ def diff(a: Any, b: Any, where: str, found: list[str]) -> float:
     return 0.0
 
 
+def what_a_user_sees(events: list[dict[str, Any]], reference: list[dict[str, Any]]) -> tuple[list[str], int, int]:
+    """The differences a user reads in the events, frame by frame: faces found, then labels.
+
+    Returns the lines and the counts of frames with another number of faces and with other labels.
+    Listed before the numeric ones, which would otherwise fill the report's first lines on a clip.
+    """
+    lines, faces, labels = [], 0, 0
+    for i, (a, b) in enumerate(zip(events, reference)):
+        mine, theirs = a.get("faces", []), b.get("faces", [])
+        if len(mine) != len(theirs):
+            faces += 1
+            lines.append(f"events[{i}]: {len(mine)} faces on arm64, {len(theirs)} on amd64 "
+                         f"({[f.get('label') for f in mine]} against {[f.get('label') for f in theirs]})")
+        elif [f.get("label") for f in mine] != [f.get("label") for f in theirs]:
+            labels += 1
+            lines.append(f"events[{i}]: labels {[f.get('label') for f in mine]} on arm64, "
+                         f"{[f.get('label') for f in theirs]} on amd64")
+    return lines, faces, labels
+
+
 def compare_run(arm: Path, amd: Path) -> dict[str, Any]:
     """One media file of one arm64 run against amd64."""
     events, reference = read_events(arm), read_events(amd)
     found: list[str] = []
     gap = diff(events, reference, "events", found)
+    seen, other_faces, other_labels = what_a_user_sees(events, reference)
     return {
         "media": arm.stem,
         "events": len(events),
         "faces": sum(len(e.get("faces", [])) for e in events),
+        "faces_amd64": sum(len(e.get("faces", [])) for e in reference),
         "labels": sorted({f.get("label") for e in events for f in e.get("faces", []) if f.get("label")}),
+        "frames_with_other_faces": other_faces,
+        "frames_with_other_labels": other_labels,
         "max_abs_difference": round(gap, 6),
         "match": not found and bool(events),
-        "differences": found[:20] if events else ["no events from the arm64 run"],
+        "differences": (seen + [line for line in found if line not in seen])[:20] if events
+        else ["no events from the arm64 run"],
     }
 
 
