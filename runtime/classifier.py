@@ -94,8 +94,7 @@ class EmotionClassifier:
         if not len(batch):
             scores = np.zeros((0, len(self.labels)), np.float32)
         elif self.flip:
-            both = self.backend.infer(np.concatenate([batch, batch[:, :, ::-1]]))
-            scores = (both[: len(batch)] + both[len(batch):]) * np.float32(0.5)
+            scores = self._infer_with_mirror(batch)[1]
         else:
             scores = self.backend.infer(batch)
         t2 = time.perf_counter()
@@ -114,14 +113,18 @@ class EmotionClassifier:
         """
         plain, flipped = [], []
         for i in range(0, len(images), batch_size):
-            batch = preprocess_faces(images[i : i + batch_size], self.spec)
-            both = self.backend.infer(np.concatenate([batch, batch[:, :, ::-1]]))
-            plain.append(both[: len(batch)])
-            flipped.append((both[: len(batch)] + both[len(batch):]) * np.float32(0.5))
+            one, two = self._infer_with_mirror(preprocess_faces(images[i : i + batch_size], self.spec))
+            plain.append(one)
+            flipped.append(two)
         if not plain:
             empty = np.zeros((0, len(self.labels)), np.float32)
             return empty, empty.copy()
         return np.concatenate(plain), np.concatenate(flipped)
+
+    def _infer_with_mirror(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A preprocessed NHWC batch and its mirror images as one batch of 2N: (plain, flip-averaged) scores."""
+        both = self.backend.infer(np.concatenate([batch, batch[:, :, ::-1]]))
+        return both[: len(batch)], (both[: len(batch)] + both[len(batch):]) * np.float32(0.5)
 
     def backend_info(self) -> dict[str, Any]:
         """What runs the model (backend, library, execution providers, ...), JSON-ready."""

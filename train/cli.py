@@ -65,7 +65,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from edgefer.train.config import DEFAULT_INPUT_SIZE
 
     cfg = BaselineConfig(data=args.data, out=args.out, dataset=args.dataset, protocol=args.protocol,
-                         features=args.features, head=args.head, input_size=args.input_size or DEFAULT_INPUT_SIZE, seed=args.seed,
+                         features=args.features, head=args.head,
+                         input_size=args.input_size or DEFAULT_INPUT_SIZE, seed=args.seed,
                          svm_c=args.svm_c, pca_components=args.pca_components, folds=args.folds,
                          limit_per_class=args.limit_per_class, kdef_no_face=args.kdef_no_face,
                          contempt=args.contempt)

@@ -328,8 +328,6 @@ def fit_hybrid(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: Fac
     """
     import dataclasses
 
-    import keras
-
     from .hybrid import PARTS, build_hybrid
 
     parts = []

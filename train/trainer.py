@@ -163,7 +163,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.input_size is None:  # a fine-tune keeps its start model's input unless told otherwise
         from .fit import init_input_size
 
-        cfg = dataclasses.replace(cfg, input_size=init_input_size(cfg.init_from) if cfg.init_from else DEFAULT_INPUT_SIZE)
+        side = init_input_size(cfg.init_from) if cfg.init_from else DEFAULT_INPUT_SIZE
+        cfg = dataclasses.replace(cfg, input_size=side)
     if resolve_protocol(cfg.dataset, cfg.protocol) == "kfold" and cfg.fold is None:
         return run_kfold(cfg)
     import joblib

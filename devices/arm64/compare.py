@@ -73,15 +73,14 @@ def what_a_user_sees(events: list[dict[str, Any]], reference: list[dict[str, Any
     """
     lines, faces, labels = [], 0, 0
     for i, (a, b) in enumerate(zip(events, reference)):
-        mine, theirs = a.get("faces", []), b.get("faces", [])
+        mine = [f.get("label") for f in a.get("faces", [])]
+        theirs = [f.get("label") for f in b.get("faces", [])]
         if len(mine) != len(theirs):
             faces += 1
-            lines.append(f"events[{i}]: {len(mine)} faces on arm64, {len(theirs)} on amd64 "
-                         f"({[f.get('label') for f in mine]} against {[f.get('label') for f in theirs]})")
-        elif [f.get("label") for f in mine] != [f.get("label") for f in theirs]:
+            lines.append(f"events[{i}]: {len(mine)} faces on arm64, {len(theirs)} on amd64 ({mine} against {theirs})")
+        elif mine != theirs:
             labels += 1
-            lines.append(f"events[{i}]: labels {[f.get('label') for f in mine]} on arm64, "
-                         f"{[f.get('label') for f in theirs]} on amd64")
+            lines.append(f"events[{i}]: labels {mine} on arm64, {theirs} on amd64")
     return lines, faces, labels
 
 
@@ -101,8 +100,7 @@ def compare_run(arm: Path, amd: Path) -> dict[str, Any]:
         "frames_with_other_labels": other_labels,
         "max_abs_difference": round(gap, 6),
         "match": not found and bool(events),
-        "differences": (seen + [line for line in found if line not in seen])[:20] if events
-        else ["no events from the arm64 run"],
+        "differences": (seen + found)[:20] if events else ["no events from the arm64 run"],
     }
 
 
