@@ -211,3 +211,16 @@ def test_the_person_by_person_test_counts_people_not_faces():
     assert people_p(many) < 1e-4
     mixed = np.array([3, -1, 2, 1, -2, 1, 1, -1, 2, 1] * 2)
     assert 0.01 < people_p(mixed) < 0.5 and people_p(mixed) == people_p(mixed)  # seeded: one answer
+
+
+def test_the_random_person_by_person_test_agrees_with_the_exact_one():
+    import numpy as np
+
+    from edgefer.train.cross_eval import people_p
+
+    net = np.array([3, -1, 2, 1, -2, 1, 1, -1, 2, 1, 1, -1, 1, 2, -1, 1, 1, -2], np.int64)  # 18 people: drawn
+    signs = ((np.arange(2 ** len(net))[:, None] >> np.arange(len(net))) & 1) * 2 - 1
+    exact = float((np.abs(signs @ net) >= abs(net.sum())).mean())  # every one of the 2^18 sign patterns
+    assert 0.02 < exact < 0.5
+    assert people_p(net) == pytest.approx(exact, abs=0.005)  # 200,000 draws, drawn in blocks
+    assert people_p(net, draws=12_345) == pytest.approx(exact, abs=0.02)  # a last, partial block counts too

@@ -217,8 +217,10 @@ def people_p(net_by_person: np.ndarray, draws: int = 200_000, seed: int = 0) -> 
     if len(net) <= 16:
         signs = ((np.arange(2 ** len(net))[:, None] >> np.arange(len(net))) & 1) * 2 - 1
         return float((np.abs(signs @ net) >= observed).mean())
-    signs = np.random.default_rng(seed).integers(0, 2, (draws, len(net)), dtype=np.int8) * 2 - 1
-    hits = int((np.abs(signs.astype(np.int64) @ net) >= observed).sum())
+    rng, hits = np.random.default_rng(seed), 0
+    for start in range(0, draws, 10_000):  # in blocks: 10,000 x people at a time, not draws x people
+        block = rng.integers(0, 2, (min(10_000, draws - start), len(net)), dtype=np.int8).astype(np.int64) * 2 - 1
+        hits += int((np.abs(block @ net) >= observed).sum())
     return (hits + 1) / (draws + 1)
 
 
