@@ -63,6 +63,16 @@ false boxes. Nor do the second looks meet the video target at every phase (check
 clip after the development figures above): on ``fer_test.mp4``'s first frame the plain pass
 boxes the mouth and chin of that face, the box is followed, and no look runs on frames 2-4.
 
+Kept (2026-12-07, session 34): a followed face that a detection pass missed is dropped when it
+shares at least a fifth of the smaller box with a face the pass found (before, only when either
+box's centre lay inside the other), so a box on part of a face does not stay beside the whole face
+as a second person. Tried after a frame-by-frame look at ``fer_test.mp4``'s opening, where a
+followed mouth-and-chin box stayed beside the whole face for six frames. On these clips, with a
+scratch script, against the default's 2,597 faces / 225 false boxes / 1,341 passes: a share of 0.1
+or 0.2 gave 2,597 / 219 / 1,341, 0.3 changed nothing; 0.2, the one less likely to merge two people
+standing close, was kept (``SAME_FACE_SHARE`` in ``runtime/tracking.py``). It does not recover the
+faces lost there: the opening's first box is still the mouth and chin, followed until the next pass.
+
 Tried on 2026-12-06 (session 27) and not kept, with a scratch script on these clips: padding each
 detection frame with a border of repeated edge pixels before the cascades (boxes cut back to the
 frame), so that a face cut by the frame's edge may be seen whole. A border of 0.1 of the shorter

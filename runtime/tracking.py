@@ -141,11 +141,21 @@ class TrackingDetector:
         return _Track(moved, track.template, track.scale, track.missed)
 
 
+# A followed box sharing this much of the smaller box with a detected face is that face, found again.
+# Chosen on benchmarks/track_dev.py's clips: 0.1 and 0.2 both removed 6 of 225 false boxes, no face lost.
+SAME_FACE_SHARE = 0.2
+
+
 def _overlaps(a: Box, b: Box) -> bool:
-    """Whether either box's centre lies inside the other (the same face, found twice)."""
+    """Whether two boxes are one face found twice: either box's centre lies inside the other, or they
+    share at least :data:`SAME_FACE_SHARE` of the smaller box (a box on part of a face, such as the
+    mouth and chin that both cascades sometimes take for a small face, beside the whole face)."""
     def inside(p: Box, q: Box) -> bool:
         cx, cy = p.x + p.w / 2, p.y + p.h / 2
         return q.x <= cx <= q.x + q.w and q.y <= cy <= q.y + q.h
 
-    return inside(a, b) or inside(b, a)
+    iw = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    ih = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    shared = iw > 0 and ih > 0 and iw * ih >= SAME_FACE_SHARE * min(a.w * a.h, b.w * b.h)
+    return inside(a, b) or inside(b, a) or shared
 

@@ -86,6 +86,21 @@ def test_face_missed_by_one_detection_pass_is_kept():
     assert scripted.calls[:3] == [0, 3, 6]
 
 
+@pytest.mark.parametrize("face_bottom, kept", [(140, 1), (135, 2)])
+def test_a_followed_part_of_a_face_gives_way_to_the_whole_face(face_bottom, kept):
+    # Frame 0 finds a small box (say the mouth and chin); frame 3 finds the whole face above it, sharing a
+    # quarter of the small box (no centre inside the other): the same face, one box. Sharing an eighth
+    # (two people side by side), both stay.
+    patch = _patch(40)
+    frames = [_scene(100, 130, patch, i) for i in range(4)]
+    face = Box(80, 50, 90, face_bottom - 50)
+    scripted = ScriptedDetector(lambda i: Box(100, 130, 40, 40) if i == 0 else face if i == 3 else None)
+    tracker = TrackingDetector(scripted, TrackConfig(detect_every=3, keep_missed=1))
+    results = _run(tracker, scripted, frames)
+    assert results[:3] == [[Box(100, 130, 40, 40)]] * 3  # followed between detection passes
+    assert len(results[3]) == kept and results[3][0] == face, results[3]
+
+
 def test_reset_and_new_frame_size_force_detection():
     patch = _patch()
     scripted = ScriptedDetector(lambda i: Box(40, 50, 60, 60))
