@@ -23,7 +23,7 @@ def test_times_the_step_edgefer_train_compiles_and_records_a_missing_backend(tmp
 
     if not tf.config.list_physical_devices("GPU"):  # Keras' own choice without a GPU, as `edgefer train` gets it
         assert tf_row["jit_compile"] is False
-    assert tf_row["onednn"] is False and "onednn" not in torch_row
+    assert tf_row["onednn"] is False and "onednn" not in torch_row and tf_row["precision"] == "float32"
     assert tf_row["loop"] == "own" and tf_row["steps_timed"] == 2 and tf_row["seconds_per_step"] > 0
     assert tf_row["params"] > 0 and tf_row["fer2013_epoch_minutes"] >= 0
     assert "edgefer_no_such_module is not installed" in torch_row["skipped"]
@@ -34,13 +34,22 @@ def test_times_the_step_edgefer_train_compiles_and_records_a_missing_backend(tmp
 def test_tensorflow_is_timed_with_and_without_onednn_by_default(monkeypatch, tmp_path):
     seen = []
 
-    def fake_measure(backend, loop, args, onednn=None):
-        seen.append((backend, loop, onednn))
+    def fake_measure(backend, loop, args, onednn=None, precision="float32"):
+        seen.append((backend, loop, onednn, precision))
         return {"backend": backend, "loop": loop, "skipped": "not run here"}
 
     monkeypatch.setattr(train_step, "measure", fake_measure)
     assert train_step.main(["--settings", "tensorflow:own,jax:fit", "--json", str(tmp_path / "s.json")]) == 0
-    assert seen == [("tensorflow", "own", True), ("tensorflow", "own", False), ("jax", "fit", None)]
+    assert seen == [("tensorflow", "own", True, "float32"), ("tensorflow", "own", False, "float32"),
+                    ("jax", "fit", None, "float32")]
+    seen.clear()  # each setting in each precision asked for, each row saying which
+    assert train_step.main(["--settings", "tensorflow:own", "--onednn", "on", "--precision", "float32,mixed_bfloat16",
+                            "--json", str(tmp_path / "p.json")]) == 0
+    assert seen == [("tensorflow", "own", True, "float32"), ("tensorflow", "own", True, "mixed_bfloat16")]
+    rows = json.loads((tmp_path / "p.json").read_text())["rows"]
+    assert [r["precision"] for r in rows] == ["float32", "mixed_bfloat16"]
+    with pytest.raises(SystemExit):
+        train_step.main(["--precision", "float16"])
 
 
 def test_the_cli_asks_tensorflow_for_onednn_unless_the_user_chose(monkeypatch):

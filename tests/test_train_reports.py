@@ -185,3 +185,5 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
     scratch = {"architecture": {"name": "mobilenet_v1", "alpha": 0.5}, "input": {"height": 96},
                "training": {"config": {"epochs": 80}}}
     assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs"  # its schedule's length
+    scratch["training"]["config"]["precision"] = "mixed_bfloat16"
+    assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs, bfloat16 compute"

@@ -38,6 +38,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     checkpoint_minutes: float = 5.0  # also save inside an epoch this often (TensorFlow's loop); 0: epoch ends only
+    precision: str = "float32"  # one of precision.PRECISIONS: "mixed_bfloat16" computes in bfloat16 (precision.py)
     dataset: str = "folders"  # one of corpora.CORPORA
     protocol: str = "auto"  # one of protocols.PROTOCOLS
     angles: list[str] = field(default_factory=lambda: ["S", "HL", "HR"])  # KDEF only

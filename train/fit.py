@@ -153,7 +153,9 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     from .data import make_sequence
     from .loop import EpochPosition, fit_epochs, uses_own_loop
     from .model import set_bn_momentum
+    from .precision import check_precision, use_precision
 
+    check_precision(cfg.precision)
     epochs = cfg.epochs if epochs is None else epochs
     if epochs == 0:
         return _reuse_trained(cfg, spec, best_path=out / "cnn.keras")
@@ -168,6 +170,11 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
 
     start_epoch, best_acc, resume_at = 0, -1.0, None
     state = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else None
+    if state and state.get("precision", "float32") != cfg.precision:
+        # The weights would carry over (float32 under both), but the run's record would then describe
+        # only its last part.
+        raise ValueError(f"{out} was started with --precision {state.get('precision', 'float32')}; resume it "
+                         f"with that, or start a new run (another --out) with --precision {cfg.precision}")
     if state and state.get("partial") and not (uses_own_loop() and partial_path.exists()):
         log.warning("the checkpoint inside epoch %d is not used (%s): resuming from the last whole epoch",
                     state["partial"]["epoch"] + 1, "missing" if not partial_path.exists() else
@@ -193,8 +200,10 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         if cfg.init_from:
             set_bn_momentum(model, cfg.bn_momentum)
         compile_for_training(model, cfg, steps, epochs)
+    # Before the first step, which traces the training function in the layers' compute dtypes.
+    use_precision(model, cfg.precision)
     if start_epoch >= epochs:
-        return keras.models.load_model(best_path)
+        return _load_best(best_path)
 
     class Checkpoint(keras.callbacks.Callback):
         """Keep the best epoch (validation accuracy) and a resumable last state."""
@@ -208,7 +217,8 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                 best_acc = acc
                 _save_atomic(self.model, best_path)
             _save_atomic(self.model, last_path)
-            _write_state(state_path, {"epoch": epoch + 1, "best_val_accuracy": best_acc, "epochs": epochs})
+            _write_state(state_path, {"epoch": epoch + 1, "best_val_accuracy": best_acc, "epochs": epochs,
+                                      "precision": cfg.precision})
             partial_path.unlink(missing_ok=True)  # after the commit: until then a resume may still need it
 
     def save_partial(position: EpochPosition) -> None:
@@ -216,7 +226,7 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
         # naming the step; the last whole epoch stays in last.keras, so a kill at any moment leaves one of them.
         _save_atomic(model, partial_path)
         _write_state(state_path, {"epoch": position.epoch, "best_val_accuracy": best_acc, "epochs": epochs,
-                                  "partial": dataclasses.asdict(position)})
+                                  "precision": cfg.precision, "partial": dataclasses.asdict(position)})
 
     augment = None
     if cfg.augment:
@@ -239,7 +249,21 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                 *([progress_callback(len(train_seq), epochs)] if to_file else [])],
                verbose=2 if to_file else 1, resume_at=resume_at, save=save_partial,
                save_every_s=cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 and uses_own_loop() else None)
-    return keras.models.load_model(best_path)
+    return _load_best(best_path)
+
+
+def _load_best(best_path: Path):
+    """The run's best epoch, as float32 throughout: a mixed-precision run's ``cnn.keras`` is rewritten so
+    that the SVM fit, conversion and anyone loading it later see float32 layers (the weights are unchanged)."""
+    import keras
+
+    from .precision import precision_of, use_precision
+
+    model = keras.models.load_model(best_path)
+    if precision_of(model) != "float32":
+        use_precision(model, "float32")
+        _save_atomic(model, best_path)
+    return model
 
 
 def progress_callback(steps: int, epochs: int, parts: int = 10, min_gap_s: float = 30.0):

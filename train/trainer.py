@@ -334,7 +334,9 @@ def finished_fold(cfg: TrainConfig, folder: Path) -> dict[str, Any] | None:
     if not meta_path.is_file():
         return None
     meta = json.loads(meta_path.read_text())
-    done = {k: v for k, v in meta.get("training", {}).get("config", {}).items() if k != "resume"}
+    # A setting added since the fold ran counts as its default (what the fold ran with).
+    defaults = json.loads(json.dumps(asdict(TrainConfig(data="", out=""))))
+    done = {k: v for k, v in {**defaults, **meta.get("training", {}).get("config", {})}.items() if k != "resume"}
     wanted = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k != "resume"}
     if done != wanted:
         differ = sorted(k for k in set(done) | set(wanted) if done.get(k) != wanted.get(k))
