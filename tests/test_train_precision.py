@@ -62,3 +62,15 @@ def test_a_fold_finished_before_precision_existed_counts_as_float32(tmp_path):
     assert finished_fold(cfg, tmp_path) is not None
     with pytest.raises(ValueError, match="precision"):
         finished_fold(TrainConfig(data="d", out=str(tmp_path), precision="mixed_bfloat16"), tmp_path)
+
+
+def test_bfloat16_on_a_cpu_without_its_instructions_is_called_out(tmp_path):
+    from edgefer.train.precision import cpu_bf16_note
+
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor : 0\nflags : fpu sse2 avx avx2 fma\n")
+    bf16 = tmp_path / "bf16"
+    bf16.write_text("processor : 0\nflags : fpu avx2 avx512f avx512_bf16\n")
+    assert "--precision float32" in cpu_bf16_note(avx2)
+    assert cpu_bf16_note(bf16) is None
+    assert cpu_bf16_note(tmp_path / "missing") is None  # not Linux: nothing to say

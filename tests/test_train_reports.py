@@ -150,6 +150,12 @@ def test_experiments_resume_passes_resume_to_each_run(monkeypatch, tmp_path):
     calls.clear()
     assert experiments.main(["kdef_hog_svm_subject", "--resume"]) == 0  # a baseline: nothing to resume
     assert calls[0][0] == "baseline" and "--resume" not in calls[0]
+    calls.clear()  # a CPU without bfloat16: every run in float32, whatever its own precision
+    assert experiments.main(["fer2013_vgg16_48", "kdef_hog_svm_subject", "--precision", "float32"]) == 0
+    assert calls[0][-2:] == ["--precision", "float32"] and "--precision" not in calls[1]
+    from edgefer.cli import build_parser
+
+    assert build_parser().parse_args(calls[0]).precision == "float32"  # the last one given wins
 
 
 def test_every_experiment_is_a_valid_edgefer_command():

@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+from .precision import PRECISIONS
+
 FER = "{shared}/fer2013"
 KDEF = "{shared}/kdef/KDEF"
 CKPLUS = "{shared}/ckplus"
@@ -287,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only copy the reports of an existing run folder to results/NAME (one name)")
     parser.add_argument("--resume", action="store_true",
                         help="continue each training run from its checkpoint (runs/NAME/checkpoint) if it has one")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="train every run in this precision instead of its own (e.g. float32 on a CPU "
+                             "without bfloat16 instructions; the run's meta.json records which)")
     args = parser.parse_args(argv)
     if args.publish:
         if len(args.names) != 1 or not Path(args.publish, "meta.json").is_file():
@@ -303,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv_ = command(name, args.shared)
         if args.resume and argv_[0] == "train":  # the classical baselines have no checkpoint: they rerun
             argv_.append("--resume")
+        if args.precision and argv_[0] == "train":  # the last --precision given is the one argparse keeps
+            argv_ += ["--precision", args.precision]
         print(f"== {name}: edgefer {' '.join(argv_)}", flush=True)
         status = edgefer(argv_)
         if status:

@@ -153,9 +153,11 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     from .data import make_sequence
     from .loop import EpochPosition, fit_epochs, uses_own_loop
     from .model import set_bn_momentum
-    from .precision import check_precision, use_precision
+    from .precision import check_precision, cpu_bf16_note, use_precision
 
     check_precision(cfg.precision)
+    if cfg.precision == "mixed_bfloat16" and (note := cpu_bf16_note()):
+        log.warning(note)
     epochs = cfg.epochs if epochs is None else epochs
     if epochs == 0:
         return _reuse_trained(cfg, spec, best_path=out / "cnn.keras")

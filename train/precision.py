@@ -12,6 +12,7 @@ loss scaling, which bfloat16 (float32's exponent range) does not.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 #: What ``--precision`` takes.
@@ -40,6 +41,20 @@ def use_precision(model: Any, precision: str) -> None:
     last = model.layers[-1]
     for layer in _layers(model):
         layer.dtype_policy = "float32" if layer is last else precision
+
+
+def cpu_bf16_note(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """What to tell a user who asks for bfloat16 on a CPU without bfloat16 instructions (it is emulated
+    there, and slower than float32); None when the CPU has them or cannot be read (not Linux)."""
+    try:
+        flags = set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return None
+    if flags & {"avx512_bf16", "amx_bf16", "bf16"}:  # x86 AVX-512 BF16 / AMX, Arm's BF16 extension
+        return None
+    return ("this CPU has no bfloat16 instructions (no avx512_bf16, amx_bf16 or bf16 in /proc/cpuinfo): "
+            "--precision mixed_bfloat16 is emulated here and slower than float32 when training runs on it; "
+            "pass --precision float32 (a GPU, where training runs on one, is not affected)")
 
 
 def precision_of(model: Any) -> str:
