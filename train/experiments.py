@@ -100,6 +100,11 @@ CKPLUS48_RUNS: dict[str, list[str]] = {
     # on the fine-tuned MobileNet features (the best extractor here) as (c) does on the custom CNN's.
     "ckplus_mobilenet_ft_kernels_48": ["--init-from", FER2013_ONLY, "--epochs", "15", "--lr", "1e-3",
                                        "--batch-size", "32", "--svm-kernels", "linear,rbf,poly"],
+    # (b5) (b) with the FER2013 VGG16 (fer2013_vgg16_48, FER2013 only) as the extractor instead of MobileNet,
+    # declared before either has run: the same 15 epochs, learning rate and batch; BatchNorm momentum 0.9 as
+    # the KDEF VGG16 runs (its BatchNorms train here, where the MobileNet read back from ONNX keeps its own).
+    "ckplus_vgg16_ft_48": ["--init-from", "runs/fer2013_vgg16_48/cnn.keras", "--epochs", "15", "--lr", "1e-3",
+                           "--batch-size", "32", "--bn-momentum", "0.9", "--precision", "mixed_bfloat16"],
     # (c) the 5-layer custom CNN (half width) + the linear SVM folded, and SVC heads of three kernels, each by
     # grid search on the fold's training faces; 7-class (contempt dropped) and 8-class (contempt kept) protocols.
     # 25 epochs at half width: a fold's training faces are ~750; full width did not fit the CPU time.
