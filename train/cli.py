@@ -236,8 +236,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also checkpoint inside an epoch this often, so --resume loses at most that much "
                         "(TensorFlow backend; 0: at epoch ends only; default 5)")
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
-                   help="mixed_bfloat16: layers compute in bfloat16, weights stay float32 (faster on GPUs and on CPUs "
-                        "with bfloat16 instructions, e.g. 1.5x for VGG16 on AVX-512 BF16, not MobileNet; saved models end up float32)")
+                   help="mixed_bfloat16: layers compute in bfloat16, weights stay float32 (faster on GPUs and on "
+                        "CPUs with bfloat16 instructions, e.g. 1.5x for VGG16 on AVX-512 BF16, not MobileNet; "
+                        "saved models end up float32)")
     p.set_defaults(func=_cmd_train)
 
     x = sub.add_parser("eval-cross",

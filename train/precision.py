@@ -4,9 +4,10 @@ On CPUs with bfloat16 instructions (``avx512_bf16``, ``amx_bf16``) and on GPUs t
 convolution-heavy networks faster: a VGG16 step at 48 px took 0.98 s instead of 1.44 s on this
 project's 2-core AVX-512 BF16 machine, augmentation included
 (``benchmarks/results/x86-2core-train-step-precision-vgg16.json``). MobileNet's depthwise
-convolutions do not gain there: 0.53 s instead of 0.48 s at 96 px (``...-mobilenet.json``). The output layer always computes in float32
-(the loss sees float32 scores), and a run's saved models are set back to float32 when it ends, so
-conversion, the SVM fit and the runtime never see a bfloat16 layer. float16 is left out: it needs
+convolutions do not gain there: 0.53 s instead of 0.48 s at 96 px (``...-mobilenet.json``). The
+output layer always computes in float32 (the loss sees float32 scores), and a run's saved models are
+set back to float32 when it ends, so conversion, the SVM fit and the runtime never see a bfloat16
+layer. float16 is left out: it needs
 loss scaling, which bfloat16 (float32's exponent range) does not.
 """
 
@@ -20,6 +21,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else a ``ValueError`` listing them."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     return precision
@@ -35,8 +37,9 @@ def _layers(model: Any) -> Iterator[Any]:
 def use_precision(model: Any, precision: str) -> None:
     """Set every layer of ``model`` to compute in ``precision``, the output layer in float32 always.
 
-    The weights are float32 under either policy, so a model can move between them (to resume a run in
-    another precision, or to save a trained one as float32) without touching a weight."""
+    The weights are float32 under either policy, so a trained model is set back to float32 without
+    touching a weight. Call it before the first training step: the step is traced in the dtypes the
+    layers have then."""
     check_precision(precision)
     last = model.layers[-1]
     for layer in _layers(model):
