@@ -193,3 +193,5 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
     assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs"  # its schedule's length
     scratch["training"]["config"]["precision"] = "mixed_bfloat16"
     assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs, bfloat16 compute"
+    scratch["training"]["config"]["precise_bn"] = 50
+    assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs, precise BN, bfloat16 compute"

@@ -41,7 +41,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         label_smoothing=args.label_smoothing, mixup=args.mixup,
         svm_c=args.svm_c, svm_cv=args.svm_cv, augment=not args.no_augment,
         limit_per_class=args.limit_per_class, seed=args.seed, resume=args.resume,
-        checkpoint_minutes=args.checkpoint_minutes, precision=args.precision,
+        checkpoint_minutes=args.checkpoint_minutes, precision=args.precision, precise_bn=args.precise_bn,
         bn_momentum=args.bn_momentum, dropout=args.dropout,
         dataset=args.dataset, protocol=args.protocol, angles=args.angles, folds=args.folds, fold=args.fold,
         test_fraction=args.test_fraction, model=args.model, head=args.head, fc_width=args.fc_width,
@@ -235,6 +235,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-minutes", type=float_between(0, 24 * 60), default=5.0,
                    help="also checkpoint inside an epoch this often, so --resume loses at most that much "
                         "(TensorFlow backend; 0: at epoch ends only; default 5)")
+    p.add_argument("--precise-bn", type=int, default=0, metavar="BATCHES",
+                   help="at each epoch's end, before validation, recompute every BatchNorm layer's statistics from "
+                        "this many training batches under the epoch's final weights (the moving averages lag fast "
+                        "weights: VGG16 from scratch; TensorFlow's loop; default 0: off)")
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="mixed_bfloat16: layers compute in bfloat16, weights stay float32 (faster on GPUs and on "
                         "CPUs with bfloat16 instructions, e.g. 1.5x for VGG16 on AVX-512 BF16, not MobileNet; "

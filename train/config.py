@@ -38,6 +38,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     checkpoint_minutes: float = 5.0  # also save inside an epoch this often (TensorFlow's loop); 0: epoch ends only
+    precise_bn: int = 0  # training batches whose statistics replace BatchNorm's moving averages each epoch; 0: off
     precision: str = "float32"  # one of precision.PRECISIONS: "mixed_bfloat16" computes in bfloat16 (precision.py)
     dataset: str = "folders"  # one of corpora.CORPORA
     protocol: str = "auto"  # one of protocols.PROTOCOLS

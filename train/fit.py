@@ -244,13 +244,27 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                               class_weights=weights, balanced=cfg.balance == "sampling", first_epoch=start_epoch,
                               workers=cfg.workers, mixup=cfg.mixup, targets=targets)
     val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers, shuffle=False)
+    before_validation = None
+    if cfg.precise_bn < 0:
+        raise ValueError(f"--precise-bn {cfg.precise_bn}: give a number of training batches, or 0 for off")
+    if cfg.precise_bn and not uses_own_loop():
+        log.warning("--precise-bn needs TensorFlow's epoch loop (the %s backend trains with Keras' fit, which "
+                    "validates with no hook before it): the moving averages are kept", keras.backend.backend())
+    elif cfg.precise_bn:
+        from .precise_bn import recompute_batchnorm
+
+        def before_validation(epoch: int) -> None:
+            # The epoch's own augmented batches (the sequence reshuffles only after the epoch ends).
+            used = recompute_batchnorm(model, (train_seq[i][0] for i in range(min(cfg.precise_bn, len(train_seq)))))
+            log.info("epoch %d: BatchNorm statistics recomputed from %d training batches", epoch + 1, used)
     to_file = not sys.stdout.isatty()  # Keras then prints one line an epoch: the progress callback adds more
     # The history row first, then the checkpoint: the state file is the commit point.
     fit_epochs(model, train_seq, val_seq, epochs, start_epoch,
                [keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0), Checkpoint(),
                 *([progress_callback(len(train_seq), epochs)] if to_file else [])],
                verbose=2 if to_file else 1, resume_at=resume_at, save=save_partial,
-               save_every_s=cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 and uses_own_loop() else None)
+               save_every_s=cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 and uses_own_loop() else None,
+               before_validation=before_validation)
     return _load_best(best_path)
 
 

@@ -41,7 +41,8 @@ def uses_own_loop() -> bool:
 
 def fit_epochs(model, train_seq, val_seq, epochs: int, initial_epoch: int = 0, callbacks: Sequence[Any] = (),
                verbose: int = 1, own_loop: bool | None = None, resume_at: EpochPosition | None = None,
-               save_every_s: float | None = None, save: Callable[[EpochPosition], None] | None = None) -> None:
+               save_every_s: float | None = None, save: Callable[[EpochPosition], None] | None = None,
+               before_validation: Callable[[int], None] | None = None) -> None:
     """Train ``model`` on ``train_seq`` (a ``keras.utils.PyDataset`` that reshuffles in ``on_epoch_end``) from
     ``initial_epoch`` to ``epochs``, scoring ``val_seq`` after each epoch. ``own_loop`` None: the loop on
     TensorFlow, ``fit`` elsewhere. The loop prepares batches with the sequence's own ``workers`` threads,
@@ -49,7 +50,8 @@ def fit_epochs(model, train_seq, val_seq, epochs: int, initial_epoch: int = 0, c
 
     Own loop only: ``save(position)`` is called inside an epoch once ``save_every_s`` seconds have passed
     since the epoch began or the last call (0: after every step; None: never), and ``resume_at`` (whose
-    ``epoch`` must be ``initial_epoch``) starts the first epoch at its step with its metric sums."""
+    ``epoch`` must be ``initial_epoch``) starts the first epoch at its step with its metric sums;
+    ``before_validation(epoch)`` runs after each epoch's last step, before ``val_seq`` is scored."""
     import keras
 
     own = uses_own_loop() if own_loop is None else own_loop
@@ -57,6 +59,8 @@ def fit_epochs(model, train_seq, val_seq, epochs: int, initial_epoch: int = 0, c
         raise ValueError(f"resuming inside epoch {resume_at.epoch} needs the own loop and initial_epoch "
                          f"{resume_at.epoch} (got {'the own loop' if own else 'fit'}, {initial_epoch})")
     if not own:
+        if before_validation is not None:
+            raise ValueError("before_validation needs the own loop (Keras' fit validates with no hook before it)")
         model.fit(train_seq, validation_data=val_seq, epochs=epochs, initial_epoch=initial_epoch,
                   shuffle=False,  # the sequence shuffles itself, keyed by (seed, epoch): Keras' would not resume
                   callbacks=list(callbacks), verbose=verbose)
@@ -84,6 +88,8 @@ def fit_epochs(model, train_seq, val_seq, epochs: int, initial_epoch: int = 0, c
                     save(EpochPosition(epoch, step + 1, dict(means.sums), means.faces))
                     saved = time.monotonic()
             logs = means.result()
+            if before_validation is not None:  # own loop only: fit validates inside, with no hook before it
+                before_validation(epoch)
             val = model.evaluate(val_seq, verbose=0, return_dict=True)
             logs.update({f"val_{k}": float(v) for k, v in val.items()})
             hooks.on_epoch_end(epoch, logs)

@@ -98,6 +98,8 @@ def _model_name(meta: dict[str, Any]) -> str:
         name += ", no label smoothing" if smoothing == 0 else f", label smoothing {smoothing:g}"
     if config.get("mixup"):
         name += f", mixup {config['mixup']:g}"
+    if config.get("precise_bn"):
+        name += ", precise BN"
     if config.get("precision", TrainConfig.precision) != TrainConfig.precision:
         name += ", bfloat16 compute" if config["precision"] == "mixed_bfloat16" else f", {config['precision']}"
     added = [DATASET_NAMES.get(text.partition("=")[0].strip().lower(), text) for text in config.get("add_faces") or []]
