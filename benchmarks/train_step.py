@@ -75,7 +75,7 @@ def measure_here(model_name: str, size: int, batch: int, steps: int, loop: str,
     clock = Clock()
     fit_epochs(model, train, val, epochs=2, callbacks=[clock], verbose=0, own_loop=loop == "own")
     per_step = float(np.median(np.diff(clock.ends[1])))
-    return {"precision": precision, "jit_compile": bool(model.jit_compile), "seconds_per_step": round(per_step, 4),
+    return {"jit_compile": bool(model.jit_compile), "seconds_per_step": round(per_step, 4),
             "steps_timed": len(clock.ends[1]) - 1, "params": int(model.count_params()),
             "fer2013_epoch_minutes": round(per_step * -(-FER2013_TRAIN_FACES // batch) / 60, 1),
             "keras": keras.__version__}
@@ -84,7 +84,7 @@ def measure_here(model_name: str, size: int, batch: int, steps: int, loop: str,
 def measure(backend: str, loop: str, args: argparse.Namespace, onednn: bool | None = None,
             precision: str = "float32") -> dict[str, Any]:
     """One setting in a child process with ``KERAS_BACKEND`` set (and ``TF_ENABLE_ONEDNN_OPTS`` for TensorFlow)."""
-    row: dict[str, Any] = {"backend": backend, "loop": loop}
+    row: dict[str, Any] = {"backend": backend, "loop": loop, "precision": precision}
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if onednn is not None:
         row["onednn"] = onednn
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = conditions(busy_window_s=1.0)
     rows = []
     for backend, loop, onednn, precision in settings:
-        row = {**measure(backend, loop, args, onednn, precision), "precision": precision}
+        row = measure(backend, loop, args, onednn, precision)
         rows.append(row)
         said = row.get("skipped") or row.get("failed") or (
             f"{row['seconds_per_step']:.3f} s a step (XLA {row['jit_compile']}), "

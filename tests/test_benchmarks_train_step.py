@@ -34,9 +34,12 @@ def test_times_the_step_edgefer_train_compiles_and_records_a_missing_backend(tmp
 def test_tensorflow_is_timed_with_and_without_onednn_by_default(monkeypatch, tmp_path):
     seen = []
 
+    real_measure = train_step.measure
+    monkeypatch.setitem(train_step.BACKEND_MODULES, "jax", "edgefer_no_such_module")
+
     def fake_measure(backend, loop, args, onednn=None, precision="float32"):
         seen.append((backend, loop, onednn, precision))
-        return {"backend": backend, "loop": loop, "skipped": "not run here"}
+        return real_measure("jax", loop, args, None, precision)  # jax made unimportable: a skipped row
 
     monkeypatch.setattr(train_step, "measure", fake_measure)
     assert train_step.main(["--settings", "tensorflow:own,jax:fit", "--json", str(tmp_path / "s.json")]) == 0

@@ -49,3 +49,12 @@ def test_a_run_recomputes_before_each_validation(synthetic_data, tmp_path, caplo
     assert said == ["epoch 1: BatchNorm statistics recomputed from 3 training batches",
                     "epoch 2: BatchNorm statistics recomputed from 3 training batches"]
     assert json.loads((out / "checkpoint" / "state.json").read_text())["epoch"] == 2
+
+
+def test_a_negative_batch_count_or_unknown_precision_is_refused_before_any_data_loads():
+    from edgefer.train.trainer import TrainConfig, validate_config
+
+    with pytest.raises(ValueError, match="--precise-bn -1 is out of range"):
+        validate_config(TrainConfig(data="missing", out="x", precise_bn=-1))
+    with pytest.raises(ValueError, match="--precision 'float16' is not one of float32, mixed_bfloat16"):
+        validate_config(TrainConfig(data="missing", out="x", precision="float16"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgefer.runtime.limits import float_between
+from edgefer.runtime.limits import float_between, int_between
 
 from .precision import PRECISIONS
 
@@ -235,7 +235,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-minutes", type=float_between(0, 24 * 60), default=5.0,
                    help="also checkpoint inside an epoch this often, so --resume loses at most that much "
                         "(TensorFlow backend; 0: at epoch ends only; default 5)")
-    p.add_argument("--precise-bn", type=int, default=0, metavar="BATCHES",
+    p.add_argument("--precise-bn", type=int_between(0), default=0, metavar="BATCHES",
                    help="at each epoch's end, before validation, recompute every BatchNorm layer's statistics from "
                         "this many training batches under the epoch's final weights (the moving averages lag fast "
                         "weights: VGG16 from scratch; TensorFlow's loop; default 0: off)")

@@ -153,9 +153,8 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     from .data import make_sequence
     from .loop import EpochPosition, fit_epochs, uses_own_loop
     from .model import set_bn_momentum
-    from .precision import check_precision, cpu_bf16_note, use_precision
+    from .precision import cpu_bf16_note, use_precision
 
-    check_precision(cfg.precision)
     if cfg.precision == "mixed_bfloat16" and (note := cpu_bf16_note()):
         log.warning(note)
     epochs = cfg.epochs if epochs is None else epochs
@@ -245,8 +244,6 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                               workers=cfg.workers, mixup=cfg.mixup, targets=targets)
     val_seq = make_sequence(val.images, val.labels, spec, k, 256, None, workers=cfg.workers, shuffle=False)
     before_validation = None
-    if cfg.precise_bn < 0:
-        raise ValueError(f"--precise-bn {cfg.precise_bn}: give a number of training batches, or 0 for off")
     if cfg.precise_bn and not uses_own_loop():
         log.warning("--precise-bn needs TensorFlow's epoch loop (the %s backend trains with Keras' fit, which "
                     "validates with no hook before it): the moving averages are kept", keras.backend.backend())

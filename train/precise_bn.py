@@ -18,13 +18,10 @@ def batchnorm_layers(model: Any) -> list[Any]:
     """The model's BatchNormalization layers that train (frozen ones keep their statistics), nested included."""
     import keras
 
-    found, stack = [], list(model.layers)
-    while stack:
-        layer = stack.pop(0)
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
-            found.append(layer)
-        stack.extend(getattr(layer, "layers", []))
-    return found
+    from .precision import all_layers
+
+    return [layer for layer in all_layers(model)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
 
 def recompute_batchnorm(model: Any, batches: Iterable[Any]) -> int:

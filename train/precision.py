@@ -27,11 +27,12 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def _layers(model: Any) -> Iterator[Any]:
+def all_layers(model: Any) -> Iterator[Any]:
+    """Every layer of ``model``, those of nested models (the hybrid's parts) included."""
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):  # a nested model
-            yield from _layers(layer)
+            yield from all_layers(layer)
 
 
 def use_precision(model: Any, precision: str) -> None:
@@ -42,7 +43,7 @@ def use_precision(model: Any, precision: str) -> None:
     layers have then."""
     check_precision(precision)
     last = model.layers[-1]
-    for layer in _layers(model):
+    for layer in all_layers(model):
         layer.dtype_policy = "float32" if layer is last else precision
 
 
@@ -62,5 +63,5 @@ def cpu_bf16_note(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
 
 def precision_of(model: Any) -> str:
     """``mixed_bfloat16`` if any layer computes in bfloat16, else ``float32``."""
-    return "mixed_bfloat16" if any(layer.dtype_policy.compute_dtype == "bfloat16" for layer in _layers(model)) \
+    return "mixed_bfloat16" if any(layer.dtype_policy.compute_dtype == "bfloat16" for layer in all_layers(model)) \
         else "float32"

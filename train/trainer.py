@@ -49,10 +49,12 @@ def validate_config(cfg: TrainConfig) -> None:
     from .heads import HEADS
     from .kernels import KERNELS
     from .model import MODELS
+    from .precision import PRECISIONS
     from .protocols import parse_added, resolve_protocol
 
     checks = [("--dataset", cfg.dataset, CORPORA), ("--model", cfg.model, (*MODELS, "hybrid")),
-              ("--head", cfg.head, HEADS), ("--balance", cfg.balance, BALANCE_MODES)]
+              ("--head", cfg.head, HEADS), ("--balance", cfg.balance, BALANCE_MODES),
+              ("--precision", cfg.precision, PRECISIONS)]
     for flag, value, valid in checks:
         if value not in valid:
             raise ValueError(f"{flag} {value!r} is not one of {', '.join(valid)}")
@@ -67,9 +69,11 @@ def validate_config(cfg: TrainConfig) -> None:
     if cfg.augment_config:
         AugmentConfig.parse(cfg.augment_config)
     for flag, value, ok in (("--label-smoothing", cfg.label_smoothing, 0 <= cfg.label_smoothing < 1),
-                            ("--mixup", cfg.mixup, cfg.mixup >= 0), ("--workers", cfg.workers, cfg.workers >= 0)):
+                            ("--mixup", cfg.mixup, cfg.mixup >= 0), ("--workers", cfg.workers, cfg.workers >= 0),
+                            ("--precise-bn", cfg.precise_bn, cfg.precise_bn >= 0)):
         if not ok:
-            raise ValueError(f"{flag} {value} is out of range (label smoothing in [0, 1), mixup and workers >= 0)")
+            raise ValueError(f"{flag} {value} is out of range (label smoothing in [0, 1), mixup, workers and "
+                             "precise-bn >= 0)")
     if cfg.teacher is not None:
         if cfg.model == "hybrid" or cfg.head == "svm-top":
             raise ValueError("--teacher trains a softmax network on soft targets; it does not apply to the hybrid "
