@@ -206,6 +206,11 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     if start_epoch >= epochs:
         return _load_best(best_path)
 
+    def write_state(epoch: int, **extra: Any) -> None:
+        # The keys a resume reads (above); ``partial`` names a step inside ``epoch``.
+        _write_state(state_path, {"epoch": epoch, "best_val_accuracy": best_acc, "epochs": epochs,
+                                  "precision": cfg.precision, **extra})
+
     class Checkpoint(keras.callbacks.Callback):
         """Keep the best epoch (validation accuracy) and a resumable last state."""
 
@@ -218,16 +223,14 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
                 best_acc = acc
                 _save_atomic(self.model, best_path)
             _save_atomic(self.model, last_path)
-            _write_state(state_path, {"epoch": epoch + 1, "best_val_accuracy": best_acc, "epochs": epochs,
-                                      "precision": cfg.precision})
+            write_state(epoch + 1)
             partial_path.unlink(missing_ok=True)  # after the commit: until then a resume may still need it
 
     def save_partial(position: EpochPosition) -> None:
         # Inside an epoch (own loop, every --checkpoint-minutes): the model and its optimizer, then the state
         # naming the step; the last whole epoch stays in last.keras, so a kill at any moment leaves one of them.
         _save_atomic(model, partial_path)
-        _write_state(state_path, {"epoch": position.epoch, "best_val_accuracy": best_acc, "epochs": epochs,
-                                  "precision": cfg.precision, "partial": dataclasses.asdict(position)})
+        write_state(position.epoch, partial=dataclasses.asdict(position))
 
     augment = None
     if cfg.augment:
