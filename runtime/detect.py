@@ -240,10 +240,28 @@ def _check_limits(min_face: int, max_face: int | None, min_ratio: float, max_rat
                          f"got {detect_width}")
 
 
-class HaarDetector:
+class _StreamRule:
+    """The stream rule both detectors share: the admitted face sizes set the scale a frame is searched at."""
+
+    config: "HaarConfig | YuNetConfig"
+    target: int  # the detector's window: the smallest admitted face is shrunk to this many pixels
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Faces in a stream frame (BGR or grey; ``needs_colour``), largest first, in the frame's own pixels."""
+        cfg = self.config
+        low, high = face_size_limits(image.shape, cfg.min_face, cfg.max_face, cfg.min_face_ratio,
+                                     cfg.max_face_ratio)
+        return self.find(image, detect_scale(image.shape[1], cfg.detect_width, low, self.target), low, high)
+
+    def find(self, image: np.ndarray, scale: float, low: float, high: float) -> list[Box]:
+        raise NotImplementedError
+
+
+class HaarDetector(_StreamRule):
     """Finds frontal faces in grey frames; the cascade is loaded once at construction."""
 
     needs_colour = False
+    config: HaarConfig
 
     def __init__(self, config: HaarConfig = HaarConfig()):
         if config.scale_factor <= 1.0:
@@ -274,13 +292,6 @@ class HaarDetector:
             self._verifier = cv2.CascadeClassifier(str(path))
             if self._verifier.empty():
                 raise DetectorError(f"OpenCV could not load the Haar cascade {path} (verify_cascade)")
-
-    def detect(self, grey: np.ndarray) -> list[Box]:
-        """Faces in a stream frame, largest first, in the frame's own pixel coordinates."""
-        cfg = self.config
-        low, high = face_size_limits(grey.shape, cfg.min_face, cfg.max_face, cfg.min_face_ratio,
-                                     cfg.max_face_ratio)
-        return self.find(grey, detect_scale(grey.shape[1], cfg.detect_width, low, self.target), low, high)
 
     def find(self, grey: np.ndarray, scale: float, low: float, high: float) -> list[Box]:
         """Faces of side ``low``..``high`` (frame pixels), detected on the frame shrunk by ``scale``."""
@@ -373,10 +384,11 @@ def drop_nested(boxes: list[Box]) -> list[Box]:
     return kept
 
 
-class YuNetDetector:
+class YuNetDetector(_StreamRule):
     """OpenCV's YuNet CNN face detector (``cv2.FaceDetectorYN``) on a downscaled BGR frame."""
 
     needs_colour = True
+    config: YuNetConfig
 
     #: YuNet finds faces down to about 10 pixels; the smallest admitted face is shrunk to 24, where its recall holds.
     window = 10
@@ -400,13 +412,6 @@ class YuNetDetector:
         except cv2.error as exc:
             raise DetectorError(f"OpenCV could not load the YuNet model {path}: {exc.err or exc}") from None
         self._input_size: tuple[int, int] = (320, 320)
-
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """Faces in a BGR (or grey) stream frame, largest first, in the frame's own pixel coordinates."""
-        cfg = self.config
-        low, high = face_size_limits(image.shape, cfg.min_face, cfg.max_face, cfg.min_face_ratio,
-                                     cfg.max_face_ratio)
-        return self.find(image, detect_scale(image.shape[1], cfg.detect_width, low, self.target), low, high)
 
     def find(self, image: np.ndarray, scale: float, low: float, high: float) -> list[Box]:
         """Faces of side ``low``..``high`` (frame pixels), detected on the frame shrunk by ``scale``."""
