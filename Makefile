@@ -89,7 +89,7 @@ default-model-ship: $(DEV_VENV)/.installed
 model-figures: $(DEV_VENV)/.installed $(FER_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/accuracy.py --data $(FER)/val --json benchmarks/results/accuracy-fer2013-val.json
 	$(DEV_VENV)/bin/edgefer eval-cross $(foreach m,$(wildcard runtime/models/default_*.tflite runtime/models/default_*.onnx),--model $(m)) \
-		--fer2013 $(FER) --kdef $(KDEF) --ckplus $(CKPLUS) --flip --peer-python $(FER_VENV)/bin/python \
+		--fer2013 $(FER) --kdef $(KDEF) --ckplus $(CKPLUS) --flip --zoom 0.9 --peer-python $(FER_VENV)/bin/python \
 		--json benchmarks/results/cross-dataset.json
 	$(DEV_VENV)/bin/python -m edgefer.train.results_table --write results/RESULTS.md
 	$(DEV_VENV)/bin/python benchmarks/accuracy_tables.py --markdown README.md docs/training.md

@@ -4,8 +4,9 @@
     python benchmarks/accuracy.py --data ../shared/datasets/fer2013/val --json benchmarks/results/accuracy.json
     python benchmarks/accuracy.py --data faces/ --model a.tflite --model b.onnx
 
-Every artifact runs through the runtime backend exactly as ``edgefer eval`` does: with test-time
-flip (the runtime's default) and without it (``--no-flip``), one row each.
+Every artifact runs through the runtime backend exactly as ``edgefer eval`` does, one row per test-time
+views: flip and the tighter view (the runtime's default), flip alone (``--no-zoom``) and the face
+alone (``--no-flip --no-zoom``).
 """
 
 from __future__ import annotations
@@ -35,14 +36,17 @@ def shipped_artifacts() -> list[tuple[str, str | None]]:
 def evaluate(models: Sequence[tuple[str, str | None]], data: str, threads: int | None,
              limit_per_class: int | None) -> list[dict[str, Any]]:
     """One evaluation per (artifact, backend; None: the format's own): accuracy, macro-F1, per-class, confusion."""
+    from edgefer.runtime.classifier import DEFAULT_ZOOM
     from edgefer.runtime.commands import run_eval
     from edgefer.runtime.manifest import Manifest
 
+    # The runtime's default views (flip and the tighter view), flip alone (--no-zoom), one view (--no-flip --no-zoom).
+    views = ((True, DEFAULT_ZOOM), (True, None), (False, None))
     rows = []
     for model, backend in models:
         manifest = Manifest.load(model, verify=False)
-        for flip in (True, False):
-            summary = run_eval(model, data, backend, threads, limit_per_class, flip=flip)
+        for flip, zoom in views:
+            summary = run_eval(model, data, backend, threads, limit_per_class, flip=flip, zoom=zoom)
             summary["precision"] = manifest.precision
             summary["sha256"] = manifest.sha256  # which artifact these figures belong to
             rows.append(summary)
@@ -50,11 +54,12 @@ def evaluate(models: Sequence[tuple[str, str | None]], data: str, threads: int |
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| model | backend | precision | test-time flip | faces | accuracy % | macro-F1 % |",
+    lines = ["| model | backend | precision | test-time views | faces | accuracy % | macro-F1 % |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        flip = "yes" if r.get("test_time_flip") else "no"
-        lines.append(f"| {Path(r['model']).name} | {r['backend']} | {r['precision']} | {flip} | {r['samples']} | "
+        zoom = r.get("test_time_zoom")
+        views = " + ".join(["face"] + ["flip"] * bool(r.get("test_time_flip")) + ([f"zoom {zoom:g}"] if zoom else []))
+        lines.append(f"| {Path(r['model']).name} | {r['backend']} | {r['precision']} | {views} | {r['samples']} | "
                      f"{r['accuracy'] * 100:.2f} | {r['macro_f1'] * 100:.2f} |")
     return "\n".join(lines)
 

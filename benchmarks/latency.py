@@ -52,6 +52,7 @@ COMPARE_END = "<!-- compare-table:end -->"
 
 def build_parser() -> argparse.ArgumentParser:
     from edgefer.runtime.backends import BACKEND_NAMES
+    from edgefer.runtime.classifier import DEFAULT_ZOOM
     from edgefer.runtime.cli import _haar_args
 
     p = argparse.ArgumentParser(prog="benchmarks/latency.py", description=__doc__,
@@ -64,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-size", default="640x480", help="resize every frame to WxH first ('native': keep)")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's)")
     p.add_argument("--no-flip", dest="flip", action="store_false",
-                   help="classify each face once (default: with its mirror image, as the runtime does)")
+                   help="classify each face without its mirror image (default: with it, as the runtime does)")
+    p.add_argument("--no-zoom", dest="zoom", action="store_const", const=None, default=DEFAULT_ZOOM,
+                   help=f"no tighter view (default: each face also cut to its central {DEFAULT_ZOOM:g}, as the runtime "
+                        "does)")
     p.add_argument("--warmup", type=int, default=10, help="untimed iterations/frames first")
     p.add_argument("--iterations", type=int, default=100, help="timed iterations (model alone) and frames (pipeline)")
     p.add_argument("--batch", type=int, default=16,
@@ -111,7 +115,7 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
     before = conditions()
     steps = {"imports": peak_rss_mib()}
     t0 = time.perf_counter()
-    classifier = EmotionClassifier(args.model, args.backend, args.threads, flip=args.flip)
+    classifier = EmotionClassifier(args.model, args.backend, args.threads, flip=args.flip, zoom=args.zoom)
     load_ms = (time.perf_counter() - t0) * 1e3
     steps["model_loaded"] = peak_rss_mib()
     manifest = classifier.manifest
@@ -119,7 +123,8 @@ def run_backend(args: argparse.Namespace) -> dict[str, Any]:
         "backend": classifier.backend.name, "model": str(classifier.path), "sha256": manifest.sha256,
         "precision": manifest.precision, "head": manifest.head,
         "input": [manifest.input.height, manifest.input.width, manifest.input.channels],
-        "threads": args.threads, "test_time_flip": args.flip, "model_load_ms": round(load_ms, 1),
+        "threads": args.threads, "test_time_flip": args.flip, "test_time_zoom": args.zoom,
+        "model_load_ms": round(load_ms, 1),
     }
     run["model_alone"] = bench_model(classifier, args.warmup, args.iterations, passes=args.passes,
                                      gap_s=args.pass_gap)

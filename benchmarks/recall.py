@@ -279,13 +279,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def measure(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     """Every setting and fer on the photos, the tight crops and the clips of ``args.media``."""
     media = Path(args.media)
-    from edgefer.runtime.classifier import EmotionClassifier
+    from edgefer.runtime.classifier import DEFAULT_ZOOM, EmotionClassifier
     from edgefer.runtime.detect import create_engine
     from edgefer.runtime.detectors import for_input
     from edgefer.runtime.recognizer import EmotionRecognizer
 
     ref = reference(args.yunet_model)
-    classifier = EmotionClassifier(None, "litert", flip=True)  # test-time flip, as EmotionRecognizer does
+    # The test-time views EmotionRecognizer uses by default: flip and the tighter view.
+    classifier = EmotionClassifier(None, "litert", flip=True, zoom=DEFAULT_ZOOM)
     engines = {k: (create_engine(v["config"]), v) for k, v in settings(args.yunet_model).items()}
 
     def contenders(still: bool, video: bool = False) -> dict[str, Contender]:

@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from edgefer.runtime.manifest import Calibration, Manifest, ModelError
+# The runtime's ECE: `edgefer eval` reports the same measure on the user's own faces.
+from edgefer.runtime.metrics import expected_calibration_error
 # The runtime's own softmax: the temperature is fitted under exactly the function that applies it.
 from edgefer.runtime.probabilities import softmax
 
 log = logging.getLogger(__name__)
-
-ECE_BINS = 15
-
 
 def nll(scores: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(scores / temperature)``."""
@@ -31,23 +30,6 @@ def nll(scores: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     z -= z.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(z).sum(axis=1))
     return float(np.mean(log_norm - z[np.arange(len(labels)), labels]))
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE: the face-weighted mean |accuracy - confidence| over equal-width bins of the top-1 probability."""
-    probs = np.asarray(probs)
-    if len(probs) == 0:
-        raise ValueError("ECE of no faces is undefined")
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == np.asarray(labels)
-    # Bin i holds confidences in (i/bins, (i+1)/bins]; a confidence of exactly 0 cannot occur with softmax.
-    which = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            ece += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
-    return float(ece)
 
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray, low: float = 1e-3, high: float = 1e3,

@@ -91,13 +91,21 @@ def detector_config(args: argparse.Namespace) -> tuple[DetectorConfig, TrackConf
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
     from edgefer.runtime.backends import BACKEND_NAMES
+    from edgefer.runtime.classifier import DEFAULT_ZOOM
 
     p.add_argument("--backend", help=f"{', '.join(BACKEND_NAMES)} (default: from the model's suffix)")
     p.add_argument("--threads", type=int_between(1, max_threads), default=None,
                    help="inference threads (default: the backend's; at most 4 per core)")
     p.add_argument("--no-flip", dest="flip", action="store_false",
-                   help="classify each face once (default: the face and its mirror image in one batch, scores "
-                        "averaged: more accurate, for a second inference per face; docs/training.md, 'Test-time flip')")
+                   help="classify each face without its mirror image (default: the face and its mirror image in one "
+                        "batch, scores averaged: more accurate, for a second inference per face; docs/runtime.md, "
+                        "'Test-time views')")
+    zoom = p.add_mutually_exclusive_group()
+    zoom.add_argument("--zoom", type=float_between(0.5, 1.0, high_open=True), default=DEFAULT_ZOOM, metavar="Z",
+                      help="the tighter view: each face also classified cut to its central Z of width and height, "
+                           f"scores averaged (default {DEFAULT_ZOOM:g}; with flip, four views a face in one batch)")
+    zoom.add_argument("--no-zoom", dest="zoom", action="store_const", const=None,
+                      help="no tighter view: each face (and, with flip, its mirror image) classified as cut")
     p.add_argument("--providers", metavar="LIST",
                    help="onnx backend: onnxruntime execution providers in order, e.g. 'cuda,cpu' (short names "
                         "tensorrt, cuda, cpu, or full names); default: TensorRT, then CUDA where this "
@@ -152,7 +160,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         detector, tracking = detector_config(args)
         run_detect(source, args.model, args.backend, args.threads, detector, args.max_frames,
                    summary_out=None if args.quiet else sys.stderr, tracking=tracking, providers=_providers(args),
-                   annotate=args.annotate, show=args.show, still=still_config(args), flip=args.flip,
+                   annotate=args.annotate, show=args.show, still=still_config(args), flip=args.flip, zoom=args.zoom,
                    capture=CaptureOptions(max_image_pixels=args.max_image_pixels))
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
@@ -188,7 +196,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                  "name a class-folder dataset of cropped faces, e.g. `edgefer eval faces/`")
     try:
         summary = run_eval(args.model, data, args.backend, args.threads, args.limit_per_class,
-                           providers=_providers(args), max_pixels=args.max_image_pixels, flip=args.flip)
+                           providers=_providers(args), max_pixels=args.max_image_pixels, flip=args.flip,
+                           zoom=args.zoom)
     except _runtime_errors() as exc:
         raise CliError(str(exc)) from None
     print_eval(summary, args.json)

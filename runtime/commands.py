@@ -9,10 +9,11 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from .classifier import DEFAULT_ZOOM
 from .datasets import load_class_folders
 from .detect import DetectorConfig, HaarConfig
 from .limits import DEFAULT_MAX_IMAGE_PIXELS
-from .metrics import classification_summary, format_summary
+from .metrics import classification_summary, expected_calibration_error, format_summary
 from .pipeline import Pipeline, TimingSummary
 from .recognizer import EmotionRecognizer
 from .redact import redact
@@ -37,6 +38,7 @@ def run_detect(
     capture: CaptureOptions | None = None,
     still: StillConfig | None = None,
     flip: bool = True,
+    zoom: float | None = DEFAULT_ZOOM,
 ) -> dict[str, Any]:
     """Print one JSON event per frame; model and detector are checked before capture starts.
 
@@ -53,7 +55,7 @@ def run_detect(
     if show:
         require_gui()  # before the model loads: say it at once
     with EmotionRecognizer(model, backend, haar, threads=threads, tracking=tracking,
-                           providers=providers, still=still, flip=flip) as recognizer:
+                           providers=providers, still=still, flip=flip, zoom=zoom) as recognizer:
         pipeline = Pipeline(recognizer)
         summary = TimingSummary()
         with open_source(source, capture) as frames:
@@ -109,11 +111,12 @@ def _fps(source: object) -> float:
 def run_eval(
     model: str | None, data: str, backend: str | None = None, threads: int | None = None,
     limit_per_class: int | None = None, batch_size: int = 64, providers: list[str] | None = None,
-    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, flip: bool = True,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, flip: bool = True, zoom: float | None = DEFAULT_ZOOM,
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall and confusion matrix of an artifact on a class-folder set."""
+    """Accuracy, macro-F1, per-class precision/recall, confusion matrix and the probabilities' expected
+    calibration error (``ece``) of an artifact on a class-folder set, with the given test-time views."""
     with EmotionRecognizer(model, backend, detector=None, threads=threads, providers=providers,
-                           flip=flip) as recognizer:
+                           flip=flip, zoom=zoom) as recognizer:
         spec = recognizer.manifest.input
         ds = load_class_folders(data, (spec.height, spec.width), limit_per_class, max_pixels)
         labels = recognizer.labels
@@ -122,13 +125,18 @@ def run_eval(
         missing = [n for n in ds.label_names if n not in order]
         if missing:
             raise ValueError(f"model {recognizer.model_path} has no class for {', '.join(missing)}")
-        predicted = [order[face.label] for i in range(0, len(ds.images), batch_size)
-                     for face in recognizer.classify(ds.images[i : i + batch_size])]
+        faces = [face for i in range(0, len(ds.images), batch_size)
+                 for face in recognizer.classify(ds.images[i : i + batch_size])]
+        calibrated = recognizer.calibrated
     y_true = np.asarray([order[ds.label_names[y]] for y in ds.labels])
-    summary = classification_summary(y_true, np.asarray(predicted), labels)
+    summary = classification_summary(y_true, np.asarray([order[f.label] for f in faces]), labels)
+    # How far the reported probabilities are from the accuracy they claim, on these faces.
+    probabilities = np.asarray([[f.probabilities[name] for name in labels] for f in faces])
+    summary["ece"] = expected_calibration_error(probabilities, y_true)
+    summary["calibrated"] = calibrated
     summary.update({"model": str(recognizer.model_path), "backend": recognizer.backend,
                     "backend_info": recognizer.backend_info, "data": str(data),
-                    "test_time_flip": flip, "skipped": ds.skipped})
+                    "test_time_flip": flip, "test_time_zoom": zoom, "skipped": ds.skipped})
     return summary
 
 
@@ -138,6 +146,10 @@ def print_eval(summary: dict[str, Any], as_json: bool, out: TextIO | None = None
     if as_json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
-        flip = ", test-time flip" if summary.get("test_time_flip") else ""
+        zoom = summary.get("test_time_zoom")
+        flip = (", test-time flip" if summary.get("test_time_flip") else "") + (f", zoom {zoom:g}" if zoom else "")
         out.write(f"model {summary['model']} ({summary['backend']}{flip}) on {summary['data']}\n")
         out.write(format_summary(summary) + "\n")
+        if "ece" in summary:
+            how = "temperature-scaled" if summary.get("calibrated") else "plain softmax: no temperature in the manifest"
+            out.write(f"\nexpected calibration error {summary['ece'] * 100:.2f} % ({how} probabilities)\n")

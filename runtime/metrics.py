@@ -7,6 +7,27 @@ from typing import Any, Sequence
 import numpy as np
 
 
+ECE_BINS = 15
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the face-weighted mean |accuracy - confidence| over equal-width bins of the top-1 probability."""
+    probs = np.asarray(probs)
+    if len(probs) == 0:
+        raise ValueError("ECE of no faces is undefined")
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(labels)
+    # Bin i holds confidences in (i/bins, (i+1)/bins]; a confidence of exactly 0 cannot occur with softmax.
+    which = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            ece += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
+    return float(ece)
+
+
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted classes."""
     cm = np.zeros((num_classes, num_classes), np.int64)

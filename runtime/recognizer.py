@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 import cv2
 import numpy as np
 
-from .classifier import EmotionClassifier
+from .classifier import DEFAULT_ZOOM, EmotionClassifier, check_zoom
 from .detect import Box, Detector, DetectorError, HaarConfig, YuNetConfig, config_for, create_engine
 from .detectors import for_input
 from .images import read_image
@@ -134,7 +134,10 @@ class EmotionRecognizer:
     between (see :class:`~edgefer.runtime.tracking.TrackConfig`).
     ``flip``: test-time flip, each face classified together with its mirror image and the two
     scores averaged (more accurate, for a second inference per face; what it gains and costs for the
-    shipped model: docs/training.md, "Test-time flip"); ``False`` classifies each face once.
+    shipped model: docs/training.md, "Test-time views"); ``False`` classifies each face once.
+    ``zoom``: the tighter view, each face also classified cut to its central ``zoom`` of width and
+    height (default 0.9) and the scores averaged (with ``flip``: four views, one batch; docs/runtime.md,
+    "Test-time views"); ``None`` adds no tighter view.
     ``providers``: for the ``onnx`` backend, onnxruntime execution providers in order (short names
     ``tensorrt``, ``cuda``, ``cpu`` or full ones); ``None`` takes TensorRT, then CUDA where the
     installed onnxruntime has them, then CPU (:attr:`backend_info` says which were used).
@@ -155,10 +158,12 @@ class EmotionRecognizer:
         providers: Sequence[str] | None = None,
         still: StillConfig | None = None,
         flip: bool = True,
+        zoom: float | None = DEFAULT_ZOOM,
     ):
+        check_zoom(zoom)
         spec = _detector(detector, yunet_model)  # a bad detector name fails before the model loads
         self._classifier = EmotionClassifier(model, backend, threads, list(providers) if providers else None,
-                                             flip=flip)
+                                             flip=flip, zoom=zoom)
         self._owns_classifier = True
         try:
             self._detector: Detector | None

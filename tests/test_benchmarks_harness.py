@@ -133,12 +133,14 @@ def test_accuracy_side_by_side(tiny_artifacts, synthetic_data, tmp_path, capsys)
                         "--model", str(tiny_artifacts / "tiny_fp32.onnx"), "--json", str(out)])
     assert rc == 0
     table = capsys.readouterr().out
-    for row in ("tiny_int8.tflite | litert | int8 | yes | 84 |", "tiny_int8.tflite | litert | int8 | no | 84 |",
-                "tiny_fp32.onnx | onnx | fp32 | yes | 84 |", "tiny_fp32.onnx | onnx | fp32 | no | 84 |"):
+    for row in ("tiny_int8.tflite | litert | int8 | face + flip + zoom 0.9 | 84 |",
+                "tiny_int8.tflite | litert | int8 | face + flip | 84 |", "tiny_int8.tflite | litert | int8 | face | 84 |",
+                "tiny_fp32.onnx | onnx | fp32 | face + flip + zoom 0.9 | 84 |"):
         assert row in table
     evals = json.loads(out.read_text())["evaluations"]
-    assert [e["samples"] for e in evals] == [84] * 4  # each artifact with test-time flip, then without
-    assert [e["test_time_flip"] for e in evals] == [True, False, True, False]
+    # Each artifact with the runtime's default views (flip and the tighter view), flip alone, the face alone.
+    assert [e["samples"] for e in evals] == [84] * 6
+    assert [(e["test_time_flip"], e["test_time_zoom"]) for e in evals] == [(True, 0.9), (True, None), (False, None)] * 2
     assert all(set(e["per_class"]) == set(EMOTIONS) and 0 <= e["macro_f1"] <= 1 for e in evals)
     assert accuracy.main(["--data", str(tmp_path / "missing"), "--model", str(tiny_artifacts / "tiny_fp32.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err

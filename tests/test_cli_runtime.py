@@ -229,6 +229,26 @@ def test_eval_on_generated_faces_json(tiny_artifacts, synthetic_data, capsys):
     assert set(result["per_class"]) == set(EMOTIONS)
     assert np.asarray(result["confusion_matrix"]).sum() == 84
     assert 0 <= result["macro_f1"] <= 1
+    # The runtime's default test-time views: the face, its mirror image and their tighter views.
+    assert result["test_time_flip"] is True and result["test_time_zoom"] == 0.9
+    # The calibration error of the probabilities it reports, on these faces (the tiny model has a temperature).
+    assert 0 <= result["ece"] <= 1 and result["calibrated"] is True
+    assert main(["eval", "--model", str(tiny_artifacts / "tiny_fp32.onnx"), "--data", str(synthetic_data / "val"),
+                 "--json", "--no-zoom", "--no-flip"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["test_time_flip"] is False and alone["test_time_zoom"] is None and alone["samples"] == 84
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--zoom", "1"], "must be a finite number >= 0.5 and < 1"),
+    (["--zoom", "0.3"], "must be a finite number >= 0.5 and < 1"),
+    (["--zoom", "0.8", "--no-zoom"], "not allowed with argument --zoom"),
+])
+def test_eval_refuses_a_zoom_that_is_no_tighter_view(tiny_artifacts, synthetic_data, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--model", str(tiny_artifacts / "tiny_fp32.onnx"), "--data", str(synthetic_data / "val"),
+              *args])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_eval_applies_aliases(tiny_artifacts, tmp_path, capsys):
@@ -239,6 +259,7 @@ def test_eval_applies_aliases(tiny_artifacts, tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "accuracy" in text and "macro-F1" in text and "confusion matrix" in text
+    assert "expected calibration error" in text
     # The data may also be given as the argument (`edgefer eval faces/`), as detect takes its source.
     assert main(["eval", str(tmp_path), "--model", str(tiny_artifacts / "tiny_int8.tflite")]) == 0
     assert capsys.readouterr().out == text

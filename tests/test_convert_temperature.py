@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgefer.runtime.metrics import expected_calibration_error
 from edgefer.convert.temperature import (
     calibration_from_scores,
-    expected_calibration_error,
     fit_temperature,
     nll,
     softmax,

@@ -1,11 +1,12 @@
-"""Test-time flip: each face and its mirror image in one batch, their scores averaged."""
+"""Test-time views: each face, its mirror image and their tighter views in one batch, their scores averaged."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edgefer.runtime.classifier import EmotionClassifier, installed_defaults
+from edgefer.runtime.classifier import EmotionClassifier, check_zoom, installed_defaults, zoomed
+from edgefer.runtime.preprocess import preprocess_faces
 
 
 @pytest.fixture(params=["litert", "onnx"])
@@ -40,3 +41,47 @@ def test_one_pass_gives_the_plain_and_the_flip_scores(plain_and_flipped):
     np.testing.assert_allclose(got_flipped, flipped.predict_dataset(faces), atol=1e-5)
     empty = plain.predict_dataset_both(faces[:0])
     assert [s.shape for s in empty] == [(0, len(plain.labels))] * 2
+
+
+def test_zoom_averages_the_face_with_its_central_view(plain_and_flipped):
+    """zoom=0.9: the face and its central 90 %, magnified back; with flip both are mirrored too (four views)."""
+    plain, _ = plain_and_flipped
+    faces = np.random.default_rng(2).integers(0, 256, (4, 40, 52), dtype=np.uint8)
+    x = preprocess_faces(faces, plain.spec)
+    z = zoomed(x, 0.9)
+    infer = plain.backend.infer
+    name = plain.backend.name
+    two, four = EmotionClassifier(None, name, zoom=0.9), EmotionClassifier(None, name, flip=True, zoom=0.9)
+    try:
+        np.testing.assert_allclose(two.classify(faces).scores, (infer(x) + infer(z)) / 2, atol=1e-5)
+        want = (infer(x) + infer(z) + infer(x[:, :, ::-1]) + infer(z[:, :, ::-1])) / 4
+        np.testing.assert_allclose(four.classify(faces).scores, want, atol=1e-5)
+        assert four.classify(faces[:0]).scores.shape == (0, len(four.labels))
+        # The conversion gate's one-pass scores stay the plain and the flip ones, whatever zoom is.
+        np.testing.assert_allclose(four.predict_dataset_both(faces)[1], plain_and_flipped[1].predict_dataset(faces),
+                                   atol=1e-5)
+    finally:
+        two.close()
+        four.close()
+
+
+def test_zoomed_cuts_the_centre_and_magnifies_it():
+    """A square of side 40 in the middle of a 96-px face is 50 px wide at zoom 0.8; a 3-px frame is cut away."""
+    face = np.zeros((1, 96, 96, 3), np.float32)
+    face[:, 28:68, 28:68] = 1.0
+    out = zoomed(face, 0.8)
+    assert out.shape == face.shape and out.dtype == np.float32
+    row = out[0, 48, :, 0]
+    assert np.count_nonzero(row > 0.5) == 50 and np.allclose(out[..., 0], out[..., 2])  # channels alike
+    framed = np.zeros((2, 96, 96, 1), np.float32)
+    framed[:, :3] = framed[:, -3:] = framed[:, :, :3] = framed[:, :, -3:] = 1.0
+    assert zoomed(framed, 0.9).shape == framed.shape and zoomed(framed, 0.9).max() == 0.0
+    assert zoomed(framed[:0], 0.9).shape == (0, 96, 96, 1)
+
+
+@pytest.mark.parametrize("bad", [1.0, 1.2, 0.49, 0, "0.9", True])
+def test_check_zoom_refuses_what_is_no_tighter_view(bad):
+    with pytest.raises(ValueError, match=r"zoom must be in \[0.5, 1\)"):
+        check_zoom(bad)
+    check_zoom(None)
+    check_zoom(0.5)

@@ -42,6 +42,7 @@ def test_values_are_typed():
     ('[source]\nreconnect_initial_s = 5.0\nreconnect_max_s = 1.0\n', 3, "source.reconnect_max_s", ">="),
     ('[detector]\nscale_factor = 1.0\n', 2, "detector.scale_factor", "> 1.0"),
     ('[outputs]\njsonl = 3\n', 2, "outputs.jsonl", "must be a table"),
+    ('[model]\nzoom = 1.0\n', 2, "model.zoom", "must be 0 (no tighter view) or >= 0.5 and < 1"),
 ])
 def test_errors_name_key_and_line(text, line, key, message):
     with pytest.raises(ConfigError) as err:

@@ -115,16 +115,40 @@ def test_eval_cross_names_a_missing_fer(tiny_artifacts, synthetic_data, capsys):
     assert code == 2 and "fer package is not installed" in capsys.readouterr().err
 
 
+def test_eval_cross_adds_the_tighter_view_to_flip(tiny_artifacts, synthetic_data, tmp_path, capsys):
+    """--flip --zoom 0.9: each artifact scored on one view, with flip, and with flip and the tighter view."""
+    from edgefer.cli import main
+
+    model = str(tiny_artifacts / "tiny_fp32.onnx")
+    assert main(["eval-cross", "--model", model, "--fer2013", str(synthetic_data), "--zoom", "0.9"]) == 2
+    assert "give --flip with it" in capsys.readouterr().err
+    assert main(["eval-cross", "--model", model, "--fer2013", str(synthetic_data), "--flip", "--zoom", "1.5"]) == 2
+    assert "zoom must be in [0.5, 1)" in capsys.readouterr().err
+    out = tmp_path / "cross.json"
+    assert main(["eval-cross", "--model", model, "--model", str(tiny_artifacts / "tiny_int8.tflite"), "--fer2013",
+                 str(synthetic_data), "--flip", "--zoom", "0.9", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["command"].split()[-3:] == ["--flip", "--zoom", "0.9"]
+    views = [(r["test_time_flip"], r["test_time_zoom"]) for r in result["models"]]
+    assert views == [(False, None), (True, None), (True, 0.9)] * 2
+    assert all(r["results"]["fer2013-val"]["samples"] == 84 for r in result["models"])
+    # Each row of the second model is set against the first model's row of the same views.
+    assert [r["versus_first"]["model"] for r in result["models"][3:]] == [model] * 3
+    assert "tiny_fp32.onnx (default, flip, zoom 0.9)" in markdown(result)
+
+
 def test_committed_cross_dataset_json_is_of_the_shipped_model_and_is_what_the_readme_shows():
     """The README row comes from benchmarks/results/cross-dataset.json, made for the artifact shipped now."""
     import re
 
+    from edgefer.runtime.classifier import DEFAULT_ZOOM
     from edgefer.runtime.manifest import Manifest
 
     repo = Path(__file__).resolve().parents[1]
     result = json.loads((repo / "benchmarks" / "results" / "cross-dataset.json").read_text())
-    # The README shows what the runtime does by default: test-time flip.
-    rows = {Path(r["model"]).name: r for r in result["models"] if r.get("test_time_flip")}
+    # The README shows what the runtime does by default: test-time flip and the tighter view.
+    rows = {Path(r["model"]).name: r for r in result["models"]
+            if r.get("test_time_flip") and r.get("test_time_zoom") == DEFAULT_ZOOM}
     shipped = repo / "runtime" / "models" / "default_int8.tflite"
     assert rows[shipped.name]["sha256"] == Manifest.load(shipped).sha256, "re-run `make model-figures`"
     line = next(ln for ln in (repo / "README.md").read_text().splitlines()

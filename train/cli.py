@@ -127,7 +127,7 @@ def _cmd_eval_cross(args: argparse.Namespace) -> int:
             raise CliError("no shipped model for any installed backend; pass --model PATH")
     try:
         result = run_cross_eval(models, args.fer2013, args.kdef, args.ckplus, args.crop_size, args.kdef_angles,
-                                args.peer_python, args.assume_unseen, args.flip)
+                                args.peer_python, args.assume_unseen, args.flip, args.zoom)
     except (ValueError, FileNotFoundError, ModelError) as exc:
         raise CliError(str(exc)) from None
     print(markdown(result))
@@ -139,7 +139,8 @@ def _cmd_eval_cross(args: argparse.Namespace) -> int:
                 ("--crop-size", str(args.crop_size)), ("--peer-python", args.peer_python), ("--json", args.json))
             if value]
         command = ["edgefer", "eval-cross", *[part for pair in flags for part in pair]]
-        command += ["--flip"] * args.flip + ["--assume-unseen"] * args.assume_unseen
+        command += ["--flip"] * args.flip + (["--zoom", f"{args.zoom:g}"] if args.zoom is not None else [])
+        command += ["--assume-unseen"] * args.assume_unseen
         write_result(result, args.json, shlex.join(command))
         print(f"written to {args.json}")
     return 0
@@ -264,6 +265,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the artifact records no training data: count every KDEF/CK+ person as held out")
     x.add_argument("--flip", action="store_true",
                    help="also score every artifact with test-time flip (each face and its mirror image, averaged)")
+    x.add_argument("--zoom", type=float, default=None, metavar="Z",
+                   help="with --flip: also score every artifact with flip and the tighter view (each face's central "
+                        "Z of width and height, e.g. 0.9, the runtime's default), four views averaged")
     x.add_argument("--json", help="write the full result (per-class figures, confusion matrices) here")
     x.set_defaults(func=_cmd_eval_cross)
 

@@ -18,7 +18,7 @@ Artifacts run through the runtime backends (never TensorFlow). With ``--peer-pyt
 ``fer`` package's classifier scores exactly the same crops in its own virtual environment
 (:mod:`.fer_crops`). Accuracy and macro-F1 (over the classes present) per set; margins against
 ``fer`` in points. Every artifact after the first is also compared with the first (same test-time
-flip setting) face by face on the faces both scored: how many faces only one of the two gets right,
+views: flip, zoom) face by face on the faces both scored: how many faces only one of the two gets right,
 and McNemar's exact test of whether that split could be chance (``versus_first``), so a choice
 between two models says whether their difference is more than noise.
 """
@@ -147,11 +147,13 @@ def _artifact_sources(model: str | Path) -> list[dict[str, Any]] | None:
     return training.get("sources")
 
 
-def score_artifact(model: str | Path, backend: str | None, faces: FaceSet, flip: bool = False) -> np.ndarray:
-    """Scores of ``model`` on the faces (``flip``: averaged with the mirrored faces'), in :data:`EMOTIONS` order."""
+def score_artifact(model: str | Path, backend: str | None, faces: FaceSet, flip: bool = False,
+                   zoom: float | None = None) -> np.ndarray:
+    """Scores of ``model`` on the faces, in :data:`EMOTIONS` order, with the runtime's test-time views
+    (``flip``: averaged with the mirrored faces'; ``zoom``: and with their central ``zoom``)."""
     from edgefer.runtime.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(model, backend, flip=flip)
+    clf = EmotionClassifier(model, backend, flip=flip, zoom=zoom)
     try:
         scores = clf.predict_dataset(faces.images)
         return _to_canonical(scores, clf.labels, str(model))
@@ -247,13 +249,22 @@ def paired(first: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.nda
 
 def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kdef: str | None,
                    ckplus: str | None, crop: int = 128, kdef_angles: Sequence[str] = ("S", "HL", "HR"),
-                   peer_python: str | None = None, assume_unseen: bool = False, flip: bool = False) -> dict[str, Any]:
+                   peer_python: str | None = None, assume_unseen: bool = False, flip: bool = False,
+                   zoom: float | None = None) -> dict[str, Any]:
     """Every (artifact, backend) and optionally ``fer`` on each given set; the JSON-ready result.
 
-    With ``flip`` each artifact is scored twice: as the runtime runs it, and with test-time flip.
+    Each artifact is scored on one view of each face; with ``flip`` also with test-time flip, and with
+    ``zoom`` also with flip and the tighter view (:class:`~edgefer.runtime.classifier.EmotionClassifier`).
     """
     if not (fer or kdef or ckplus):
         raise ValueError("give at least one face set: --fer2013, --kdef or --ckplus")
+    from edgefer.runtime.classifier import check_zoom
+
+    check_zoom(zoom)  # before the faces are cut
+    if zoom is not None and not flip:
+        raise ValueError("--zoom adds rows with test-time flip and the tighter view: give --flip with it")
+    settings: list[tuple[bool, float | None]] = [(False, None)] + [(True, None)] * flip + [(True, zoom)] * (
+        zoom is not None)
     from edgefer.runtime.manifest import Manifest
 
     loaded: list[tuple[str, FaceSet]] = []
@@ -286,23 +297,23 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
             if part is not None:
                 held.append(part)
                 used[faces.name] = faces
-        for flipped in (False, True) if flip else (False,):
+        for flipped, zoomed in settings:
             row: dict[str, Any] = {"model": str(model), "backend": backend or "default", "format": manifest.format,
                                    "precision": manifest.precision, "sha256": manifest.sha256,
-                                   "input": manifest.input.to_dict(), "test_time_flip": flipped, "results": {},
-                                   "held_out": dict(notes)}
+                                   "input": manifest.input.to_dict(), "test_time_flip": flipped,
+                                   "test_time_zoom": zoomed, "results": {}, "held_out": dict(notes)}
             right.append({})
             for part in held:
                 t0 = time.perf_counter()
-                scores = score_artifact(model, backend, part, flipped)
+                scores = score_artifact(model, backend, part, flipped, zoomed)
                 row["results"][part.name] = _metrics(part, scores)
                 index = np.arange(len(part.labels)) if part.index is None else part.index
                 right[-1][part.name] = (index, scores.argmax(1) == part.labels)
                 log.info("%s on %s: %.2f %% (%d faces, %.1f s)", Path(model).name, part.name,
                          row["results"][part.name]["accuracy"] * 100, len(part.labels), time.perf_counter() - t0)
             parts.append({part.name: part.index for part in held})
-            first = next(i for i, r in enumerate(result["models"] + [row]) if r["test_time_flip"] == flipped)
-            if first < len(result["models"]):  # not the first row of its flip setting: set it against that one
+            first = next(i for i, r in enumerate(result["models"] + [row]) if _views(r) == _views(row))
+            if first < len(result["models"]):  # not the first row of its views: set it against that one
                 row["versus_first"] = {"model": result["models"][first]["model"], "sets": {
                     name: paired(right[first][name], own, subjects.get(name))
                     for name, own in right[-1].items() if name in right[first]}}
@@ -330,6 +341,17 @@ def run_cross_eval(models: Sequence[tuple[str, str | None]], fer: str | None, kd
     return result
 
 
+def _views(row: dict[str, Any]) -> tuple[bool, float | None]:
+    """A row's test-time views: (flip, zoom); rows written before zoom existed have none."""
+    return bool(row.get("test_time_flip")), row.get("test_time_zoom")
+
+
+def views_note(row: dict[str, Any]) -> str:
+    """``, flip`` / ``, flip, zoom 0.9`` / nothing: a row's test-time views, for a table's model column."""
+    flip, zoom = _views(row)
+    return (", flip" if flip else "") + (f", zoom {zoom:g}" if zoom is not None else "")
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The side-by-side table: accuracy / macro-F1 per set, one row per contender."""
     sets = list(result["sets"])
@@ -337,7 +359,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [head, "|---" * (1 + 2 * len(sets)) + "|"]
     rows, shown = [], []
     for r in result["models"]:
-        name = f"{Path(r['model']).name} ({r['backend']}{', flip' if r.get('test_time_flip') else ''})"
+        name = f"{Path(r['model']).name} ({r['backend']}{views_note(r)})"
         rows.append((name, r["results"]))
         same = r.get("peer_on_same_faces")
         if same and same not in shown:  # it trained on some KDEF/CK+ people: fer on the others, once
@@ -356,7 +378,7 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["models"]:
         versus = r.get("versus_first")
         if versus:
-            flip = ", flip" if r.get("test_time_flip") else ""
+            flip = views_note(r)
             lines.append(f"{Path(r['model']).name}{flip} against {Path(versus['model']).name}{flip}: " + "; ".join(
                 f"{s} {v['points']:+.2f} points ({v['only_this_right']} faces only it gets right, "
                 f"{v['only_first_right']} only the other; McNemar p {v['mcnemar_p']:.2g}"

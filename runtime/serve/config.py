@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
+from ..classifier import DEFAULT_ZOOM
 from ..detect import HaarConfig, YuNetConfig
 from ..limits import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_LIMIT, MAX_SIDE, max_threads
 from ..tracking import TrackConfig
@@ -67,6 +68,10 @@ def _between(low: float, high: float, low_open: bool = False) -> Check:
         ok = (low < v if low_open else low <= v) and v <= high
         return None if ok else f"must be {'>' if low_open else '>='} {low} and <= {high}"
     return check
+
+
+def _zoom(v: float) -> str | None:
+    return None if v == 0 or 0.5 <= v < 1 else "must be 0 (no tighter view) or >= 0.5 and < 1"
 
 
 def _non_empty(v: str) -> str | None:
@@ -154,6 +159,8 @@ class ModelConfig:
     providers: str = _opt("", None, "onnx backend: execution providers in order, e.g. \"cuda,cpu\"; empty: "
                                     "TensorRT, then CUDA where onnxruntime has them, then CPU")
     flip: bool = _opt(True, None, "test-time flip: classify each face with its mirror image, scores averaged")
+    zoom: float = _opt(DEFAULT_ZOOM, _zoom, "the tighter view: each face also classified cut to its central share of "
+                                   "width and height (0.5-1), scores averaged; 0: none")
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class Service:
             return
         self.recognizer = EmotionRecognizer(m.path or None, m.backend or None, self._detector_config(),
                                             threads=threads, tracking=TrackConfig(detect_every=d.detect_every),
-                                            providers=providers, flip=m.flip)
+                                            providers=providers, flip=m.flip, zoom=m.zoom or None)
         self.pipeline = Pipeline(self.recognizer)
         s = config.smoothing
         # The tracker smooths calibrated probabilities, so min_confidence is a probability.
