@@ -128,3 +128,29 @@ def test_distillation_settings_are_checked_before_any_work(synthetic_data, tmp_p
     assert main(["train", "--data", str(synthetic_data), "--out", str(tmp_path / "out"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_several_teachers_teach_as_one_ensemble(tiny_run, synthetic_data, tmp_path):
+    """--teacher a.keras,b.keras: each network reads faces at its own input size, their probabilities averaged."""
+    from edgefer.runtime.datasets import load_class_folders
+    from edgefer.train import distill
+    from edgefer.train.trainer import TrainConfig, run_training
+
+    other = tmp_path / "other"
+    run_training(TrainConfig(data=str(synthetic_data), out=str(other), model="cnn2", input_size=24, epochs=1,
+                             batch_size=16, augment=False, svm_c=[0.01], svm_cv=2))
+    spec = f"{tiny_run / 'cnn.keras'},{other / 'cnn.keras'}"
+    train = load_class_folders(synthetic_data / "train", size=(32, 32))
+    teachers = distill.load_teachers(spec, train.label_names)
+    assert [(t.spec.height, t.architecture) for t in teachers] == [(32, "mobilenet_v1"), (24, "cnn2")]
+    each = [distill.teacher_probabilities(t, train.images) for t in teachers]
+    np.testing.assert_allclose(distill.teacher_probabilities(teachers, train.images), (each[0] + each[1]) / 2,
+                               atol=1e-6)
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # two different networks, so the mean is neither
+    record = distill.record(spec, 0.5, 4.0)
+    assert record["teacher_architecture"] == "mobilenet_v1 + cnn2" and len(record["teachers"]) == 2
+    assert record["teachers"][1]["teacher_sha256"] == hashlib.sha256((other / "cnn.keras").read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match="empty entry"):
+        distill.teacher_paths(f"{spec},")
+    with pytest.raises(ValueError, match="names one file twice"):
+        distill.teacher_paths(f"{spec},{tiny_run / 'cnn.keras'}")

@@ -227,7 +227,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="share of each added collection's people that trains; the others stay unseen (eval-cross)")
     p.add_argument("--teacher", default=None,
                    help="distil: a larger trained network's cnn.keras (same classes) whose softened probabilities "
-                        "join each face's target")
+                        "join each face's target; several, separated by commas, teach as one ensemble (their "
+                        "probabilities averaged)")
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="with --teacher: the teacher's share of each target, in (0, 1] (default 0.5)")
     p.add_argument("--distill-temperature", type=float, default=4.0,

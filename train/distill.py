@@ -1,12 +1,14 @@
 """Knowledge distillation (``edgefer train --teacher``): a trained network's soft labels as training targets.
 
-A larger network trained here (VGG16, the hybrid, a 96-px MobileNet) is the teacher; the run's model
-is the student. Each training face's target becomes
+A larger network trained here (VGG16, the hybrid, a 96-px MobileNet), or several of them, is the
+teacher; the run's model is the student. Each training face's target becomes
 
     (1 - weight) * one-hot label + weight * softmax(log p_teacher / T)
 
 where ``p_teacher`` is the teacher's softmax on the face and its mirror image, averaged (its test-time
-flip), and ``T`` the temperature that softens it (Hinton et al. 2015). The student's own output stays
+flip), and ``T`` the temperature that softens it (Hinton et al. 2015). Several teachers
+(``--teacher a.keras,b.keras``) are one ensemble: ``p_teacher`` is the mean of their probabilities,
+each network at its own input size. The student's own output stays
 a plain softmax: the SVM fitted on its features and the runtime's calibration read it unchanged.
 
 The teacher scores every training face once, before the first epoch, without augmentation
@@ -48,6 +50,16 @@ class Teacher:
     def architecture(self) -> str:
         record = self.record or {}
         return str(record.get("architecture", {}).get("name") or self.model.name)
+
+
+def teacher_paths(teacher: str | Path) -> list[Path]:
+    """The files of ``--teacher``: one path, or several separated by commas (an ensemble)."""
+    paths = [Path(part.strip()) for part in str(teacher).split(",")]
+    if any(not str(p) or str(p) == "." for p in paths):
+        raise ValueError(f"--teacher {teacher!r} has an empty entry: give cnn.keras paths separated by commas")
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"--teacher {teacher!r} names one file twice: each teacher counts once in the ensemble")
+    return paths
 
 
 def require_teacher_file(path: str | Path) -> Path:
@@ -101,34 +113,46 @@ def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def teacher_probabilities(teacher: Teacher, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """The teacher's softmax on each uint8 face and on its mirror image, averaged."""
+def load_teachers(teacher: str | Path, labels: Sequence[str]) -> list[Teacher]:
+    """Every network of ``--teacher`` (:func:`teacher_paths`), each checked by :func:`load_teacher`."""
+    return [load_teacher(path, labels) for path in teacher_paths(teacher)]
+
+
+def teacher_probabilities(teacher: Teacher | Sequence[Teacher], images: np.ndarray,
+                          batch_size: int = 64) -> np.ndarray:
+    """The teacher's softmax on each uint8 face and on its mirror image, averaged; several teachers' averaged."""
     from .data import mirrored, predict_batches
 
-    plain = predict_batches(teacher.model, images, teacher.spec, batch_size)
-    mirror = predict_batches(teacher.model, mirrored(images), teacher.spec, batch_size)
-    return ((plain + mirror) / 2).astype(np.float32)
+    teachers = [teacher] if isinstance(teacher, Teacher) else list(teacher)
+    each = [(predict_batches(one.model, images, one.spec, batch_size)
+             + predict_batches(one.model, mirrored(images), one.spec, batch_size)) / 2 for one in teachers]
+    return np.mean(each, axis=0).astype(np.float32)
 
 
-def distillation_targets(teacher: Teacher, images: np.ndarray, labels: np.ndarray, weight: float,
-                         temperature: float, cache: Path | None = None) -> np.ndarray:
+def distillation_targets(teacher: Teacher | Sequence[Teacher], images: np.ndarray, labels: np.ndarray,
+                         weight: float, temperature: float, cache: Path | None = None) -> np.ndarray:
     """Per-face training targets: the one-hot label blended with the teacher's softened probabilities.
 
-    ``cache`` (a ``.npz``) keeps the teacher's probabilities for a resumed run, keyed by the
-    teacher's sha256 and the faces, so a restart does not score the training set again.
+    ``teacher``: one network or several (their probabilities averaged). ``cache`` (a ``.npz``) keeps
+    the teacher's probabilities for a resumed run, keyed by the teachers' sha256 and the faces, so a
+    restart does not score the training set again.
     """
     if not 0 < weight <= 1:
         raise ValueError(f"--distill-weight {weight} must be in (0, 1]: the share of the teacher in each target")
-    key = hashlib.sha256(teacher.sha256.encode() + np.ascontiguousarray(images).tobytes()).hexdigest()
+    teachers = [teacher] if isinstance(teacher, Teacher) else list(teacher)
+    if not teachers:
+        raise ValueError("distillation needs at least one teacher")
+    shas = ",".join(t.sha256 for t in teachers)
+    key = hashlib.sha256(shas.encode() + np.ascontiguousarray(images).tobytes()).hexdigest()
     probs = None
     if cache is not None and cache.is_file():
         stored = np.load(cache)
         if str(stored["key"]) == key:
             probs = stored["probabilities"]
     if probs is None:
-        log.info("distillation: %s (%s) scores %d training faces and their mirror images", teacher.path,
-                 teacher.architecture, len(images))
-        probs = teacher_probabilities(teacher, images)
+        log.info("distillation: %s scores %d training faces and their mirror images",
+                 " + ".join(f"{t.path} ({t.architecture})" for t in teachers), len(images))
+        probs = teacher_probabilities(teachers, images)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(cache.stem + ".partial.npz")
@@ -140,14 +164,26 @@ def distillation_targets(teacher: Teacher, images: np.ndarray, labels: np.ndarra
     return ((1 - weight) * one_hot + weight * soften(probs, temperature)).astype(np.float32)
 
 
-def record(path: str | Path, weight: float, temperature: float) -> dict[str, Any]:
-    """What ``meta.json`` says of a distillation (``training.distillation``), read without loading the teacher."""
-    path = Path(path)
+def _one_record(path: Path) -> dict[str, Any]:
     meta_path = path.parent / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     val = {k: v["accuracy"] for k, v in meta.get("metrics", {}).items() if isinstance(v, dict) and "accuracy" in v}
     return {"teacher": str(path), "teacher_sha256": sha256_of(path),
             "teacher_architecture": meta.get("architecture", {}).get("name"),
-            "teacher_input": meta.get("input"), "teacher_accuracy": val or None,
-            "weight": weight, "temperature": temperature, "teacher_views": "face and mirror image, averaged",
-            "targets": "(1 - weight) * one-hot + weight * softmax(log p_teacher / temperature)"}
+            "teacher_input": meta.get("input"), "teacher_accuracy": val or None}
+
+
+def record(teacher: str | Path, weight: float, temperature: float) -> dict[str, Any]:
+    """What ``meta.json`` says of a distillation (``training.distillation``), read without loading the teacher.
+
+    One teacher: its path, sha256, architecture, input and accuracy at the top level. Several: the
+    same per teacher under ``teachers``, and their architectures joined by `` + `` at the top.
+    """
+    parts = [_one_record(path) for path in teacher_paths(teacher)]
+    settings = {"weight": weight, "temperature": temperature, "teacher_views": "face and mirror image, averaged",
+                "targets": "(1 - weight) * one-hot + weight * softmax(log p_teacher / temperature)"}
+    if len(parts) == 1:
+        return {**parts[0], **settings}
+    return {"teacher": str(teacher), "teachers": parts,
+            "teacher_architecture": " + ".join(str(p["teacher_architecture"] or "?") for p in parts),
+            **settings, "ensemble": "the teachers' probabilities averaged, face by face"}

@@ -238,9 +238,9 @@ def fit_cnn(cfg: "TrainConfig", spec: InputSpec, train: FaceDataset, val: FaceDa
     weights = balanced_class_weights(train.labels, k) if cfg.balance == "weights" else None
     targets = None
     if cfg.teacher:
-        from .distill import distillation_targets, load_teacher
+        from .distill import distillation_targets, load_teachers
 
-        targets = distillation_targets(load_teacher(cfg.teacher, train.label_names), train.images, train.labels,
+        targets = distillation_targets(load_teachers(cfg.teacher, train.label_names), train.images, train.labels,
                                        cfg.distill_weight, cfg.distill_temperature, ckpt_dir / "teacher.npz")
     train_seq = make_sequence(train.images, train.labels, spec, k, cfg.batch_size, augment, cfg.seed,
                               class_weights=weights, balanced=cfg.balance == "sampling", first_epoch=start_epoch,

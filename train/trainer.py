@@ -134,8 +134,11 @@ def inherited_sources(cfg: TrainConfig) -> list[dict[str, Any]]:
     """
     from .provenance import SEEN_ROLES
 
+    from .distill import teacher_paths
+
     inherited = []
-    for flag, path in (("init-from", cfg.init_from), ("teacher", cfg.teacher)):
+    teachers = [("teacher", str(path)) for path in teacher_paths(cfg.teacher)] if cfg.teacher else []
+    for flag, path in [("init-from", cfg.init_from), *teachers]:
         for entry in (init_sources(path) or []) if path else []:
             if entry.get("role") in SEEN_ROLES:
                 inherited.append({**entry, "via": f"{flag} {path}"})
@@ -175,7 +178,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
 
     from .data import mirrored, predict_batches
     from .distill import record as distill_record
-    from .distill import require_teacher_file
+    from .distill import require_teacher_file, teacher_paths
     from .fit import fit_cnn, fit_hybrid, model_builder, network_head, require_init_file
     from .heads import fit_feature_head
     from .model import feature_model
@@ -190,16 +193,17 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     # A mistyped start model or teacher is reported before the data is loaded (minutes on FER2013).
     if cfg.init_from:
         require_init_file(cfg.init_from)
-    if cfg.teacher:
-        require_teacher_file(cfg.teacher)
+    teachers = teacher_paths(cfg.teacher) if cfg.teacher else []
+    for teacher in teachers:
+        require_teacher_file(teacher)
     data = prepare_data(cfg, spec, out)
     # Which model was fine-tuned, by content: a path such as runtime/models/default_fp32.onnx names a new
     # file whenever a model is shipped. Hashed before training, while it is still the file that was read.
     init_sha256 = sha256_of(cfg.init_from) if cfg.init_from else None
     if cfg.init_from:
         check_init_unseen(cfg.init_from, data.sources)
-    if cfg.teacher:
-        check_init_unseen(cfg.teacher, data.sources, "--teacher")
+    for teacher in teachers:
+        check_init_unseen(teacher, data.sources, "--teacher")
     log.info("train %d faces %s; val %d faces; test %s", len(data.train), data.train.class_counts(), len(data.val),
              len(data.test) if data.test is not None else "none")
 
