@@ -89,12 +89,13 @@ def gate_artifact(
     Returns the report entry and the :class:`Parity` verdict.
     """
     manifest.write(path)
-    scores, flipped = artifact_scores(path, val.images)  # flipped: the runtime's default mode, reported beside
+    by_views = artifact_scores(path, val.images)  # every view setting's scores; parity is of one view a face
+    scores = by_views["one"]
     parity = parity_of_scores(path, scores, val.labels, ref_scores, max_drop_points, list(manifest.labels),
                               min_agreement, reference)
     # The probabilities the runtime reports are softmax(scores / T), T fitted on these validation
     # faces (never a test set) with this artifact's own scores: an INT8 head's are not the Keras model's.
-    manifest.calibration = calibration_from_scores(scores, val.labels, f"{val_data} ({len(val)} faces)", flipped)
+    manifest.calibration = calibration_from_scores(by_views, val.labels, f"{val_data} ({len(val)} faces)")
     manifest.extra["metrics"] = {
         "validation": str(val_data),
         "keras_accuracy": parity.keras_accuracy,

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
+from edgefer.runtime.classifier import DEFAULT_ZOOM, views_name
 from edgefer.runtime.manifest import Calibration, Manifest, ModelError
 # The runtime's ECE: `edgefer eval` reports the same measure on the user's own faces.
 from edgefer.runtime.metrics import expected_calibration_error
@@ -23,6 +25,13 @@ from edgefer.runtime.metrics import expected_calibration_error
 from edgefer.runtime.probabilities import softmax
 
 log = logging.getLogger(__name__)
+
+#: The runtime's default test-time views (flip and the tighter view): the manifest's headline temperature.
+RUNTIME_VIEWS: tuple[bool, float | None] = (True, DEFAULT_ZOOM)
+#: Every view setting a temperature is fitted for: averaged views are softer than one view, so each
+#: setting the runtime offers gets its own (docs/training.md, "Calibrated probabilities").
+VIEW_SETTINGS: tuple[tuple[bool, float | None], ...] = ((False, None), (True, None), (False, DEFAULT_ZOOM),
+                                                        (True, DEFAULT_ZOOM))
 
 def nll(scores: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(scores / temperature)``."""
@@ -64,33 +73,45 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray, low: float = 1e-3, h
     return t
 
 
-def calibration_from_scores(scores: np.ndarray, labels: np.ndarray, fitted_on: str,
-                            flip_scores: np.ndarray | None = None) -> Calibration:
-    """Fit the temperature on (scores, labels) and record the ECE of plain softmax and of the scaled one.
+def calibration_from_scores(scores: np.ndarray | Mapping[str, np.ndarray], labels: np.ndarray,
+                            fitted_on: str) -> Calibration:
+    """Fit the temperature and record the ECE of plain softmax and of the scaled one.
 
-    ``flip_scores``: the same faces' scores with test-time flip; the fitted temperature's ECE on them
-    is recorded too (the temperature itself comes from the single-pass scores).
+    ``scores``: one view a face, or the scores of each view setting by name (``one``, ``flip``,
+    ``zoom``, ``flip+zoom``; :func:`artifact_scores`), each getting its own temperature, the
+    runtime's default (:data:`RUNTIME_VIEWS`) the headline one.
     """
-    t = fit_temperature(scores, labels)
-    before = expected_calibration_error(softmax(scores), labels)
-    after = expected_calibration_error(softmax(scores, t), labels)
-    after_flip = None if flip_scores is None else round(expected_calibration_error(softmax(flip_scores, t), labels), 6)
-    return Calibration(temperature=round(t, 6), fitted_on=fitted_on, ece_before=round(before, 6),
-                       ece_after=round(after, 6), ece_after_flip=after_flip)
+    if not isinstance(scores, Mapping):
+        t = fit_temperature(scores, labels)
+        return Calibration(temperature=round(t, 6), fitted_on=fitted_on,
+                           ece_before=round(expected_calibration_error(softmax(scores), labels), 6),
+                           ece_after=round(expected_calibration_error(softmax(scores, t), labels), 6))
+    default = views_name(*RUNTIME_VIEWS)
+    if default not in scores:
+        raise ValueError(f"the view settings {sorted(scores)} lack the runtime's default, {default!r}")
+    fitted = {name: round(fit_temperature(s, labels), 6) for name, s in scores.items()}
+    errors = {name: round(expected_calibration_error(softmax(s, fitted[name]), labels), 6)
+              for name, s in scores.items()}
+    return Calibration(temperature=fitted[default], fitted_on=fitted_on,
+                       ece_before=round(expected_calibration_error(softmax(scores[default]), labels), 6),
+                       ece_after=errors[default], views=RUNTIME_VIEWS, temperatures=fitted,
+                       ece_after_by_views=errors)
 
 
-def artifact_scores(artifact: str | Path, images: np.ndarray,
-                    backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The artifact's raw scores on (N, H, W) uint8 faces through the runtime backend: without and with
-    test-time flip (the runtime's default mode), from one pass over the faces and their mirror images.
+def artifact_scores(artifact: str | Path, images: np.ndarray, backend: str | None = None) -> dict[str, np.ndarray]:
+    """The artifact's raw scores on (N, H, W) uint8 faces through the runtime backend, for every view
+    setting (:data:`VIEW_SETTINGS`) by name: ``one`` is one view a face.
     """
     from edgefer.runtime.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(artifact, backend)
-    try:
-        return clf.predict_dataset_both(images)
-    finally:
-        clf.close()
+    out = {}
+    for flip, zoom in VIEW_SETTINGS:
+        clf = EmotionClassifier(artifact, backend, flip=flip, zoom=zoom)
+        try:
+            out[clf.views] = clf.predict_dataset(images)
+        finally:
+            clf.close()
+    return out
 
 
 def calibrate_artifact(artifact: str | Path, images: np.ndarray, labels: np.ndarray, fitted_on: str,
@@ -101,8 +122,7 @@ def calibrate_artifact(artifact: str | Path, images: np.ndarray, labels: np.ndar
     file and so its sha256 stay as they are.
     """
     manifest = Manifest.load(artifact)  # verifies the sha256 before anything is fitted to this file
-    scores, flipped = artifact_scores(artifact, images, backend)
-    calibration = calibration_from_scores(scores, labels, fitted_on, flipped)
+    calibration = calibration_from_scores(artifact_scores(artifact, images, backend), labels, fitted_on)
     if write:
         manifest.calibration = calibration
         manifest.write(artifact)
@@ -128,7 +148,10 @@ def calibrate_on_folders(artifact: str | Path, data: str | Path, backend: str | 
 
 def describe(artifact: str | Path, calibration: Calibration) -> str:
     """One line for the console: the temperature and what it did to the ECE."""
-    flip = ("" if calibration.ece_after_flip is None else
-            f" ({calibration.ece_after_flip * 100:.2f} % with test-time flip)")
-    return (f"{Path(artifact).name}: temperature {calibration.temperature:.4g} fitted on {calibration.fitted_on}; "
-            f"ECE {calibration.ece_before * 100:.2f} % -> {calibration.ece_after * 100:.2f} %{flip}")
+    views = "" if calibration.views is None else f" for the runtime's views ({views_name(*calibration.views)})"
+    others = "; ".join(f"{name} T {calibration.temperature_for(name):.4g}, ECE {ece * 100:.2f} %"
+                       for name, ece in (calibration.ece_after_by_views or {}).items()
+                       if calibration.views is None or name != views_name(*calibration.views))
+    return (f"{Path(artifact).name}: temperature {calibration.temperature:.4g} fitted on {calibration.fitted_on}"
+            f"{views}; ECE {calibration.ece_before * 100:.2f} % -> {calibration.ece_after * 100:.2f} %"
+            + (f" ({others})" if others else ""))

@@ -30,6 +30,11 @@ def check_zoom(zoom: float | None) -> None:
                          f"keeps (e.g. 0.9), or None for no tighter view; got {zoom!r}")
 
 
+def views_name(flip: bool, zoom: float | None) -> str:
+    """``one``, ``flip``, ``zoom`` or ``flip+zoom``: a view setting, as manifests key their temperatures."""
+    return "+".join(["flip"] * bool(flip) + ["zoom"] * (zoom is not None)) or "one"
+
+
 def zoomed(batch: np.ndarray, zoom: float) -> np.ndarray:
     """The central ``zoom`` of each preprocessed face (NHWC), magnified back to the model's input size.
 
@@ -118,6 +123,7 @@ class EmotionClassifier:
         self.spec = self.manifest.input
         self.flip = bool(flip)
         self.zoom = zoom
+        self.views = views_name(self.flip, zoom)  # which temperature of the manifest its scores take
 
     def classify(self, faces: Sequence[np.ndarray] | np.ndarray) -> Classification:
         """Preprocess face crops (any size, grey or BGR) and run them as one batch."""

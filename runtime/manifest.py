@@ -20,11 +20,15 @@ from .preprocess import InputSpec
 class Calibration:
     """Temperature scaling of the head's raw scores: ``probabilities = softmax(scores / temperature)``.
 
-    Fitted on validation data (never on a test set) by the workstation side; ``ece_before`` and
-    ``ece_after`` are the expected calibration errors of ``softmax(scores)`` and of the scaled scores
-    on that data, so a reader can see what the temperature bought. The temperature is fitted on
-    single-pass scores; ``ece_after_flip`` is the scaled scores' error with test-time flip (each face
-    and its mirror averaged, the runtime's default), so a reader sees it serves that mode too.
+    Fitted on validation data (never on a test set) by the workstation side. Averaging test-time
+    views softens the scores, so each view setting has its own temperature in ``temperatures``
+    (``one``, ``flip``, ``zoom``, ``flip+zoom``: see :func:`~edgefer.runtime.classifier.views_name`)
+    and ``temperature`` is the one of ``views``, the runtime's default (``(True, 0.9)``: flip and the
+    tighter view); manifests written before the views existed have one single-view temperature
+    (``views`` ``None``). ``ece_before`` and ``ece_after`` are the expected calibration errors of
+    ``softmax(scores)`` and of the scaled scores on that data with ``views``, so a reader can see what
+    the temperature bought; ``ece_after_by_views`` the same per setting, ``ece_after_flip`` (older
+    manifests) that temperature's error with flip.
     """
 
     temperature: float
@@ -32,16 +36,30 @@ class Calibration:
     ece_before: float | None = None
     ece_after: float | None = None
     ece_after_flip: float | None = None
+    views: tuple[bool, float | None] | None = None  # (flip, zoom) of ``temperature``
+    temperatures: dict[str, float] | None = None
+    ece_after_by_views: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
-        t = self.temperature
-        if not isinstance(t, (int, float)) or isinstance(t, bool) or not (0.0 < float(t) < float("inf")):
-            raise ValueError(f"calibration temperature must be a finite number > 0, not {t!r}")
+        for t in [self.temperature, *(self.temperatures or {}).values()]:
+            if not isinstance(t, (int, float)) or isinstance(t, bool) or not (0.0 < float(t) < float("inf")):
+                raise ValueError(f"calibration temperature must be a finite number > 0, not {t!r}")
+
+    def temperature_for(self, views: str | None) -> float:
+        """The temperature of a view setting (``views_name``); ``temperature`` where it has none of its own."""
+        return float((self.temperatures or {}).get(views or "", self.temperature))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"temperature": float(self.temperature), "fitted_on": self.fitted_on,
-               "ece_before": self.ece_before, "ece_after": self.ece_after}
-        if self.ece_after_flip is not None:  # absent from manifests written before it was measured
+        out: dict[str, Any] = {"temperature": float(self.temperature), "fitted_on": self.fitted_on,
+                               "ece_before": self.ece_before, "ece_after": self.ece_after}
+        # Each of these is absent from manifests written before it was measured.
+        if self.views is not None:
+            out["views"] = {"flip": self.views[0], "zoom": self.views[1]}
+        if self.temperatures is not None:
+            out["temperatures"] = dict(self.temperatures)
+        if self.ece_after_by_views is not None:
+            out["ece_after_by_views"] = dict(self.ece_after_by_views)
+        if self.ece_after_flip is not None:
             out["ece_after_flip"] = self.ece_after_flip
         return out
 
@@ -49,11 +67,19 @@ class Calibration:
     def from_dict(cls, data: Any) -> "Calibration":
         if not isinstance(data, dict) or "temperature" not in data:
             raise ValueError("calibration must be an object with a 'temperature'")
-        unknown = set(data) - {"temperature", "fitted_on", "ece_before", "ece_after", "ece_after_flip"}
+        unknown = set(data) - {"temperature", "fitted_on", "ece_before", "ece_after", "ece_after_flip", "views",
+                               "temperatures", "ece_after_by_views"}
         if unknown:
             raise ValueError(f"calibration has unknown keys {sorted(unknown)}")
+        views = data.get("views")
+        if views is not None and (not isinstance(views, dict) or set(views) != {"flip", "zoom"}):
+            raise ValueError(f"calibration views must be {{\"flip\": bool, \"zoom\": number or null}}, not {views!r}")
+        for key in ("temperatures", "ece_after_by_views"):
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                raise ValueError(f"calibration {key} must map view settings to numbers, not {data[key]!r}")
         return cls(data["temperature"], str(data.get("fitted_on", "")), data.get("ece_before"), data.get("ece_after"),
-                   data.get("ece_after_flip"))
+                   data.get("ece_after_flip"), None if views is None else (bool(views["flip"]), views["zoom"]),
+                   data.get("temperatures"), data.get("ece_after_by_views"))
 
 
 class ModelError(EdgeferError):

@@ -1,7 +1,8 @@
 """Raw head scores -> probabilities a person can read: ``softmax(scores / T)``.
 
-``T`` is the temperature stored in the artifact's manifest (``calibration.temperature``),
-fitted on validation data when the artifact was made. Dividing by one positive number
+``T`` is the temperature stored in the artifact's manifest (``calibration.temperature``, or the
+one of the test-time views in use from ``calibration.temperatures``), fitted on validation data
+when the artifact was made. Dividing by one positive number
 never changes the top class, only how confident the probabilities say the model is.
 An artifact without a calibration record still works: its probabilities are the plain
 softmax of its scores (for a softmax head, its own outputs), with a warning logged once.
@@ -34,10 +35,12 @@ def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 class ProbabilityMap:
     """Turns an artifact's raw scores into probabilities, as its manifest says."""
 
-    def __init__(self, manifest: Manifest, where: str = "model"):
+    def __init__(self, manifest: Manifest, where: str = "model", views: str | None = None):
+        """``views``: the test-time view setting the scores come from (``views_name``), whose own
+        temperature the manifest may hold; ``None`` takes its default one."""
         self.head = manifest.head
         self.scores_kind = SCORES_KIND.get(manifest.head, f"{manifest.head}_outputs")
-        self.temperature = manifest.calibration.temperature if manifest.calibration else None
+        self.temperature = manifest.calibration.temperature_for(views) if manifest.calibration else None
         self._where = where
 
     @property

@@ -180,7 +180,8 @@ class EmotionRecognizer:
             self._classifier.close()
             raise
         self._probabilities: ProbabilityMap | None = ProbabilityMap(self._classifier.manifest,
-                                                                    str(self._classifier.path))
+                                                                    str(self._classifier.path),
+                                                                    self._classifier.views)
 
     @classmethod
     def from_parts(cls, detector: Detector, classifier: EmotionClassifier) -> "EmotionRecognizer":
@@ -190,7 +191,8 @@ class EmotionRecognizer:
         self._owns_classifier = False
         self._detector = self._still_detector = detector
         manifest = getattr(classifier, "manifest", None)
-        self._probabilities = ProbabilityMap(manifest, str(getattr(classifier, "path", "model"))) if manifest else None
+        self._probabilities = ProbabilityMap(manifest, str(getattr(classifier, "path", "model")),
+                                             getattr(classifier, "views", None)) if manifest else None
         return self
 
     # -- what was loaded -----------------------------------------------------------------------------------

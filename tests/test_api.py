@@ -156,6 +156,24 @@ def test_probabilities_use_the_manifest_temperature(tmp_path, media):
     assert [face.probabilities[k] for k in EMOTIONS] == pytest.approx(expected.tolist(), abs=1e-9)
 
 
+def test_each_view_setting_takes_its_own_temperature(tmp_path, media):
+    """Averaged views give softer scores, so the manifest holds a temperature per view setting."""
+    src = default_model("litert")
+    model = tmp_path / src.name
+    shutil.copy(src, model)
+    manifest = Manifest.load(src)
+    temperatures = {"one": 1.0, "flip": 1.5, "zoom": 2.0, "flip+zoom": 2.5}
+    manifest.calibration = Calibration(2.5, "test", views=(True, 0.9), temperatures=temperatures)
+    manifest.write(model)
+    for flip, zoom, name in ((True, 0.9, "flip+zoom"), (False, None, "one"), (True, None, "flip"),
+                             (False, 0.8, "zoom")):
+        with EmotionRecognizer(model, flip=flip, zoom=zoom) as fer:
+            (face,) = fer.detect(media / "justin.jpg")
+        scores = np.array([[face.scores[k] for k in EMOTIONS]])
+        expected = softmax(scores, temperatures[name])[0]
+        assert [face.probabilities[k] for k in EMOTIONS] == pytest.approx(expected.tolist(), abs=1e-9), name
+
+
 def test_uncalibrated_model_warns_once_and_uses_plain_softmax(tmp_path, media, caplog):
     model = _copy_with_calibration(tmp_path, None)
     caplog.set_level(logging.WARNING, logger="edgefer.runtime.probabilities")

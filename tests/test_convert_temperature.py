@@ -62,11 +62,24 @@ def test_calibration_record_round_trips_through_the_manifest_type():
     cal = calibration_from_scores(scores, labels, "toy val")
     assert Calibration.from_dict(cal.to_dict()) == cal
     assert cal.ece_after < cal.ece_before
-    assert cal.ece_after_flip is None and "ece_after_flip" not in cal.to_dict()  # as manifests before it read
-    # With the test-time flip scores: the temperature is still the single-pass one, the flip ECE is recorded.
-    flipped = calibration_from_scores(scores, labels, "toy val", flip_scores=scores * 0.9)
-    assert flipped.temperature == cal.temperature and flipped.ece_after_flip is not None
-    assert Calibration.from_dict(flipped.to_dict()) == flipped
+    assert cal.views is None and "views" not in cal.to_dict()  # one view: as manifests before the views read
+    # With each view setting's scores (averaged views are softer): a temperature each, the runtime's default
+    # (flip and the tighter view) the headline one.
+    by_views = {"one": scores, "flip": scores * 0.9, "zoom": scores * 0.85, "flip+zoom": scores * 0.8}
+    views = calibration_from_scores(by_views, labels, "toy val")
+    assert views.temperature == pytest.approx(cal.temperature * 0.8, rel=1e-3)
+    assert views.temperature_for("one") == pytest.approx(cal.temperature, rel=1e-3)
+    assert views.temperature_for("flip") == pytest.approx(cal.temperature * 0.9, rel=1e-3)
+    assert views.temperature_for(None) == views.temperature_for("unknown") == views.temperature
+    assert views.to_dict()["views"] == {"flip": True, "zoom": 0.9} and set(views.ece_after_by_views) == set(by_views)
+    assert Calibration.from_dict(views.to_dict()) == views
+    with pytest.raises(ValueError, match="lack the runtime's default"):
+        calibration_from_scores({"one": scores}, labels, "toy val")
+    # A manifest written before the views existed still reads: one temperature for every setting.
+    old = {"temperature": 0.66, "fitted_on": "v", "ece_before": 0.16, "ece_after": 0.03, "ece_after_flip": 0.035}
+    assert Calibration.from_dict(old).views is None and Calibration.from_dict(old).temperature_for("flip") == 0.66
+    with pytest.raises(ValueError, match="calibration views must be"):
+        Calibration.from_dict({**old, "views": {"flip": True}})
 
 
 @pytest.mark.shared
@@ -86,4 +99,8 @@ def test_calibrate_command_writes_the_temperature_and_keeps_the_sha(tmp_path, fe
     assert m.calibration is not None and m.calibration.temperature > 0
     assert "280 faces" in m.calibration.fitted_on
     record = json.loads((tmp_path / (src.name + ".json")).read_text())["calibration"]
-    assert record["ece_after"] is not None and 0 <= record["ece_after_flip"] < 1  # the runtime's default mode too
+    # A temperature per view setting; the headline one is the runtime's default (flip and the tighter view).
+    assert record["views"] == {"flip": True, "zoom": 0.9} and set(record["temperatures"]) == {
+        "one", "flip", "zoom", "flip+zoom"}
+    assert record["temperature"] == record["temperatures"]["flip+zoom"]
+    assert record["ece_after"] is not None and all(0 <= e < 1 for e in record["ece_after_by_views"].values())
