@@ -104,14 +104,12 @@ def artifact_scores(artifact: str | Path, images: np.ndarray, backend: str | Non
     """
     from edgefer.runtime.classifier import EmotionClassifier
 
-    out = {}
-    for flip, zoom in VIEW_SETTINGS:
-        clf = EmotionClassifier(artifact, backend, flip=flip, zoom=zoom)
-        try:
-            out[clf.views] = clf.predict_dataset(images)
-        finally:
-            clf.close()
-    return out
+    clf = EmotionClassifier(artifact, backend)
+    try:
+        by_views = clf.predict_dataset_views(images, zoom=DEFAULT_ZOOM)
+    finally:
+        clf.close()
+    return {views_name(flip, zoom): by_views[views_name(flip, zoom)] for flip, zoom in VIEW_SETTINGS}
 
 
 def calibrate_artifact(artifact: str | Path, images: np.ndarray, labels: np.ndarray, fitted_on: str,

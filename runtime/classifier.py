@@ -21,13 +21,21 @@ _MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 #: The tighter view the runtime adds by default: the central 90 % of each face (docs/runtime.md, "Test-time views").
 DEFAULT_ZOOM = 0.9
+#: A tighter view keeps at least this share of the face (and less than all of it): the CLI, the service
+#: configuration and :func:`check_zoom` all take their range from here.
+MIN_ZOOM = 0.5
+
+
+def zoom_ok(zoom: float) -> bool:
+    """Whether ``zoom`` is a tighter view's share of the face: in [``MIN_ZOOM``, 1)."""
+    return isinstance(zoom, (int, float)) and MIN_ZOOM <= zoom < 1.0
 
 
 def check_zoom(zoom: float | None) -> None:
     """Refuse a tighter view that is no tighter, or keeps less than half of the face."""
-    if zoom is not None and not (isinstance(zoom, (int, float)) and 0.5 <= zoom < 1.0):
-        raise ValueError(f"zoom must be in [0.5, 1): the share of the face's width and height the tighter view "
-                         f"keeps (e.g. 0.9), or None for no tighter view; got {zoom!r}")
+    if zoom is not None and not zoom_ok(zoom):
+        raise ValueError(f"zoom must be in [{MIN_ZOOM:g}, 1): the share of the face's width and height the tighter "
+                         f"view keeps (e.g. 0.9), or None for no tighter view; got {zoom!r}")
 
 
 def views_name(flip: bool, zoom: float | None) -> str:
@@ -133,11 +141,7 @@ class EmotionClassifier:
         if not len(batch):
             scores = np.zeros((0, len(self.labels)), np.float32)
         else:
-            views = [batch] if self.zoom is None else [batch, zoomed(batch, self.zoom)]
-            views += [v[:, :, ::-1] for v in views] if self.flip else []
-            # One backend call for all views: the faces of each view, one view after another.
-            rows = self.backend.infer(np.concatenate(views) if len(views) > 1 else batch)
-            scores = rows.reshape(len(views), len(batch), -1).mean(axis=0, dtype=np.float32)
+            scores = self._view_rows(batch, self.flip, self.zoom).mean(axis=0, dtype=np.float32)
         t2 = time.perf_counter()
         return Classification(scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
@@ -146,26 +150,32 @@ class EmotionClassifier:
         chunks = [self.classify(images[i : i + batch_size]).scores for i in range(0, len(images), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
 
-    def predict_dataset_both(self, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Scores without and with test-time flip for (N, H, W) uint8 faces, whatever ``flip`` and ``zoom`` are.
+    def predict_dataset_views(self, images: np.ndarray, zoom: float = DEFAULT_ZOOM,
+                              batch_size: int = 64) -> dict[str, np.ndarray]:
+        """Scores of every view setting (``one``, ``flip``, ``zoom``, ``flip+zoom``; :func:`views_name`) for
+        (N, H, W) uint8 faces, whatever this classifier's own ``flip`` and ``zoom`` are.
 
-        One pass over the faces and their mirror images: the plain scores are the first half of
-        the flip mode's batch, so scoring both ways costs what the flip mode alone costs.
+        One pass of four views a face (the face, its tighter view and their mirror images): each
+        setting's scores are the mean of its views' rows, as :meth:`classify` would give them.
         """
-        plain, flipped = [], []
+        check_zoom(zoom)
+        # Row order of _view_rows(flip=True, zoom): face, tighter view, mirror, mirrored tighter view.
+        picks = {"one": [0], "flip": [0, 2], "zoom": [0, 1], "flip+zoom": [0, 1, 2, 3]}
+        chunks: dict[str, list[np.ndarray]] = {name: [] for name in picks}
         for i in range(0, len(images), batch_size):
-            one, two = self._infer_with_mirror(preprocess_faces(images[i : i + batch_size], self.spec))
-            plain.append(one)
-            flipped.append(two)
-        if not plain:
-            empty = np.zeros((0, len(self.labels)), np.float32)
-            return empty, empty.copy()
-        return np.concatenate(plain), np.concatenate(flipped)
+            rows = self._view_rows(preprocess_faces(images[i : i + batch_size], self.spec), True, zoom)
+            for name, views in picks.items():
+                chunks[name].append(rows[views].mean(axis=0, dtype=np.float32))
+        empty = np.zeros((0, len(self.labels)), np.float32)
+        return {name: np.concatenate(c) if c else empty.copy() for name, c in chunks.items()}
 
-    def _infer_with_mirror(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A preprocessed NHWC batch and its mirror images as one batch of 2N: (plain, flip-averaged) scores."""
-        both = self.backend.infer(np.concatenate([batch, batch[:, :, ::-1]]))
-        return both[: len(batch)], (both[: len(batch)] + both[len(batch):]) * np.float32(0.5)
+    def _view_rows(self, batch: np.ndarray, flip: bool, zoom: float | None) -> np.ndarray:
+        """Scores (V, N, K) of a preprocessed NHWC batch's views: the faces, then (with ``zoom``) their tighter
+        views, then (with ``flip``) the mirror images of both, in one backend call."""
+        views = [batch] if zoom is None else [batch, zoomed(batch, zoom)]
+        views += [v[:, :, ::-1] for v in views] if flip else []
+        rows = self.backend.infer(np.concatenate(views) if len(views) > 1 else batch)
+        return rows.reshape(len(views), len(batch), -1)
 
     def backend_info(self) -> dict[str, Any]:
         """What runs the model (backend, library, execution providers, ...), JSON-ready."""

@@ -91,7 +91,7 @@ def detector_config(args: argparse.Namespace) -> tuple[DetectorConfig, TrackConf
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
     from edgefer.runtime.backends import BACKEND_NAMES
-    from edgefer.runtime.classifier import DEFAULT_ZOOM
+    from edgefer.runtime.classifier import DEFAULT_ZOOM, MIN_ZOOM
 
     p.add_argument("--backend", help=f"{', '.join(BACKEND_NAMES)} (default: from the model's suffix)")
     p.add_argument("--threads", type=int_between(1, max_threads), default=None,
@@ -101,7 +101,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
                         "batch, scores averaged: more accurate, for a second inference per face; docs/runtime.md, "
                         "'Test-time views')")
     zoom = p.add_mutually_exclusive_group()
-    zoom.add_argument("--zoom", type=float_between(0.5, 1.0, high_open=True), default=DEFAULT_ZOOM, metavar="Z",
+    zoom.add_argument("--zoom", type=float_between(MIN_ZOOM, 1.0, high_open=True), default=DEFAULT_ZOOM, metavar="Z",
                       help="the tighter view: each face also classified cut to its central Z of width and height, "
                            f"scores averaged (default {DEFAULT_ZOOM:g}; with flip, four views a face in one batch)")
     zoom.add_argument("--no-zoom", dest="zoom", action="store_const", const=None,

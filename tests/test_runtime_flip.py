@@ -31,16 +31,26 @@ def test_flip_averages_the_face_and_its_mirror(plain_and_flipped):
     assert flipped.classify(faces[:0]).scores.shape == (0, len(flipped.labels))
 
 
-def test_one_pass_gives_the_plain_and_the_flip_scores(plain_and_flipped):
-    """What the conversion gate and `edgefer calibrate` use: both modes' scores from one pass, each equal to
-    the scores its own mode gives, across batches of uneven size."""
+def test_one_pass_gives_every_view_setting(plain_and_flipped):
+    """What the conversion gate and `edgefer calibrate` use: every view setting's scores from one pass of four
+    views a face, each equal to what a classifier of that setting gives, across batches of uneven size."""
     plain, flipped = plain_and_flipped
     faces = np.random.default_rng(1).integers(0, 256, (7, 48, 48), dtype=np.uint8)
-    got_plain, got_flipped = plain.predict_dataset_both(faces, batch_size=3)
-    np.testing.assert_allclose(got_plain, plain.predict_dataset(faces), atol=1e-5)
-    np.testing.assert_allclose(got_flipped, flipped.predict_dataset(faces), atol=1e-5)
-    empty = plain.predict_dataset_both(faces[:0])
-    assert [s.shape for s in empty] == [(0, len(plain.labels))] * 2
+    got = flipped.predict_dataset_views(faces, zoom=0.8, batch_size=3)  # its own flip and zoom do not matter
+    assert sorted(got) == ["flip", "flip+zoom", "one", "zoom"]
+    np.testing.assert_allclose(got["one"], plain.predict_dataset(faces), atol=1e-5)
+    np.testing.assert_allclose(got["flip"], flipped.predict_dataset(faces), atol=1e-5)
+    name = plain.backend.name
+    for flip, views in ((False, "zoom"), (True, "flip+zoom")):
+        other = EmotionClassifier(None, name, flip=flip, zoom=0.8)
+        try:
+            np.testing.assert_allclose(got[views], other.predict_dataset(faces), atol=1e-5)
+        finally:
+            other.close()
+    empty = plain.predict_dataset_views(faces[:0])
+    assert {k: v.shape for k, v in empty.items()} == {k: (0, len(plain.labels)) for k in got}
+    with pytest.raises(ValueError, match="zoom must be in"):
+        plain.predict_dataset_views(faces, zoom=1.0)
 
 
 def test_zoom_averages_the_face_with_its_central_view(plain_and_flipped):
@@ -57,9 +67,6 @@ def test_zoom_averages_the_face_with_its_central_view(plain_and_flipped):
         want = (infer(x) + infer(z) + infer(x[:, :, ::-1]) + infer(z[:, :, ::-1])) / 4
         np.testing.assert_allclose(four.classify(faces).scores, want, atol=1e-5)
         assert four.classify(faces[:0]).scores.shape == (0, len(four.labels))
-        # The conversion gate's one-pass scores stay the plain and the flip ones, whatever zoom is.
-        np.testing.assert_allclose(four.predict_dataset_both(faces)[1], plain_and_flipped[1].predict_dataset(faces),
-                                   atol=1e-5)
     finally:
         two.close()
         four.close()

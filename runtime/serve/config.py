@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-from ..classifier import DEFAULT_ZOOM
+from ..classifier import DEFAULT_ZOOM, MIN_ZOOM, zoom_ok
 from ..detect import HaarConfig, YuNetConfig
 from ..limits import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_LIMIT, MAX_SIDE, max_threads
 from ..tracking import TrackConfig
@@ -71,7 +71,7 @@ def _between(low: float, high: float, low_open: bool = False) -> Check:
 
 
 def _zoom(v: float) -> str | None:
-    return None if v == 0 or 0.5 <= v < 1 else "must be 0 (no tighter view) or >= 0.5 and < 1"
+    return None if v == 0 or zoom_ok(v) else f"must be 0 (no tighter view) or >= {MIN_ZOOM:g} and < 1"
 
 
 def _non_empty(v: str) -> str | None:
@@ -160,7 +160,7 @@ class ModelConfig:
                                     "TensorRT, then CUDA where onnxruntime has them, then CPU")
     flip: bool = _opt(True, None, "test-time flip: classify each face with its mirror image, scores averaged")
     zoom: float = _opt(DEFAULT_ZOOM, _zoom, "the tighter view: each face also classified cut to its central share of "
-                                   "width and height (0.5-1), scores averaged; 0: none")
+                                   "width and height (0.5 to under 1), scores averaged; 0: none")
 
 
 @dataclass(frozen=True)
