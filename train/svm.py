@@ -134,11 +134,13 @@ def fit_linear_svm(
             f"every CNN feature is constant (std < {min_feature_std:g}) on the training faces: the network has not "
             "learned anything an SVM could use; train longer or check the data"
         )
-    # The dual solver is about twice as fast as the primal one on these dense features at small C.
+    # The primal solver: on 6,000 FER2013 faces it fit the VGG16's 4,047 live features in 90-160 s (11-20 Newton
+    # steps, C 0.0003-0.003) where the dual one took 1,111 s at C 0.0003; on the MobileNet's 512 it takes 5 s
+    # against the dual's 3 s (both timed beside a training run).
     pipe = Pipeline([
         ("drop", VarianceThreshold(min_feature_std**2)),
         ("scale", FlooredStandardScaler(scale_floor)),
-        ("svm", LinearSVC(C=1.0, dual=True, max_iter=5000, tol=1e-3, random_state=seed)),
+        ("svm", LinearSVC(C=1.0, dual=False, max_iter=5000, tol=1e-3, random_state=seed)),
     ])
     scores: dict[str, float] = {}
     best_c = float(Cs[0])
