@@ -195,3 +195,9 @@ def test_results_table_names_what_sets_two_runs_of_one_model_apart():
     assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs, bfloat16 compute"
     scratch["training"]["config"]["precise_bn"] = 50
     assert _model_name(scratch) == "mobilenet_v1 a0.5 96px, 80 epochs, precise BN, bfloat16 compute"
+    # A hybrid's --epochs train its parts; on two trained parts only its head trains.
+    hybrid = {"architecture": {"name": "hybrid_mobilenet_vgg16"}, "input": {"height": 48},
+              "training": {"config": {"epochs": 40, "hybrid_head_epochs": 10, "hybrid_parts": ["a.onnx", "b.keras"]}}}
+    assert _model_name(hybrid) == "hybrid_mobilenet_vgg16 48px, two trained parts frozen, head 10 epochs"
+    hybrid["training"]["config"]["hybrid_parts"] = None
+    assert _model_name(hybrid) == "hybrid_mobilenet_vgg16 48px, parts 40 epochs each, head 10 epochs"

@@ -82,7 +82,12 @@ def _model_name(meta: dict[str, Any]) -> str:
     size = meta.get("input", {}).get("height")
     name = f"{name} {size}px" if size else name
     config = meta.get("training", {}).get("config", {})  # two runs of one model may differ only here
-    if arch.get("init_from"):  # from another run's extractor; runs that start from one differ in their epochs
+    if config.get("hybrid_head_epochs") is not None and str(arch.get("name", "")).startswith("hybrid"):
+        # A hybrid's --epochs train its parts; with --hybrid-parts (trained runs) only its head trains.
+        head = f"head {config['hybrid_head_epochs']} epochs"
+        name += (f", two trained parts frozen, {head}" if config.get("hybrid_parts")
+                 else f", parts {config.get('epochs')} epochs each, {head}")
+    elif arch.get("init_from"):  # from another run's extractor; runs that start from one differ in their epochs
         epochs = config.get("epochs")
         name += (", fine-tuned" if epochs is None else ", extractor reused (0 epochs)" if epochs == 0
                  else f", fine-tuned {epochs} epochs")
