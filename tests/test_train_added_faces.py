@@ -139,7 +139,9 @@ def test_a_start_model_that_saw_the_test_people_is_refused(tmp_path):
         with pytest.raises(ValueError, match="trained on 1 ckplus people this run tests on"):
             check_init_unseen(start, [source("ckplus", "test", "c", 4, ["S101", "S102"])])
         check_init_unseen(start, [source("ckplus", "test", "c", 4, ["S102"]), source("kdef", "test", "k", 2, ["F01"])])
-    check_init_unseen(tmp_path / "no_record.keras", [source("ckplus", "test", "c", 4, ["S101"])])  # unknown: allowed
+    # No record (a run still training has written no meta.json yet): which people it saw is unknown, so refused.
+    with pytest.raises(ValueError, match=r"has no record of its training \(.*meta.json is missing\)"):
+        check_init_unseen(tmp_path / "still_training" / "cnn.keras", [source("ckplus", "test", "c", 4, ["S101"])])
 
 
 def test_kfold_adds_other_peoples_faces_to_the_fitting_side_only(ck48_no_neutral, tmp_path):

@@ -106,10 +106,15 @@ def _tag(split: str, head: str) -> str:
     return head if split == "val" else f"{split}_{head}"
 
 
-def _init_record(init_from: str | Path) -> dict[str, Any] | None:
-    """What an ``--init-from`` model says of itself: its run's ``meta.json``, or an ONNX file's manifest."""
+def _init_record_path(init_from: str | Path) -> Path:
+    """Where an ``--init-from`` model's record lies: its run's ``meta.json``, or an ONNX file's manifest."""
     path = Path(init_from)
-    record = sidecar_path(path) if path.suffix.lower() == ".onnx" else path.parent / "meta.json"
+    return sidecar_path(path) if path.suffix.lower() == ".onnx" else path.parent / "meta.json"
+
+
+def _init_record(init_from: str | Path) -> dict[str, Any] | None:
+    """What an ``--init-from`` model says of itself (None when it has no record)."""
+    record = _init_record_path(init_from)
     return json.loads(record.read_text()) if record.is_file() else None
 
 
@@ -149,7 +154,15 @@ def check_init_unseen(init_from: str | Path, sources: list[dict[str, Any]], flag
     """Refuse a start model (or teacher) that trained on people this run tests on: they would not be held out."""
     from .provenance import seen_subjects
 
-    seen_before = init_sources(init_from) or []
+    record = _init_record(init_from)
+    if record is None:
+        # Without it the run could neither name the network it fine-tunes nor keep its test people held out
+        # (a run's meta.json is written when it ends: a model still training has none yet).
+        raise ValueError(
+            f"{flag} {init_from} has no record of its training ({_init_record_path(init_from)} is missing), so "
+            "edgefer cannot tell which network it is or which people it saw. Use a finished run's cnn.keras "
+            "(its meta.json is written when the run ends) or an ONNX model from `edgefer convert` with its manifest")
+    seen_before = record.get("training", {}).get("sources") or []
     for part in sources:
         if part["role"] != "test" or not part.get("subjects"):
             continue
