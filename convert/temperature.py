@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 
 #: The runtime's default test-time views (flip and the tighter view): the manifest's headline temperature.
 RUNTIME_VIEWS: tuple[bool, float | None] = (True, DEFAULT_ZOOM)
-#: Every view setting a temperature is fitted for: averaged views are softer than one view, so each
-#: setting the runtime offers gets its own (docs/training.md, "Calibrated probabilities").
-VIEW_SETTINGS: tuple[tuple[bool, float | None], ...] = ((False, None), (True, None), (False, DEFAULT_ZOOM),
-                                                        (True, DEFAULT_ZOOM))
 
 def nll(scores: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(scores / temperature)``."""
@@ -100,16 +96,17 @@ def calibration_from_scores(scores: np.ndarray | Mapping[str, np.ndarray], label
 
 def artifact_scores(artifact: str | Path, images: np.ndarray, backend: str | None = None) -> dict[str, np.ndarray]:
     """The artifact's raw scores on (N, H, W) uint8 faces through the runtime backend, for every view
-    setting (:data:`VIEW_SETTINGS`) by name: ``one`` is one view a face.
+    setting the runtime offers (one, flip, zoom, flip+zoom; the tighter view at :data:`DEFAULT_ZOOM`) by name:
+    averaged views are softer than one view, so each setting gets its own temperature
+    (docs/training.md, "Calibrated probabilities").
     """
     from edgefer.runtime.classifier import EmotionClassifier
 
     clf = EmotionClassifier(artifact, backend)
     try:
-        by_views = clf.predict_dataset_views(images, zoom=DEFAULT_ZOOM)
+        return clf.predict_dataset_views(images, zoom=DEFAULT_ZOOM)
     finally:
         clf.close()
-    return {views_name(flip, zoom): by_views[views_name(flip, zoom)] for flip, zoom in VIEW_SETTINGS}
 
 
 def calibrate_artifact(artifact: str | Path, images: np.ndarray, labels: np.ndarray, fitted_on: str,

@@ -160,7 +160,8 @@ class EmotionClassifier:
         """
         check_zoom(zoom)
         # Row order of _view_rows(flip=True, zoom): face, tighter view, mirror, mirrored tighter view.
-        picks = {"one": [0], "flip": [0, 2], "zoom": [0, 1], "flip+zoom": [0, 1, 2, 3]}
+        picks = {views_name(False, None): [0], views_name(True, None): [0, 2], views_name(False, zoom): [0, 1],
+                 views_name(True, zoom): [0, 1, 2, 3]}
         chunks: dict[str, list[np.ndarray]] = {name: [] for name in picks}
         for i in range(0, len(images), batch_size):
             rows = self._view_rows(preprocess_faces(images[i : i + batch_size], self.spec), True, zoom)
