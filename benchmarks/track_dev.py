@@ -84,6 +84,14 @@ false boxes (2,660 / 327). The border of 0.1 costs 18 % more per detection pass 
 these figures (``benchmarks/recall.py`` with it as an extra setting): at ``fer_test.mp4``'s opening
 it loses 12 (3-13 over the phases) of fer's real faces against the default's 9 (2-9), so it does
 not answer the downcast face there either, and the 18 % was not spent on it.
+
+Tried on 2026-12-07 (session 38) and not kept, with a scratch script on these clips: shifting the
+scale grid from one detection pass to the next (the frame searched at the rule's scale, then at
+1.25^0.5 times it, alternately; or at 1.25^-0.5; or in thirds of a step), so that over a few passes
+the cascade sees the sizes between its 1.25 steps, as a finer search would, at no cost per pass. Against
+the default's 2,597 faces / 219 false boxes / 1,341 passes: 2,598 / 263 / 1,333 (up, alternately),
+2,593 / 235 / 1,334 (down), 2,592 / 256 / 1,334 (thirds); the grid shifted up on every pass 2,596 /
+191 / 1,381. No more faces, so the test clip was not looked at for it.
 """
 
 from __future__ import annotations
