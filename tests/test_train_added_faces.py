@@ -105,6 +105,9 @@ def test_shipped_model_refits_its_head_from_onnx(synthetic_data, tmp_path):
     assert meta["training"]["config"]["input_size"] == size
     assert meta["architecture"]["name"] == "mobilenet_v1" and meta["architecture"]["init_from"] == str(SHIPPED_ONNX)
     assert meta["architecture"]["init_from_sha256"] == sha256_of(SHIPPED_ONNX)  # which model, not only where
+    # The start model's width, not --alpha's default (the shipped model is half width).
+    shipped_alpha = json.loads(Path(str(SHIPPED_ONNX) + ".json").read_text())["architecture"]["alpha"]
+    assert shipped_alpha == 0.5 and meta["architecture"]["alpha"] == shipped_alpha
     model = keras.models.load_model(tmp_path / "model.keras")
     # The same extractor and a 7-class SVM head folded in its softmax's place: as many parameters as the import.
     assert model.layers[-1].name == "svm_head" and model.count_params() == load_init_model(SHIPPED_ONNX).count_params()

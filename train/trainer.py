@@ -118,11 +118,13 @@ def _init_record(init_from: str | Path) -> dict[str, Any] | None:
     return json.loads(record.read_text()) if record.is_file() else None
 
 
-def _architecture_name(cfg: TrainConfig) -> str:
+def _architecture(cfg: TrainConfig) -> tuple[str, float]:
+    """The network's name and width: the start model's (``--init-from``, whose weights and shape the run keeps),
+    else what ``--model`` and ``--alpha`` build."""
     record = _init_record(cfg.init_from) if cfg.init_from else None
     if record is not None:
-        return record["architecture"]["name"]
-    return {"mobilenet": "mobilenet_v1", "hybrid": "hybrid_mobilenet_vgg16"}.get(cfg.model, cfg.model)
+        return record["architecture"]["name"], float(record["architecture"].get("alpha", 1.0))
+    return {"mobilenet": "mobilenet_v1", "hybrid": "hybrid_mobilenet_vgg16"}.get(cfg.model, cfg.model), cfg.alpha
 
 
 def init_sources(init_from: str | Path) -> list[dict[str, Any]] | None:
@@ -229,7 +231,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         explain = cnn
 
     labels = list(data.train.label_names)  # the dataset's classes (CK+ 48x48: no neutral)
-    arch = _architecture_name(cfg)
+    arch, alpha = _architecture(cfg)
     splits = {"val": data.val} if data.test is None else {"val": data.val, "test": data.test}
     net = "softmax" if network_head(cfg.head) == "softmax" else "svm_top"
     summaries: dict[str, dict[str, Any]] = {}
@@ -321,7 +323,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         "edgefer_version": __version__,
         "labels": labels,
         "input": spec.to_dict(),
-        "architecture": {"name": arch, "alpha": cfg.alpha, "feature_dim": int(feature_model(cnn).output.shape[-1]),
+        "architecture": {"name": arch, "alpha": alpha, "feature_dim": int(feature_model(cnn).output.shape[-1]),
                          "params": int(deploy.count_params()), "init_from": cfg.init_from,
                          "init_from_sha256": init_sha256},
         "head": head_name,
