@@ -156,8 +156,8 @@ EXPERIMENTS: dict[str, list[str]] = {
                                   "runs/fer2013_cnn5_48/cnn.keras"],
     # bfloat16 compute: 6.5 instead of 9.1 minutes an epoch (x86-2core-train-step-precision-cnn12.json).
     # Precise BN as the VGG16's: its first start swung 29.8, 18.1, 43.4 % PublicTest over epochs 1-3.
-    # 15 epochs, as cnn2 and cnn5: what one 2-core session allows. The 40 declared first (4.3 h) outlived
-    # two sessions, and their machines with the checkpoints --resume needs.
+    # 15 epochs, as cnn2 and cnn5: what one 2-core session allows. The 40 declared first (4.3 h) did not fit
+    # one: its first start was restarted for precise BN, and the restart's checkpoint was lost with its machine.
     "fer2013_cnn12_48": ["train", "--data", FER, "--model", "cnn12", "--epochs", "15", "--precision",
                          "mixed_bfloat16", "--precise-bn", "50"],
     # Two CPU-scale levers on the 48-px default of commit fe8f7e7 (FER2013 + half of KDEF's and CK+48's people,
