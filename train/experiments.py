@@ -149,6 +149,10 @@ EXPERIMENTS: dict[str, list[str]] = {
     # checkpoints do not outlive it).
     "fer2013_cnn4_svmtop_48": ["train", "--data", FER, "--model", "cnn4", "--epochs", "15", "--head", "svm-top",
                                "--precision", "mixed_bfloat16", "--precise-bn", "50"],  # precise BN: as cnn12
+    # Its twin with a softmax head (and the linear SVM fitted on its features, as every other row): the
+    # softmax-vs-SVM difference at full width, on the same recipe.
+    "fer2013_cnn4_full_48": ["train", "--data", FER, "--model", "cnn4", "--epochs", "15", "--precision",
+                             "mixed_bfloat16", "--precise-bn", "50"],
     "fer2013_cnn2_48": ["train", "--data", FER, "--model", "cnn2", "--epochs", "15"],  # 15: what 2 CPU cores allowed
     "fer2013_cnn5_48": ["train", "--data", FER, "--model", "cnn5", "--epochs", "15"],  # 15: what 2 CPU cores allowed
     # Distillation checked at CPU scale: cnn2 on cnn2's recipe, taught by the cnn5 run above (its cnn.keras).
